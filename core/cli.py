@@ -1,0 +1,228 @@
+"""The `productlens` command line.
+
+Every command prints a human summary, or with --json one JSON document on stdout.
+Progress bars go to stderr so that --json output stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.catalog import CatalogFormatError
+from core.config import Settings, load_settings
+from core.models import ModelUnavailable
+from core.store import Store, StoreError
+
+Handler = Callable[[argparse.Namespace, Settings, Store], tuple[Any, str]]
+_COMMANDS: dict[str, Handler] = {}
+
+
+class CliError(RuntimeError):
+    """A failure to report as one line, exit code 2, no traceback."""
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
+def tqdm_progress(quiet: bool = False):
+    """A progress callback drawing one tqdm bar per phase, on stderr."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def update(done: int, total: int, phase: str) -> None:
+        bar = bars.get(phase)
+        if bar is None:
+            bar = bars[phase] = tqdm(total=total, desc=phase, unit="it", file=sys.stderr)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def resolve_catalog(store: Store, settings: Settings, requested: str | None) -> str:
+    if requested:
+        if requested not in store.catalogs():
+            known = ", ".join(store.catalogs()) or "none yet"
+            raise CliError(f"no catalog named {requested!r} (catalogs: {known})")
+        return requested
+    name = store.default_catalog(settings.catalog)
+    if name is None:
+        raise CliError(f"the store at {store.path} has no catalog yet: run `productlens ingest`")
+    return name
+
+
+# --- commands ----------------------------------------------------------------------
+
+
+@command("ingest")
+def _ingest(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from core.ingest import ingest
+
+    report = ingest(
+        store,
+        args.path,
+        catalog=args.catalog,
+        download_images_=args.download_images,
+        image_cache_dir=settings.image_cache_dir,
+        workers=args.workers,
+        progress=tqdm_progress(args.quiet),
+    )
+    lines = [report.summary()]
+    lines += [f"warning: {w}" for w in report.warnings]
+    lines += [f"rejected {e}" for e in report.rejected[: args.show_errors]]
+    if len(report.rejected) > args.show_errors:
+        lines.append(f"... and {len(report.rejected) - args.show_errors} more rejected rows")
+    return report.as_dict(), "\n".join(lines)
+
+
+@command("embed")
+def _embed(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from core.embed import embed_images, embed_texts
+    from core.models import load_clip, load_text_model, resolve_clip, resolve_text_model
+
+    catalog = resolve_catalog(store, settings, args.catalog)
+    progress = tqdm_progress(args.quiet)
+    reports, notes = [], []
+    if args.what in ("all", "text"):
+        source = resolve_text_model(settings)
+        notes.append(f"text model: {source.key} [{source.status}] {source.detail}")
+        reports.append(embed_texts(store, catalog, load_text_model(settings), progress))
+    if args.what in ("all", "image"):
+        source = resolve_clip(settings)
+        notes.append(f"CLIP: {source.key} [{source.status}] {source.detail}")
+        reports.append(embed_images(store, catalog, load_clip(settings), progress))
+    lines = [*notes]
+    for r in reports:
+        lines.append(
+            f"{r.kind} [{r.model_key}]: {r.computed} computed ({r.rate:.1f}/s), "
+            f"{r.reused} reused, {r.refreshed} metadata refreshed, {r.skipped} without image, "
+            f"{len(r.failed)} failed"
+        )
+        lines += [f"  failed product {pid}: {why}" for pid, why in r.failed[:20]]
+    payload = {"catalog": catalog, "notes": notes, "reports": [r.as_dict() for r in reports]}
+    return payload, "\n".join(lines)
+
+
+@command("show")
+def _show(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    catalog = resolve_catalog(store, settings, args.catalog)
+    record = store.get_product(catalog, args.product_id)
+    if record is None:
+        raise CliError(f"catalog {catalog!r} has no product {args.product_id}")
+    text = "\n".join(f"{k:>15}: {v}" for k, v in record.items())
+    return record, text
+
+
+@command("stats")
+def _stats(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    infos = [store.catalog_info(name) for name in store.catalogs()]
+    rows = [
+        {
+            "catalog": i.catalog,
+            "source": i.source,
+            "kind": i.kind,
+            "products": i.products,
+            "rows_read": i.rows_read,
+            "rejected": i.rejected,
+            "ingested_at": i.ingested_at,
+            "embeddings": i.vectors,
+        }
+        for i in infos
+        if i is not None
+    ]
+    lines = [f"store: {store.path}"]
+    for r in rows:
+        emb = ", ".join(f"{k}={v}" for k, v in r["embeddings"].items()) or "no embeddings"
+        lines.append(f"{r['catalog']}: {r['products']} products ({r['kind']}); {emb}")
+    return {"db": str(store.path), "catalogs": rows}, "\n".join(lines)
+
+
+# --- parser -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Global options are accepted before or after the sub-command; SUPPRESS keeps the
+    # sub-parser from overwriting a value given before it with its own default.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--db", help="LanceDB directory (env PRODUCTLENS_DB)")
+    common.add_argument("--json", action="store_true", help="print one JSON document")
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    common.add_argument("--clip", help="CLIP: NAME/TAG, hf-hub:ORG/REPO or a checkpoint dir")
+    common.add_argument("--text-model", help="Sentence-BERT model id or local path")
+
+    parser = argparse.ArgumentParser(
+        prog="productlens", description="ProductLens catalog tools", parents=[common]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", parents=[common], help="read a catalog CSV or folder")
+    p.add_argument("path", help="Kaggle CSV, or a folder with manifest.csv")
+    p.add_argument("--catalog", help="catalog name (default: from the file name)")
+    p.add_argument("--download-images", action="store_true", help="fetch image URLs")
+    p.add_argument("--workers", type=int, default=8, help="concurrent downloads")
+    p.add_argument("--show-errors", type=int, default=20, help="rejected rows to list")
+
+    p = sub.add_parser("embed", parents=[common], help="compute missing embeddings")
+    p.add_argument("--catalog")
+    p.add_argument("--what", choices=("all", "text", "image"), default="all")
+
+    p = sub.add_parser("show", parents=[common], help="one product's stored record")
+    p.add_argument("product_id", type=int)
+    p.add_argument("--catalog")
+
+    sub.add_parser("stats", parents=[common], help="catalogs with product/embedding counts")
+
+    for extension in _EXTENSIONS:
+        extension(sub, common)
+    return parser
+
+
+_GLOBAL_DEFAULTS = {"db": None, "json": False, "quiet": False, "clip": None, "text_model": None}
+
+# Later modules add their sub-commands here without this file importing them eagerly.
+_EXTENSIONS: list[Callable[[Any, argparse.ArgumentParser], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name, default in _GLOBAL_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    settings = load_settings().with_overrides(
+        db_path=Path(args.db) if args.db else None,
+        clip_model=args.clip,
+        text_model=args.text_model,
+    )
+    store = Store(settings.db_path)
+    try:
+        payload, text = _COMMANDS[args.command](args, settings, store)
+    except (CliError, CatalogFormatError, StoreError, ModelUnavailable, OSError) as exc:
+        if args.json:
+            print(json.dumps({"error": str(exc)}))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

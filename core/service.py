@@ -1,0 +1,117 @@
+"""One object the pages and the CLI share: settings, the store, and models loaded once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+
+from core.config import Settings, load_settings
+from core.models import (
+    ClipModel,
+    ModelSource,
+    TextModel,
+    load_clip,
+    load_text_model,
+    resolve_clip,
+    resolve_text_model,
+)
+from core.store import Store
+
+CATALOG_COLUMNS = [
+    "product_id",
+    "name",
+    "main_category",
+    "sub_category",
+    "rating",
+    "rating_count",
+    "discount_price",
+    "actual_price",
+    "price",
+    "currency",
+    "image_status",
+    "image_error",
+    "image_path",
+    "image_url",
+    "link",
+]
+
+
+@dataclass
+class Lens:
+    settings: Settings
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.settings.db_path)
+
+    @cached_property
+    def clip_source(self) -> ModelSource:
+        return resolve_clip(self.settings)
+
+    @cached_property
+    def text_source(self) -> ModelSource:
+        return resolve_text_model(self.settings)
+
+    def clip(self) -> ClipModel:
+        return load_clip(self.settings)
+
+    def text_model(self) -> TextModel:
+        return load_text_model(self.settings)
+
+    def catalog_frame(self, catalog: str) -> pd.DataFrame:
+        table = self.store.products_where(catalog, columns=CATALOG_COLUMNS)
+        return table.to_pandas().sort_values("product_id").reset_index(drop=True)
+
+    def table_version(self, name: str = "products") -> int:
+        table = self.store._open(name)
+        return int(table.version) if table is not None else 0
+
+    def describe(self, catalog: str | None) -> dict[str, Any]:
+        return {
+            "db": str(self.store.path),
+            "catalog": catalog,
+            "products": self.store.count_products(catalog) if catalog else 0,
+            "clip": self.clip_source,
+            "text": self.text_source,
+        }
+
+
+_lock = threading.Lock()
+_lenses: dict[Settings, Lens] = {}
+
+
+def get_lens(settings: Settings | None = None) -> Lens:
+    """The process-wide Lens for these settings (Streamlit reruns reuse it)."""
+    settings = settings or load_settings()
+    with _lock:
+        if settings not in _lenses:
+            _lenses[settings] = Lens(settings)
+        return _lenses[settings]
+
+
+def filter_catalog(
+    frame: pd.DataFrame,
+    text: str = "",
+    categories: list[str] | None = None,
+    price_range: tuple[float, float] | None = None,
+    min_rating: float | None = None,
+    image_status: list[str] | None = None,
+) -> pd.DataFrame:
+    """The Catalog page's filters, on an in-memory frame (the whole catalog fits easily)."""
+    mask = pd.Series(True, index=frame.index)
+    if text.strip():
+        mask &= frame["name"].str.contains(text.strip(), case=False, regex=False, na=False)
+    if categories:
+        mask &= frame["sub_category"].isin(categories) | frame["main_category"].isin(categories)
+    if price_range is not None:
+        low, high = price_range
+        mask &= frame["price"].between(low, high) | (frame["price"].isna() & (low <= 0))
+    if min_rating:
+        mask &= frame["rating"].fillna(-1) >= min_rating
+    if image_status:
+        mask &= frame["image_status"].isin(image_status)
+    return frame[mask]

@@ -1,0 +1,58 @@
+"""ProductLens entry point: routes the pages and draws the shared sidebar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import load_settings
+from core.models import ModelUnavailable
+from core.service import get_lens
+
+st.set_page_config(page_title="ProductLens", page_icon="🔎", layout="wide")
+
+PAGES = [
+    st.Page("pages/catalog.py", title="Catalog", icon="🗂️", default=True),
+]
+
+_STATUS_BADGE = {
+    "pretrained": "🟢 pretrained",
+    "local": "🔵 local",
+    "offline-fallback": "🟠 offline fallback",
+    "untrained": "🔴 random weights",
+}
+
+
+def _secrets() -> dict[str, object]:
+    try:
+        return dict(st.secrets)
+    except Exception:  # no secrets.toml is the normal case
+        return {}
+
+
+def sidebar() -> None:
+    lens = get_lens(load_settings(secrets=_secrets()))
+    store = lens.store
+    catalogs = store.catalogs()
+    with st.sidebar:
+        st.header("ProductLens")
+        if not catalogs:
+            st.warning(f"No catalog in {store.path}. Run `productlens ingest data/sample`.")
+            return
+        default = store.default_catalog(lens.settings.catalog)
+        current = st.session_state.get("catalog")
+        index = catalogs.index(current) if current in catalogs else catalogs.index(default)
+        st.selectbox("Catalog", catalogs, index=index, key="catalog")
+        st.metric("Products", f"{store.count_products(st.session_state['catalog']):,}")
+        for role, resolver in (("CLIP", "clip_source"), ("Text", "text_source")):
+            try:
+                source = getattr(lens, resolver)
+            except ModelUnavailable as exc:
+                st.error(f"{role} model unavailable: {exc}")
+                continue
+            st.caption(f"**{role}:** `{source.key}` — {_STATUS_BADGE.get(source.status, '')}")
+            if source.status in ("offline-fallback", "untrained"):
+                st.caption(source.detail)
+
+
+sidebar()
+st.navigation(PAGES).run()

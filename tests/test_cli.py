@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from core.cli import main
+from tests.conftest import KAGGLE_CSV, ROOT, write_sample_subset
+
+
+def run(capsys, *argv: str) -> tuple[int, dict]:
+    code = main([*argv, "--json", "--quiet"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_ingest_show_stats_embed(capsys, tmp_path, tiny_clip_dir):
+    db = str(tmp_path / "db")
+    code, report = run(capsys, "--db", db, "ingest", str(KAGGLE_CSV))
+    assert code == 0 and report["ingested"] == 9600 and report["rejected"] == 0
+    assert report["images"] == {"ok": 0, "missing": 9600, "failed": 0}
+
+    code, product = run(capsys, "--db", db, "show", "0")
+    assert (product["discount_price"], product["actual_price"]) == (10999, 18999)
+    assert (product["rating"], product["rating_count"]) == (4.0, 965)
+
+    folder = write_sample_subset(tmp_path / "mini", 8)
+    run(capsys, "--db", db, "ingest", str(folder), "--catalog", "mini")
+    code, embedded = run(
+        capsys, "--db", db, "--clip", str(tiny_clip_dir), "embed", "--catalog", "mini"
+    )
+    assert code == 0
+    assert [r["computed"] for r in embedded["reports"]] == [8, 8]
+
+    code, stats = run(capsys, "--db", db, "stats")
+    by_name = {c["catalog"]: c for c in stats["catalogs"]}
+    assert by_name["amazon_electronics_2023"]["products"] == 9600
+    assert by_name["mini"]["embeddings"] == {
+        "text__all-minilm-l6-v2": 8,
+        "image__tiny-clip": 8,
+    }
+
+
+def test_errors_are_one_line_and_exit_2(capsys, tmp_path):
+    code = main(["--db", str(tmp_path / "db"), "show", "1"])
+    assert code == 2
+    assert "no catalog yet" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    code, payload = run(capsys, "--db", str(tmp_path / "db"), "ingest", str(empty))
+    assert code == 2 and "empty" in payload["error"]
+    code, payload = run(
+        capsys, "--db", str(tmp_path / "db"), "ingest", str(empty), "--catalog", "Bad Name"
+    )
+    assert code == 2 and "invalid catalog name" in payload["error"]
+
+
+def test_console_script_and_env_db(tmp_path):
+    folder = write_sample_subset(tmp_path / "mini", 3)
+    env = {**os.environ, "PRODUCTLENS_DB": str(tmp_path / "envdb")}
+    exe = os.path.join(os.path.dirname(sys.executable), "productlens")
+    result = subprocess.run(
+        [exe, "ingest", str(folder), "--json", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["products_in_catalog"] == 3
+    assert (tmp_path / "envdb").is_dir()

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from core.config import Settings
+from core.models import (
+    FALLBACK,
+    LOCAL,
+    UNTRAINED,
+    ModelUnavailable,
+    load_clip,
+    load_text_model,
+    resolve_clip,
+    resolve_text_model,
+)
+from tests.conftest import build_tiny_clip
+
+
+def test_offline_clip_falls_back_fast_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import open_clip  # noqa: F401  (the one-time import is not what is being timed)
+
+    settings = Settings(models_dir=tmp_path / "models")
+    started = time.perf_counter()
+    source = resolve_clip(settings)
+    assert time.perf_counter() - started < 3
+    assert source.status == UNTRAINED and "RANDOM" in source.detail
+    assert source.key == "vit-b-32-random"
+
+
+def test_unreachable_hub_is_detected_within_the_probe_timeout(monkeypatch):
+    from core import models
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: refused
+    monkeypatch.setattr(models, "_probe_results", {})
+    started = time.perf_counter()
+    assert models.hub_reachable(timeout=2.0) is False
+    assert time.perf_counter() - started < 3
+
+
+def test_offline_clip_prefers_a_bootstrap_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings = Settings(models_dir=tmp_path / "models")
+    build_tiny_clip(settings.models_dir / "bootstrap-clip", key="bootstrap-test")
+    source = resolve_clip(settings)
+    assert source.status == FALLBACK and source.key == "bootstrap-test"
+    model = load_clip(settings)
+    assert model.dim == 32
+
+
+def test_local_checkpoint_loads_and_encodes_normalised(tiny_clip_dir):
+    settings = Settings(clip_model=str(tiny_clip_dir))
+    source = resolve_clip(settings)
+    assert source.status == LOCAL and source.key == "tiny-clip"
+    clip = load_clip(settings)
+    vectors = clip.encode_texts(["a photo of a keyboard", "a photo of a mouse"])
+    assert vectors.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert load_clip(settings) is clip  # loaded once
+
+
+def test_missing_local_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelUnavailable, match=r"open_clip_config\.json"):
+        resolve_clip(Settings(clip_model=f"local-dir:{tmp_path}"))
+
+
+def test_unknown_pretrained_tag_is_a_clear_error():
+    with pytest.raises(ModelUnavailable, match="no pretrained tag"):
+        resolve_clip(Settings(clip_model="ViT-B-32/not-a-tag"))
+
+
+def test_text_model_offline_uses_the_packaged_minilm():
+    source = resolve_text_model(Settings())
+    assert source.status == LOCAL and source.key == "all-minilm-l6-v2"
+    other = resolve_text_model(Settings(text_model="someone/else-model"))
+    assert other.status == FALLBACK and other.key == "all-minilm-l6-v2"
+
+
+def test_minilm_carries_real_meaning():
+    model = load_text_model(Settings())
+    query, bank, phones = model.encode(
+        [
+            "blue power bank 50000 mAh",
+            "Ambrane 20000mAh Power Bank with 20W Fast Charging, Triple Output, Blue",
+            "boAt Rockerz 450 Bluetooth On Ear Headphones with Mic, Luscious Black",
+        ]
+    )
+    assert model.dim == 384
+    assert float(query @ bank) > float(query @ phones) + 0.1
