@@ -11,7 +11,8 @@ from core.service import get_lens
 st.set_page_config(page_title="ProductLens", page_icon="🔎", layout="wide")
 
 PAGES = [
-    st.Page("pages/catalog.py", title="Catalog", icon="🗂️", default=True),
+    st.Page("pages/search.py", title="Search & Chat", icon="🔎", default=True),
+    st.Page("pages/catalog.py", title="Catalog", icon="🗂️"),
 ]
 
 _STATUS_BADGE = {

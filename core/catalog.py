@@ -346,6 +346,9 @@ def _read_manifest(manifest: Path) -> CatalogRead:
             continue
         price, currency = parse_price(get("price_usd") or get("price"))
         list_price, _ = parse_price(get("list_price_usd") or get("list_price"))
+        # The manifest writes 0.0 where a price is unknown.
+        price = price or None
+        list_price = list_price or None
         if not currency and (get("price_usd") or get("list_price_usd")):
             currency = "USD"
         # A list price above the selling price means the selling price is a discount.

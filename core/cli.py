@@ -16,6 +16,7 @@ from typing import Any
 from core.catalog import CatalogFormatError
 from core.config import Settings, load_settings
 from core.models import ModelUnavailable
+from core.search import QueryError
 from core.store import Store, StoreError
 
 Handler = Callable[[argparse.Namespace, Settings, Store], tuple[Any, str]]
@@ -153,6 +154,69 @@ def _stats(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
     return {"db": str(store.path), "catalogs": rows}, "\n".join(lines)
 
 
+def _run_search(args: argparse.Namespace, settings: Settings, store: Store):
+    from core.images import ImageError, load_rgb
+    from core.search import Filters, search
+    from core.service import get_lens
+
+    catalog = resolve_catalog(store, settings, args.catalog)
+    image = None
+    if args.image:
+        try:
+            image = load_rgb(args.image)
+        except (ImageError, OSError) as exc:
+            raise CliError(f"cannot use {args.image} as a query image: {exc}") from exc
+    filters = Filters(
+        min_price=args.min_price,
+        max_price=args.max_price,
+        min_rating=args.min_rating,
+        min_rating_count=args.min_ratings,
+        categories=tuple(args.category),
+    )
+    k = args.k or settings.top_k
+    return catalog, search(get_lens(settings), catalog, args.query, image, k, filters, args.hybrid)
+
+
+def _hit_lines(result) -> list[str]:
+    from core.catalog import format_price
+
+    lines = []
+    for hit in result.hits:
+        price = format_price(hit.price, hit.currency)
+        rating = f"{hit.rating:g}" if hit.rating is not None else "-"
+        lines.append(
+            f"{hit.source:>6} #{hit.rank} [{hit.product_id}] {hit.name[:70]} | {rating} | "
+            f"{price} | score {hit.score:.3f}"
+        )
+    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
+    return [*lines, *result.notes, timings]
+
+
+@command("search")
+def _search(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    catalog, result = _run_search(args, settings, store)
+    return {"catalog": catalog, **result.as_dict()}, "\n".join(_hit_lines(result))
+
+
+@command("ask")
+def _ask(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    import time
+
+    from core.rag import answer, brands_from_names, llm_config
+
+    settings = settings.with_overrides(llm_model=args.llm, llm_api_base=args.api_base)
+    catalog, result = _run_search(args, settings, store)
+    names = store.products_where(catalog, columns=["name"]).column("name").to_pylist()
+    started = time.perf_counter()
+    reply = answer(result.query, result, llm_config(settings), brands=brands_from_names(names))
+    result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
+    payload = {"catalog": catalog, **reply.as_dict(), **result.as_dict()}
+    lines = [reply.text, ""]
+    if reply.invalid_ids:
+        lines.append(f"warning: the answer cites ids that were not retrieved: {reply.invalid_ids}")
+    return payload, "\n".join([*lines, *_hit_lines(result)])
+
+
 # --- parser -------------------------------------------------------------------------
 
 
@@ -188,15 +252,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("stats", parents=[common], help="catalogs with product/embedding counts")
 
-    for extension in _EXTENSIONS:
-        extension(sub, common)
+    p = sub.add_parser("search", parents=[common], help="top-k from the text and image indexes")
+    _search_arguments(p)
+
+    p = sub.add_parser("ask", parents=[common], help="search, then answer as a shopping assistant")
+    _search_arguments(p)
+    p.add_argument("--llm", help="LiteLLM model string (env PRODUCTLENS_LLM_MODEL)")
+    p.add_argument("--api-base", help="OpenAI-compatible base URL (env PRODUCTLENS_LLM_API_BASE)")
     return parser
 
 
-_GLOBAL_DEFAULTS = {"db": None, "json": False, "quiet": False, "clip": None, "text_model": None}
+def _search_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", nargs="?", default="", help="text query")
+    p.add_argument("--image", help="image file to search with")
+    p.add_argument("--catalog")
+    p.add_argument("--k", type=int, help="results per index (default 5)")
+    p.add_argument("--min-price", type=float)
+    p.add_argument("--max-price", type=float)
+    p.add_argument("--min-rating", type=float)
+    p.add_argument("--min-ratings", type=int, help="minimum number of ratings")
+    p.add_argument("--category", action="append", default=[], help="repeatable")
+    p.add_argument("--hybrid", action="store_true", help="fuse full-text search on names")
 
-# Later modules add their sub-commands here without this file importing them eagerly.
-_EXTENSIONS: list[Callable[[Any, argparse.ArgumentParser], None]] = []
+
+_GLOBAL_DEFAULTS = {"db": None, "json": False, "quiet": False, "clip": None, "text_model": None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = Store(settings.db_path)
     try:
         payload, text = _COMMANDS[args.command](args, settings, store)
-    except (CliError, CatalogFormatError, StoreError, ModelUnavailable, OSError) as exc:
+    except (CliError, CatalogFormatError, StoreError, ModelUnavailable, QueryError, OSError) as exc:
         if args.json:
             print(json.dumps({"error": str(exc)}))
         print(f"error: {exc}", file=sys.stderr)

@@ -127,7 +127,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def image_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    class QuietServer(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):  # clients time out on purpose
+            pass
+
+    server = QuietServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _Handler.hits = {}

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from PIL import Image
+
+from core.search import Filters, QueryError, _vector_search, clean_query, rrf_fuse, search
+from core.service import Lens
+from core.store import Store, vector_schema
+
+
+def test_vector_search_returns_known_neighbours_in_order(tmp_path):
+    store = Store(tmp_path / "db")
+    axis = np.eye(4, dtype=np.float32)
+    vectors = [axis[0], axis[0] * 0.8 + axis[1] * 0.6, axis[1], -axis[0]]
+    rows = [
+        {
+            "catalog": "c",
+            "product_id": i,
+            "vector": v.tolist(),
+            "source_hash": "",
+            "meta_hash": "",
+            "name": f"p{i}",
+            "price": 10.0 * (i + 1),
+            "rating": 4.0,
+            "rating_count": 5,
+            "main_category": "x",
+            "sub_category": "y",
+        }
+        for i, v in enumerate(vectors)
+    ]
+    store.upsert_vectors("text", "toy", 4, rows)
+    table = store.open_vectors("text", "toy")
+    hits = _vector_search(table, axis[0], 4, "catalog = 'c'")
+    assert [pid for pid, _ in hits] == [0, 1, 2, 3]
+    assert hits[0][1] == pytest.approx(1.0) and hits[-1][1] == pytest.approx(-1.0)
+    # a filter is applied inside the query: still k results, none of them excluded
+    filtered = _vector_search(table, axis[0], 2, Filters(min_price=15).where())
+    assert [pid for pid, _ in filtered] == [1, 2]
+    assert pa.types.is_fixed_size_list(vector_schema(4).field("vector").type)
+
+
+def test_filters_build_safe_where_clauses():
+    where = Filters(
+        min_price=10,
+        max_price=99.5,
+        min_rating=4,
+        min_rating_count=100,
+        categories=("TV's", "Audio"),
+    ).where()
+    assert where == (
+        "price >= 10.0 AND price <= 99.5 AND rating >= 4.0 AND rating_count >= 100.0 AND "
+        "(sub_category IN ('TV''s', 'Audio') OR main_category IN ('TV''s', 'Audio'))"
+    )
+    assert Filters().where() is None
+    with pytest.raises(QueryError):
+        Filters(min_price="1; DROP TABLE products").where()
+    with pytest.raises(QueryError):
+        Filters(max_price=float("nan")).where()
+    with pytest.raises(QueryError):
+        Filters(categories=("a\x00b",)).where()
+
+
+def test_rrf_rewards_agreement():
+    fused = rrf_fuse([(1, 0.9), (2, 0.8), (3, 0.7)], [(3, 5.0), (4, 4.0)])
+    assert [pid for pid, _ in fused][:2] == [3, 1]
+
+
+def test_clean_query():
+    assert clean_query("  blue \n power\x00 bank  ") == "blue power bank"
+    assert len(clean_query("x" * 10_000)) == 1000
+    assert clean_query("   ") == ""
+
+
+def test_text_query_finds_its_own_product_in_both_indexes(embedded_sample):
+    lens = Lens(embedded_sample)
+    target = lens.store.get_product("mini", 12)
+    result = search(lens, "mini", target["text_doc"], k=5)
+    assert result.text_hits[0].product_id == 12
+    assert result.text_hits[0].source == "text"
+    assert len(result.image_hits) == 5 and all(h.source == "image" for h in result.image_hits)
+    assert {"load_models", "embed_text", "search"} <= set(result.timings_ms)
+    first = result.text_hits[0]
+    assert first.name == target["name"] and first.image_path == target["image_path"]
+
+
+def test_image_query_returns_its_own_product_first(embedded_sample):
+    lens = Lens(embedded_sample)
+    product = lens.store.get_product("mini", 21)
+    result = search(lens, "mini", image=Image.open(product["image_path"]), k=3)
+    assert result.text_hits == []
+    assert result.image_hits[0].product_id == 21
+    assert result.image_hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_filters_exclude_what_they_should(embedded_sample):
+    lens = Lens(embedded_sample)
+    result = search(lens, "mini", "cable", k=20, filters=Filters(min_price=20, min_rating=4.5))
+    assert result.hits
+    for hit in result.hits:
+        assert hit.price >= 20 and hit.rating >= 4.5
+    none = search(lens, "mini", "cable", k=5, filters=Filters(min_price=1e9))
+    assert none.hits == []
+
+
+def test_hybrid_finds_an_exact_model_number(embedded_sample):
+    import re
+
+    lens = Lens(embedded_sample)
+    model_number = re.compile(r"\b(?=[A-Za-z-]*\d)(?=[\d-]*[A-Za-z])[A-Za-z0-9-]{5,}\b")
+    names = {p: lens.store.get_product("mini", p)["name"] for p in range(40)}
+    pid, code = next(
+        (p, m.group(0)) for p, n in names.items() for m in [model_number.search(n)] if m
+    )
+    result = search(lens, "mini", code, k=3, hybrid=True)
+    assert all(h.source == "hybrid" for h in result.text_hits)
+    assert pid in [h.product_id for h in result.text_hits]
+
+
+def test_empty_query_is_a_clear_error(embedded_sample):
+    with pytest.raises(QueryError, match="type a question"):
+        search(Lens(embedded_sample), "mini", "   ")
