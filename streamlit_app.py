@@ -4,34 +4,27 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import load_settings
 from core.models import ModelUnavailable
 from core.service import get_lens
+from core.ui import app_settings
 
-st.set_page_config(page_title="ProductLens", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="ProductLens", page_icon=":material/search:", layout="wide")
 
 PAGES = [
-    st.Page("pages/search.py", title="Search & Chat", icon="🔎", default=True),
-    st.Page("pages/catalog.py", title="Catalog", icon="🗂️"),
+    st.Page("pages/search.py", title="Search & Chat", icon=":material/search:", default=True),
+    st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
 ]
 
 _STATUS_BADGE = {
-    "pretrained": "🟢 pretrained",
-    "local": "🔵 local",
-    "offline-fallback": "🟠 offline fallback",
-    "untrained": "🔴 random weights",
+    "pretrained": ":green[pretrained]",
+    "local": ":blue[local]",
+    "offline-fallback": ":orange[offline fallback]",
+    "untrained": ":red[random weights]",
 }
 
 
-def _secrets() -> dict[str, object]:
-    try:
-        return dict(st.secrets)
-    except Exception:  # no secrets.toml is the normal case
-        return {}
-
-
 def sidebar() -> None:
-    lens = get_lens(load_settings(secrets=_secrets()))
+    lens = get_lens(app_settings())
     store = lens.store
     catalogs = store.catalogs()
     with st.sidebar:

@@ -140,7 +140,7 @@ def parse_asin(link: str) -> str:
 
 def format_price(value: float | None, currency: str = "") -> str:
     """18999.0, 'INR' → '₹18,999'; 14.79, 'USD' → '$14.79'; None → ''."""
-    if value is None:
+    if value is None or value != value:  # None or NaN (pandas' missing value)
         return ""
     sign = CURRENCY_SIGNS.get(currency, "")
     digits = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"

@@ -184,6 +184,16 @@ def _hits(lens: Lens, catalog: str, source: str, ranked: list[tuple[int, float]]
     return hits
 
 
+def _search_images(
+    lens: Lens, catalog: str, key: str, vector: np.ndarray, k: int, where: str, result: SearchResult
+) -> None:
+    table = lens.store.open_vectors("image", key)
+    if table is None:
+        result.notes.append("no image index yet: run `productlens embed`")
+        return
+    result.image_hits = _hits(lens, catalog, IMAGE, _vector_search(table, vector, k, where))
+
+
 def search(
     lens: Lens,
     catalog: str,
@@ -226,12 +236,8 @@ def search(
                 ranked = rrf_fuse(ranked, keyword)[:k]
                 source = HYBRID
             result.text_hits = _hits(lens, catalog, source, ranked)
-        image_table = lens.store.open_vectors("image", clip.source.key)
-        if image_table is None:
-            result.notes.append("no image index yet: run `productlens embed`")
-        elif image is None:
-            ranked = _vector_search(image_table, clip_text_vector, k, where)
-            result.image_hits = _hits(lens, catalog, IMAGE, ranked)
+        if image is None:
+            _search_images(lens, catalog, clip.source.key, clip_text_vector, k, where, result)
         timings["search"] = (time.perf_counter() - started) * 1000
 
     if image is not None:
@@ -239,11 +245,6 @@ def search(
         image_vector = clip.encode_images(clip.preprocess(image.convert("RGB"))[None])[0]
         timings["embed_image"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        image_table = lens.store.open_vectors("image", clip.source.key)
-        if image_table is None:
-            result.notes.append("no image index yet: run `productlens embed`")
-        else:
-            ranked = _vector_search(image_table, image_vector, k, where)
-            result.image_hits = _hits(lens, catalog, IMAGE, ranked)
+        _search_images(lens, catalog, clip.source.key, image_vector, k, where, result)
         timings["search"] = timings.get("search", 0.0) + (time.perf_counter() - started) * 1000
     return result

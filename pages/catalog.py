@@ -7,19 +7,13 @@ import math
 import streamlit as st
 
 from core.catalog import format_price
-from core.config import load_settings
 from core.images import thumbnail_data_uri
-from core.service import filter_catalog, get_lens
+from core.service import filter_catalog
+from core.ui import open_page
 
 PAGE_SIZE = 50
 
-lens = get_lens(load_settings())
-catalog = st.session_state.get("catalog") or lens.store.default_catalog(lens.settings.catalog)
-
-st.title("Catalog")
-if not catalog:
-    st.info("No catalog yet. Ingest one with `productlens ingest data/sample`.")
-    st.stop()
+lens, catalog = open_page("Catalog")
 
 
 @st.cache_data(show_spinner="Loading catalog…", max_entries=4)
@@ -93,7 +87,7 @@ st.dataframe(
         "image": st.column_config.ImageColumn("Image", width="small"),
         "product_id": st.column_config.NumberColumn("Product ID", format="%d"),
         "name": st.column_config.TextColumn("Name", width="large"),
-        "rating": st.column_config.NumberColumn("Rating", format="%.1f ⭐"),
+        "rating": st.column_config.NumberColumn("Rating", format="%.1f"),
         "rating_count": st.column_config.NumberColumn("Ratings", format="%d"),
         "sub_category": "Category",
         "image_status": "Image",

@@ -8,23 +8,16 @@ import pandas as pd
 import streamlit as st
 
 from core.catalog import format_price
-from core.config import load_settings
 from core.images import ImageError, load_rgb
 from core.models import ModelUnavailable
 from core.rag import Answer, brands_from_names, llm_config, retrieval_query, stream_answer
 from core.search import Filters, QueryError, search
-from core.service import get_lens
+from core.ui import open_page
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp"]
 
-lens = get_lens(load_settings())
-catalog = st.session_state.get("catalog") or lens.store.default_catalog(lens.settings.catalog)
-
-st.title("Search & Chat")
-if not catalog:
-    st.info("No catalog yet. Ingest one with `productlens ingest data/sample`.")
-    st.stop()
+lens, catalog = open_page("Search & Chat")
 
 
 @st.cache_data(max_entries=8)

@@ -93,3 +93,11 @@ def embedded_sample(tiny_clip_dir, tmp_path_factory):
     embed_texts(store, "mini", load_text_model(settings))
     embed_images(store, "mini", load_clip(settings))
     return settings
+
+
+@pytest.fixture
+def app_env(embedded_sample, monkeypatch):
+    monkeypatch.setenv("PRODUCTLENS_DB", str(embedded_sample.db_path))
+    monkeypatch.setenv("PRODUCTLENS_CLIP", embedded_sample.clip_model)
+    monkeypatch.setenv("PRODUCTLENS_MODELS_DIR", str(embedded_sample.models_dir))
+    return embedded_sample

@@ -1,17 +1,8 @@
 from __future__ import annotations
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
-
-
-@pytest.fixture
-def app_env(embedded_sample, monkeypatch):
-    monkeypatch.setenv("PRODUCTLENS_DB", str(embedded_sample.db_path))
-    monkeypatch.setenv("PRODUCTLENS_CLIP", embedded_sample.clip_model)
-    monkeypatch.setenv("PRODUCTLENS_MODELS_DIR", str(embedded_sample.models_dir))
-    return embedded_sample
 
 
 def test_shell_shows_catalog_models_and_the_catalog_page(app_env):

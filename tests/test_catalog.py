@@ -64,6 +64,7 @@ def test_format_price_keeps_cents_only_when_present():
     assert format_price(18999.0, "INR") == "₹18,999"
     assert format_price(14.79, "USD") == "$14.79"
     assert format_price(None, "USD") == ""
+    assert format_price(float("nan"), "USD") == ""
 
 
 def test_real_kaggle_file_reads_every_row():

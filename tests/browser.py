@@ -1,0 +1,166 @@
+"""Drive a running ProductLens in headless Chromium: used by the browser test and for docs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def browser_available() -> bool:
+    return os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(env: dict[str, str], timeout_s: float = 90) -> Iterator[str]:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "streamlit_app.py"),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("streamlit did not become healthy")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def chrome(width: int = 1400, height: int = 1000):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_window_size(width, height)
+    return driver
+
+
+def wait_for(driver, css: str, timeout_s: float = 60):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, css))
+    )
+
+
+def settle(driver, timeout_s: float = 60) -> None:
+    """Wait until Streamlit has finished running the script (no 'running' indicator)."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + timeout_s
+    time.sleep(1.0)
+    while time.time() < deadline:
+        if not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'):
+            return
+        time.sleep(0.3)
+
+
+def exceptions_on_page(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')]
+
+
+def search_and_capture(
+    url: str, out_dir: Path, query: str, height: int = 1000
+) -> dict[str, list[str]]:
+    """Open each page, run one search, save screenshots; returns exception texts per page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    found: dict[str, list[str]] = {}
+    driver = chrome(height=height)
+    try:
+        driver.get(url)
+        box = wait_for(driver, '[data-testid="stTextInput"] input')
+        settle(driver)
+        box.send_keys(query)
+        box.send_keys(Keys.ENTER)  # Enter submits a form
+        wait_for(driver, '[data-testid="stDataFrame"]', 90)
+        wait_for(driver, '[data-testid="stChatMessage"]', 90)
+        settle(driver)
+        driver.save_screenshot(str(out_dir / "search.png"))
+        found["search"] = exceptions_on_page(driver)
+        for link in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]'):
+            if "Catalog" in link.text:
+                link.click()
+                break
+        wait_for(driver, '[data-testid="stDataFrame"]', 60)
+        settle(driver)
+        time.sleep(1.5)  # let thumbnails paint
+        driver.save_screenshot(str(out_dir / "catalog.png"))
+        found["catalog"] = exceptions_on_page(driver)
+    finally:
+        driver.quit()
+    return found
+
+
+if __name__ == "__main__":  # python -m tests.browser OUT_DIR "query" (uses the env's store)
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots")
+    with running_app({}) as app_url:
+        print(
+            search_and_capture(app_url, target, sys.argv[2] if len(sys.argv) > 2 else "hdmi cable")
+        )
