@@ -12,13 +12,12 @@ DATA_DIR = PROJECT_ROOT / "data"
 
 DEFAULT_CLIP = "ViT-B-32/openai"
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-DEFAULT_CATALOG = "sample"
 
 
 @dataclass(frozen=True)
 class Settings:
     db_path: Path = DATA_DIR / "lancedb"
-    catalog: str = DEFAULT_CATALOG
+    catalog: str | None = None  # None: the most recently ingested catalog
     clip_model: str = DEFAULT_CLIP
     text_model: str = DEFAULT_TEXT_MODEL
     image_cache_dir: Path = DATA_DIR / "cache" / "images"

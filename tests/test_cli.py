@@ -71,3 +71,13 @@ def test_console_script_and_env_db(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["products_in_catalog"] == 3
     assert (tmp_path / "envdb").is_dir()
+
+
+def test_read_commands_default_to_the_most_recently_ingested_catalog(capsys, tmp_path):
+    db = str(tmp_path / "db")
+    run(capsys, "--db", db, "ingest", str(write_sample_subset(tmp_path / "sample", 2)))
+    run(capsys, "--db", db, "ingest", str(KAGGLE_CSV))
+    _, product = run(capsys, "--db", db, "show", "0")
+    assert product["catalog"] == "amazon_electronics_2023"
+    _, product = run(capsys, "--db", db, "show", "0", "--catalog", "sample")
+    assert product["catalog"] == "sample"
