@@ -67,8 +67,7 @@ class Lens:
         return table.to_pandas().sort_values("product_id").reset_index(drop=True)
 
     def table_version(self, name: str = "products") -> int:
-        table = self.store._open(name)
-        return int(table.version) if table is not None else 0
+        return self.store.table_version(name)
 
     def describe(self, catalog: str | None) -> dict[str, Any]:
         return {

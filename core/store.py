@@ -185,7 +185,9 @@ class Store:
             table = self.db.create_table(name, schema=schema, exist_ok=True)
         return table
 
-    def _upsert(self, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    def _upsert(
+        self, table: Any, rows: list[dict[str, Any]], keys: list[str], progress: Any = None
+    ) -> None:
         schema = table.schema
         for start in range(0, len(rows), UPSERT_CHUNK):
             chunk = pa.Table.from_pylist(rows[start : start + UPSERT_CHUNK], schema=schema)
@@ -195,6 +197,13 @@ class Store:
                 .when_not_matched_insert_all()
                 .execute(chunk)
             )
+            if progress:
+                progress(min(start + UPSERT_CHUNK, len(rows)), len(rows), "products")
+
+    def table_version(self, name: str) -> int:
+        """The table's LanceDB version (0 if absent): a cache key that changes on every write."""
+        table = self._open(name)
+        return int(table.version) if table is not None else 0
 
     # -- catalogs and products ---------------------------------------------------------
 
@@ -204,10 +213,7 @@ class Store:
         validate_catalog_name(catalog)
         table = self._open_or_create(PRODUCTS, PRODUCT_SCHEMA)
         rows = [product_row(catalog, p) for p in products]
-        for start in range(0, len(rows), UPSERT_CHUNK):
-            self._upsert(table, rows[start : start + UPSERT_CHUNK], ["catalog", "product_id"])
-            if progress:
-                progress(min(start + UPSERT_CHUNK, len(rows)), len(rows), "products")
+        self._upsert(table, rows, ["catalog", "product_id"], progress)
 
     def record_catalog(
         self, catalog: str, source: str, kind: str, rows: int, rejected: int
