@@ -217,8 +217,8 @@ def _clip_fallback(settings: Settings, spec: str, why: str) -> ModelSource:
         arch,
         UNTRAINED,
         slug(f"{arch}-random"),
-        f"{why}; using {arch} with RANDOM weights (no semantic signal). "
-        "Run `productlens bootstrap-clip` for an offline CLIP that carries signal.",
+        f"{why}; using {arch} with RANDOM weights (no semantic signal). For meaningful "
+        "image search set PRODUCTLENS_CLIP to a local open_clip checkpoint directory.",
     )
 
 
