@@ -213,8 +213,10 @@ def rank_for_focus(result: SearchResult, focus: list[str], brands: set[str]) -> 
         else (result.text_hits, result.image_hits)
     )
     ordered: list[Hit] = []
+    seen: set[int] = set()
     for hit in [*first, *second]:
-        if hit.product_id not in {h.product_id for h in ordered}:
+        if hit.product_id not in seen:
+            seen.add(hit.product_id)
             ordered.append(hit)
     words = set(_WORDS.findall(result.query.lower()))
     asked_brands = words & brands
@@ -321,6 +323,17 @@ def safe_error(exc: Exception, config: LLMConfig) -> str:
     return re.sub(r"sk-[A-Za-z0-9_-]{8,}", "sk-***", text)
 
 
+def _checked_reply(
+    text: str, question: str, result: SearchResult, focus, brands, config: LLMConfig
+) -> Answer:
+    """The LLM's text as an Answer with its ids checked; an empty reply → grounded answer."""
+    text = text.strip()
+    if not text:
+        return grounded_answer(question, result, focus, brands, "the LLM returned nothing")
+    ids, invalid = check_ids(text, result.product_ids)
+    return Answer(text, False, focus, ids, invalid, model=config.model)
+
+
 def stream_answer(
     question: str,
     result: SearchResult,
@@ -358,14 +371,10 @@ def stream_answer(
         yield answer.text
         yield answer
         return
-    text = "".join(parts).strip()
-    if not text:
-        answer = grounded_answer(question, result, focus, brands, "the LLM returned nothing")
-        yield answer.text
-        yield answer
-        return
-    ids, invalid = check_ids(text, result.product_ids)
-    yield Answer(text, False, focus, ids, invalid, model=config.model)
+    reply = _checked_reply("".join(parts), question, result, focus, brands, config)
+    if reply.grounded_fallback:
+        yield reply.text
+    yield reply
 
 
 def answer(
@@ -386,14 +395,11 @@ def answer(
     messages = build_messages(question, result, focus, history)
     try:
         response = _litellm().completion(**_completion_kwargs(config, messages, stream=False))
-        text = (response.choices[0].message.content or "").strip()
+        text = response.choices[0].message.content or ""
     except Exception as exc:
         reason = f"LLM call failed ({safe_error(exc, config)})"
         return grounded_answer(question, result, focus, brands, reason)
-    if not text:
-        return grounded_answer(question, result, focus, brands, "the LLM returned nothing")
-    ids, invalid = check_ids(text, result.product_ids)
-    return Answer(text, False, focus, ids, invalid, model=config.model)
+    return _checked_reply(text, question, result, focus, brands, config)
 
 
 def llm_config(settings: Any) -> LLMConfig | None:
