@@ -16,6 +16,7 @@ from typing import Any
 from core.catalog import CatalogFormatError
 from core.config import Settings, load_settings
 from core.models import ModelUnavailable
+from core.runs import RunError
 from core.search import QueryError
 from core.store import Store, StoreError
 
@@ -43,12 +44,14 @@ def tqdm_progress(quiet: bool = False):
 
     bars: dict[str, Any] = {}
 
-    def update(done: int, total: int, phase: str) -> None:
+    def update(done: int, total: int, phase: str, note: str = "") -> None:
         bar = bars.get(phase)
         if bar is None:
             bar = bars[phase] = tqdm(total=total, desc=phase, unit="it", file=sys.stderr)
         bar.total = total
         bar.n = done
+        if note:
+            bar.set_postfix_str(note, refresh=False)
         bar.refresh()
         if done >= total:
             bar.close()
@@ -217,6 +220,136 @@ def _ask(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[An
     return payload, "\n".join([*lines, *_hit_lines(result)])
 
 
+def _number_list(kind: type) -> Callable[[str], list]:
+    def parse(raw: str) -> list:
+        try:
+            return [kind(part) for part in raw.split(",") if part.strip()]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers: {raw}") from exc
+
+    return parse
+
+
+def _freeze_list(raw: str) -> list[int]:
+    """'none,4,8' → [0, 4, 8]: the seed's grid spells 'no frozen layers' as None."""
+    return [0 if p.strip().lower() in ("none", "0") else int(p) for p in raw.split(",") if p]
+
+
+def _run_lines(summaries: list[dict]) -> list[str]:
+    lines = []
+    for r in summaries:
+        before, after = r["accuracy_before"], r["accuracy_after"]
+        acc = f"acc {before:.3f} → {after:.3f}" if before is not None and after is not None else ""
+        lines.append(
+            f"{r['run_id']}  {r['status']:<7} base={r['base']} epochs={r['epochs']} "
+            f"batch={r['batch_size']} lr={r['lr']} frozen={r['freeze_vision']} {acc}"
+        )
+    return lines
+
+
+@command("runs")
+def _runs(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from core.runs import list_runs
+
+    summaries = [r.summary() for r in list_runs(settings.runs_dir)]
+    lines = _run_lines(summaries) or [f"no runs in {settings.runs_dir}"]
+    return {"runs_dir": str(settings.runs_dir), "runs": summaries}, "\n".join(lines)
+
+
+def _training_pairs(args: argparse.Namespace, settings: Settings, store: Store) -> tuple:
+    from core.finetune import catalog_pairs, folder_pairs
+
+    pairs, sources = [], []
+    for folder in args.images_dir:
+        pairs += folder_pairs(Path(folder), args.template)
+        sources.append(str(folder))
+    if args.catalog or not pairs:
+        catalog = resolve_catalog(store, settings, args.catalog)
+        rows = store.products_where(
+            catalog, columns=["product_id", "name", "image_path", "image_status"]
+        ).to_pylist()
+        pairs += catalog_pairs(rows, catalog)
+        sources.append(f"catalog:{catalog}")
+    return pairs, sources
+
+
+@command("finetune")
+def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from core.finetune import TrainConfig, copy_parts, resume, run_sweep, sweep_configs
+    from core.models import build_clip, resolve_clip
+
+    progress = tqdm_progress(args.quiet)
+    if args.resume:
+        record = resume(settings.runs_dir, args.resume, (args.epochs or [None])[-1], progress)
+        return record.as_dict(), "\n".join(_run_lines([record.summary()]))
+    source = resolve_clip(settings)
+    try:
+        base_config = TrainConfig(
+            optimizer=args.optimizer,
+            weight_decay=args.weight_decay,
+            freeze_text=args.freeze_text,
+            seed=args.seed,
+            augment=args.augment,
+            wise_alpha=args.wise_alpha,
+            templates=(args.template,),
+        )
+        grid = {
+            "epochs": args.epochs or [5],
+            "batch_size": args.batch_size or [32],
+            "freeze_vision": args.freeze_vision or [0],
+            "lr": args.lr or [5e-6],
+        }
+        configs = sweep_configs(base_config, grid)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    pairs, sources = _training_pairs(args, settings, store)
+    base = {"spec": source.spec, "key": source.key, "status": source.status}
+    parts = build_clip(source)
+    make = (lambda: copy_parts(parts)) if len(configs) > 1 else (lambda: parts)
+    try:
+        records, failures = run_sweep(
+            make, base, pairs, configs, settings.runs_dir, args.name, sources, progress
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if not records:
+        raise CliError("no run finished: " + "; ".join(f"{n}: {why}" for n, why in failures))
+    summaries = [r.summary() for r in records]
+    lines = [f"base CLIP: {source.key} [{source.status}]", *_run_lines(summaries)]
+    lines += [f"failed {name}: {why}" for name, why in failures]
+    lines.append("use a run with --clip run:RUN_ID (or PRODUCTLENS_CLIP=run:RUN_ID)")
+    return {"base": base, "runs": [r.as_dict() for r in records]}, "\n".join(lines)
+
+
+@command("bootstrap-clip")
+def _bootstrap(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from dataclasses import replace
+
+    from core.bootstrap import BOOTSTRAP_TRAINING, ensure_bootstrap
+
+    config = (
+        BOOTSTRAP_TRAINING if not args.epochs else replace(BOOTSTRAP_TRAINING, epochs=args.epochs)
+    )
+    result = ensure_bootstrap(
+        settings, args.force, args.if_needed, config, progress=tqdm_progress(args.quiet)
+    )
+    lines = [f"bootstrap CLIP {result.status}: {result.directory} ({result.detail})"]
+    if result.run is not None:
+        report = result.run.after.get("classification") or {}
+        if report:
+            low, high = report["ci"]
+            lines.append(
+                f"held-out zero-shot accuracy {report['accuracy']:.3f} "
+                f"(95% CI {low:.3f}–{high:.3f}) on {report['n']} images, "
+                f"{len(report['labels'])} classes; chance "
+                f"{report['chance']:.3f}, majority class {report['majority_baseline']:.3f}"
+            )
+        lines.append(f"training {result.run.timings.get('train_images_per_s')} images/s")
+    for query, names in (result.probes or {}).items():
+        lines.append(f"'{query}': " + " | ".join(n[:40] for n in names[:3]))
+    return result.as_dict(), "\n".join(lines)
+
+
 # --- parser -------------------------------------------------------------------------
 
 
@@ -259,6 +392,36 @@ def build_parser() -> argparse.ArgumentParser:
     _search_arguments(p)
     p.add_argument("--llm", help="LiteLLM model string (env PRODUCTLENS_LLM_MODEL)")
     p.add_argument("--api-base", help="OpenAI-compatible base URL (env PRODUCTLENS_LLM_API_BASE)")
+
+    sub.add_parser("runs", parents=[common], help="list fine-tuning runs")
+
+    p = sub.add_parser(
+        "finetune",
+        parents=[common],
+        help="contrastive fine-tuning of the --clip model; comma lists make a sweep",
+    )
+    p.add_argument("--images-dir", action="append", default=[], help="one sub-folder per class")
+    p.add_argument("--catalog", help="(product image, name) pairs from a catalog")
+    p.add_argument("--template", default="a photo of {label}", help="class prompt")
+    p.add_argument("--epochs", type=_number_list(int), help="e.g. 5 or 2,4,10")
+    p.add_argument("--batch-size", type=_number_list(int), help="e.g. 32 or 16,32,64")
+    p.add_argument("--lr", type=_number_list(float), help="e.g. 5e-6 or 1e-7,1e-6,5e-6")
+    p.add_argument("--freeze-vision", type=_freeze_list, help="frozen vision blocks: none,4,8")
+    p.add_argument("--freeze-text", action="store_true", help="keep the text tower fixed")
+    p.add_argument("--optimizer", choices=("adam", "adamw"), default="adamw")
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--augment", choices=("none", "light", "strong"), default="light")
+    p.add_argument("--wise-alpha", type=float, help="WiSE-FT weight-space ensembling, 0–1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default="finetune")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue a run (--epochs: new total)")
+
+    p = sub.add_parser(
+        "bootstrap-clip", parents=[common], help="build the offline CLIP (data/models)"
+    )
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--if-needed", action="store_true", help="skip when pretrained CLIP works")
+    p.add_argument("--epochs", type=int, help="override the recipe's epoch count")
     return parser
 
 
@@ -291,7 +454,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = Store(settings.db_path)
     try:
         payload, text = _COMMANDS[args.command](args, settings, store)
-    except (CliError, CatalogFormatError, StoreError, ModelUnavailable, QueryError, OSError) as exc:
+    except (
+        CliError,
+        CatalogFormatError,
+        StoreError,
+        ModelUnavailable,
+        QueryError,
+        RunError,
+        OSError,
+    ) as exc:
         if args.json:
             print(json.dumps({"error": str(exc)}))
         print(f"error: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ class Settings:
     text_model: str = DEFAULT_TEXT_MODEL
     image_cache_dir: Path = DATA_DIR / "cache" / "images"
     models_dir: Path = DATA_DIR / "models"
+    runs_dir: Path = DATA_DIR / "runs"  # fine-tuning runs: records and checkpoints
     top_k: int = 5
     llm_model: str | None = None
     llm_api_base: str | None = None
@@ -40,6 +41,7 @@ _ENV_KEYS: dict[str, str] = {
     "PRODUCTLENS_TEXT_MODEL": "text_model",
     "PRODUCTLENS_IMAGE_CACHE": "image_cache_dir",
     "PRODUCTLENS_MODELS_DIR": "models_dir",
+    "PRODUCTLENS_RUNS_DIR": "runs_dir",
     "PRODUCTLENS_TOP_K": "top_k",
     "PRODUCTLENS_LLM_MODEL": "llm_model",
     "PRODUCTLENS_LLM_API_BASE": "llm_api_base",
@@ -47,7 +49,7 @@ _ENV_KEYS: dict[str, str] = {
     "PRODUCTLENS_LLM_TIMEOUT": "llm_timeout_s",
 }
 
-_PATH_FIELDS = {"db_path", "image_cache_dir", "models_dir"}
+_PATH_FIELDS = {"db_path", "image_cache_dir", "models_dir", "runs_dir"}
 _INT_FIELDS = {"top_k"}
 _FLOAT_FIELDS = {"llm_timeout_s"}
 

@@ -41,6 +41,9 @@ class ImageCheck:
     path: str = ""
 
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+
+
 def _open_checked(source: Path | bytes) -> Image.Image:
     """Open an image lazily, refusing empty files, non-images and oversized canvases."""
     import io

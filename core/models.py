@@ -139,8 +139,28 @@ def _split_clip_spec(spec: str) -> tuple[str, str | None]:
     return name, tag or None
 
 
+RUN_PREFIX = "run:"
+
+
+def run_checkpoint_dir(settings: Settings, run_id: str) -> Path:
+    return settings.runs_dir / run_id / "checkpoint"
+
+
 def resolve_clip(settings: Settings) -> ModelSource:
     spec = settings.clip_model
+    if spec.startswith(RUN_PREFIX):
+        run_id = spec.removeprefix(RUN_PREFIX)
+        checkpoint = run_checkpoint_dir(settings, run_id)
+        if not (checkpoint / CLIP_CONFIG_FILE).is_file():
+            raise ModelUnavailable(f"fine-tuning run {run_id!r} has no checkpoint in {checkpoint}")
+        return ModelSource(
+            "clip",
+            spec,
+            f"local-dir:{checkpoint}",
+            LOCAL,
+            clip_key_for_dir(checkpoint),
+            f"fine-tuned run {run_id}",
+        )
     local = _clip_local_dir(spec)
     if local is not None:
         return ModelSource(
@@ -251,25 +271,76 @@ class ClipModel:
 _load_lock = threading.Lock()
 
 
-@lru_cache(maxsize=4)
-def _load_clip_cached(source: ModelSource) -> ClipModel:
+@dataclass
+class ClipParts:
+    """A fresh, trainable open_clip model with what is needed to save it again."""
+
+    model: Any
+    model_cfg: dict[str, Any]
+    preprocess: Any
+    tokenizer: Any
+    text_assets: Path | None = None  # HF text tower files (config + tokenizer) to ship along
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def build_clip(source: ModelSource) -> ClipParts:
+    """A new model instance for `source` (not the cached one: training mutates it)."""
     import open_clip
     import torch
 
+    _quiet_transformers()
     torch.manual_seed(0)  # random-weight fallbacks are at least the same every run
+    local = _clip_local_dir(source.load) if source.load.startswith("local-dir:") else None
+    if local is not None:
+        model_cfg = json.loads((local / CLIP_CONFIG_FILE).read_text())["model_cfg"]
+        overrides: dict[str, Any] = {}
+        if "hf_model_name" in model_cfg.get("text_cfg", {}):
+            # The HF text tower's config and tokenizer travel inside the checkpoint dir;
+            # its weights are in the checkpoint itself, so nothing is fetched.
+            overrides["text_cfg"] = {
+                **model_cfg["text_cfg"],
+                "hf_model_name": str(local),
+                "hf_tokenizer_name": str(local),
+                "hf_model_pretrained": False,
+            }
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            f"local-dir:{local}", **overrides
+        )
+        tokenizer = open_clip.get_tokenizer(f"local-dir:{local}")
+        assets = local if "text_cfg" in overrides else None
+        return ClipParts(model, model_cfg, preprocess, tokenizer, assets)
     if source.status == PRETRAINED and not source.load.startswith("hf-hub:"):
         name, tag = _split_clip_spec(source.load)
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag)
-        tokenizer = open_clip.get_tokenizer(name)
     else:
-        model, _, preprocess = open_clip.create_model_and_transforms(source.load)
-        tokenizer = open_clip.get_tokenizer(source.load)
-    model.eval()
-    dim = int(model.text_projection.shape[1]) if hasattr(model, "text_projection") else None
-    if dim is None:
-        with torch.inference_mode():
-            dim = int(model.encode_text(tokenizer(["x"])).shape[-1])
-    return ClipModel(source, model, preprocess, tokenizer, dim)
+        name = source.load
+        model, _, preprocess = open_clip.create_model_and_transforms(name)
+    model_cfg = open_clip.get_model_config(name.removeprefix("hf-hub:")) or {}
+    return ClipParts(model, model_cfg, preprocess, open_clip.get_tokenizer(name))
+
+
+def embedding_dim(model: Any, tokenizer: Any) -> int:
+    import torch
+
+    with torch.inference_mode():
+        return int(model.encode_text(tokenizer(["x"])).shape[-1])
+
+
+@lru_cache(maxsize=4)
+def _load_clip_cached(source: ModelSource) -> ClipModel:
+    parts = build_clip(source)
+    parts.model.eval()
+    dim = embedding_dim(parts.model, parts.tokenizer)
+    return ClipModel(source, parts.model, parts.preprocess, parts.tokenizer, dim)
 
 
 def load_clip(settings: Settings) -> ClipModel:
@@ -285,19 +356,49 @@ def load_clip(settings: Settings) -> ClipModel:
             return _load_clip_cached(_clip_fallback(settings, source.spec, f"load failed: {exc}"))
 
 
+# Files of a Hugging Face text tower that a checkpoint needs besides its own weights.
+HF_TEXT_ASSETS = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+)
+
+
 def save_clip(
-    model: Any, model_cfg: dict[str, Any], directory: Path, key: str, extra: dict | None = None
+    model: Any,
+    model_cfg: dict[str, Any],
+    directory: Path,
+    key: str,
+    extra: dict | None = None,
+    text_assets: Path | None = None,
 ) -> Path:
-    """Write a checkpoint that open_clip's `local-dir:` loader (and resolve_clip) reads."""
+    """Write a checkpoint that open_clip's `local-dir:` loader (and resolve_clip) reads.
+
+    The directory is written next to its final place and renamed into it, so a reader
+    never sees half a checkpoint.
+    """
+    import shutil
+
     from safetensors.torch import save_file
 
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = Path(directory)
+    staging = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     config = {"model_cfg": model_cfg, "preprocess_cfg": {}}
-    (directory / CLIP_CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    (staging / CLIP_CONFIG_FILE).write_text(json.dumps(config, indent=2))
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(directory / CLIP_WEIGHTS_FILE))
+    save_file(state, str(staging / CLIP_WEIGHTS_FILE))
+    for name in HF_TEXT_ASSETS if text_assets else ():
+        if (Path(text_assets) / name).is_file():
+            shutil.copy(Path(text_assets) / name, staging / name)
     meta = {"key": key, **(extra or {})}
-    (directory / "productlens.json").write_text(json.dumps(meta, indent=2))
+    (staging / "productlens.json").write_text(json.dumps(meta, indent=2, default=str))
+    if directory.exists():
+        shutil.rmtree(directory)
+    staging.rename(directory)
     return directory
 
 
