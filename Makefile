@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: install demo data test lint format bench clean
+.PHONY: install demo data test test-slow lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Ingest + embed the offline sample (only missing work is done on re-runs).
+# Ingest + embed the offline sample (only missing work is done on re-runs). Without a
+# reachable pretrained CLIP, the offline bootstrap CLIP is trained first (~3 min, cached).
 data: install
 	$(BIN)/productlens ingest data/sample --catalog sample
+	$(BIN)/productlens bootstrap-clip --if-needed
 	$(BIN)/productlens embed --catalog sample
 
 demo: data
@@ -25,6 +27,10 @@ demo: data
 
 test: install
 	$(BIN)/python -m pytest
+
+# The slow tests (full bootstrap CLIP training); `make test` runs their short twins.
+test-slow: install
+	$(BIN)/python -m pytest -m slow
 
 lint: install
 	$(BIN)/ruff check .
