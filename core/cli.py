@@ -350,6 +350,95 @@ def _bootstrap(args: argparse.Namespace, settings: Settings, store: Store) -> tu
     return result.as_dict(), "\n".join(lines)
 
 
+def _vocabulary(path: str | None) -> list[str]:
+    from core.labels import VOCABULARY
+
+    if not path:
+        return list(VOCABULARY)
+    words = [w.strip() for w in Path(path).read_text(encoding="utf-8").splitlines()]
+    words = list(dict.fromkeys(w for w in words if w and not w.startswith("#")))
+    if len(words) < 2:
+        raise CliError(f"{path} needs at least two classes, one per line")
+    return words
+
+
+@command("label")
+def _label(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from core.labels import LOCAL_LABELLER, agreement, label_catalog, stored_labels
+    from core.models import load_text_model
+    from core.rag import llm_config
+
+    catalog = resolve_catalog(store, settings, args.catalog)
+    vocabulary = _vocabulary(args.vocabulary)
+    settings = settings.with_overrides(llm_model=args.llm, llm_api_base=args.api_base)
+    llm = None if args.local else llm_config(settings)
+    encode = None if llm else load_text_model(settings).encode
+    run = label_catalog(
+        store, catalog, vocabulary, llm, encode, args.batch_size, tqdm_progress(args.quiet)
+    )
+    payload = run.as_dict()
+    lines = [
+        f"{catalog}: {len(run.labels)} products labelled by {run.labeller} "
+        f"({run.reused} from cache); methods {payload['methods']}"
+    ]
+    if llm is None and not args.local:
+        lines.append("no LLM configured (PRODUCTLENS_LLM_MODEL / --llm): used the local labeller")
+    other = LOCAL_LABELLER if llm else None
+    if other is None:
+        llm_sets = [lab for lab, _, _ in store.labellers(catalog) if lab.startswith("llm:")]
+        other = llm_sets[0] if llm_sets else None
+    if other:
+        agree = agreement(run.by_product(), stored_labels(store, catalog, other, vocabulary))
+        payload["agreement"] = {"with": other, **agree}
+        if agree["n"]:
+            lines.append(
+                f"agreement with {other}: {agree['rate']:.3f} on {agree['n']} products "
+                f"(Cohen's kappa {agree['kappa']:.3f})"
+            )
+    lines += [f"  {label:<20} {n}" for label, n in payload["distribution"].items()]
+    return payload, "\n".join(lines)
+
+
+@command("evaluate")
+def _evaluate(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from core.evaluate import evaluate_cached
+    from core.models import load_clip
+    from core.zeroshot import DEFAULT_TEMPLATES, PRODUCT_TEMPLATES
+
+    templates = tuple(args.template) or (PRODUCT_TEMPLATES if args.ensemble else DEFAULT_TEMPLATES)
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    clip = load_clip(settings)
+    progress = tqdm_progress(args.quiet)
+    try:
+        if args.images_dir:
+            evaluation, cached = evaluate_cached(
+                store, clip, folder=Path(args.images_dir), classes=classes,
+                templates=templates, refresh=args.refresh, progress=progress,
+            )  # fmt: skip
+        else:
+            catalog = resolve_catalog(store, settings, args.catalog)
+            evaluation, cached = evaluate_cached(
+                store, clip, catalog=catalog, labeller=args.labeller,
+                vocabulary=_vocabulary(args.vocabulary), classes=classes,
+                templates=templates, refresh=args.refresh, progress=progress,
+            )  # fmt: skip
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from exc
+    payload = {**evaluation.as_dict(with_items=args.items), "cached": cached}
+    report = evaluation.report
+    lines = [evaluation.summary_line() + (" (cached)" if cached else "")]
+    for c in report.per_class:
+        acc = f"{c.accuracy:.3f}" if c.accuracy is not None else "  -  "
+        lines.append(f"  {c.label:<20} {acc}  n={c.support}")
+    if evaluation.retrieval and "recall@1" in evaluation.retrieval:
+        r = evaluation.retrieval
+        lines.append(
+            f"name→image recall@1 {r['recall@1']:.3f}, @5 {r['recall@5']:.3f}, "
+            f"@10 {r['recall@10']:.3f} (n={r['n']})"
+        )
+    return payload, "\n".join(lines)
+
+
 # --- parser -------------------------------------------------------------------------
 
 
@@ -415,6 +504,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="finetune")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a run (--epochs: new total)")
+
+    p = sub.add_parser("label", parents=[common], help="pseudo-label products from their names")
+    p.add_argument("--catalog")
+    p.add_argument("--llm", help="LiteLLM model string (env PRODUCTLENS_LLM_MODEL)")
+    p.add_argument("--api-base", help="OpenAI-compatible base URL")
+    p.add_argument("--local", action="store_true", help="local labeller even if an LLM is set")
+    p.add_argument("--batch-size", type=int, default=25, help="names per LLM request")
+    p.add_argument("--vocabulary", help="file with one class per line (default: 29 classes)")
+
+    p = sub.add_parser("evaluate", parents=[common], help="zero-shot accuracy of --clip")
+    p.add_argument("--images-dir", help="folder with one sub-folder per class")
+    p.add_argument("--catalog", help="catalog whose pseudo-labels are the truth")
+    p.add_argument("--labeller", help="label set to use (default: local rules + MiniLM)")
+    p.add_argument("--vocabulary", help="the vocabulary the labels were made with")
+    p.add_argument("--classes", help="comma-separated subset (default: analysis classes)")
+    p.add_argument("--template", action="append", default=[], help="prompt with {label}")
+    p.add_argument("--ensemble", action="store_true", help="average several prompt templates")
+    p.add_argument("--refresh", action="store_true", help="recompute even if stored")
+    p.add_argument("--items", action="store_true", help="include per-item predictions in JSON")
 
     p = sub.add_parser(
         "bootstrap-clip", parents=[common], help="build the offline CLIP (data/models)"

@@ -71,6 +71,34 @@ CATALOG_SCHEMA = pa.schema(
     ]
 )
 
+LABELS = "labels"
+LABEL_SCHEMA = pa.schema(
+    [
+        pa.field("catalog", pa.string(), nullable=False),
+        pa.field("product_id", pa.int64(), nullable=False),
+        pa.field("labeller", pa.string(), nullable=False),  # llm:<model> | local:<recipe>
+        pa.field("vocab", pa.string(), nullable=False),  # hash of the class vocabulary
+        pa.field("label", pa.string()),  # None: rejected (see reason)
+        pa.field("method", pa.string()),
+        pa.field("score", pa.float32()),
+        pa.field("reason", pa.string()),
+        pa.field("name_hash", pa.string()),
+    ]
+)
+LABEL_KEYS = ["catalog", "product_id", "labeller", "vocab"]
+
+EVALUATIONS = "evaluations"
+EVALUATION_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),  # hash of everything that decides it
+        pa.field("model_key", pa.string()),
+        pa.field("dataset", pa.string()),
+        pa.field("label_set", pa.string()),
+        pa.field("created_at", pa.string()),
+        pa.field("payload", pa.large_string()),  # the Evaluation as JSON
+    ]
+)
+
 # Product fields copied into every vector row (for where-clauses and for showing results).
 VECTOR_META = ("name", "main_category", "sub_category", "price", "rating", "rating_count")
 
@@ -306,6 +334,64 @@ class Store:
             products=self.count_products(catalog),
             vectors=self.vector_counts(catalog),
         )
+
+    # -- pseudo-labels -------------------------------------------------------------------
+
+    def upsert_labels(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._upsert(self._open_or_create(LABELS, LABEL_SCHEMA), rows, LABEL_KEYS)
+
+    def _label_rows(self, clause: str) -> list[dict[str, Any]]:
+        table = self._open(LABELS)
+        if table is None:
+            return []
+        limit = max(table.count_rows(), 1)
+        return table.search().where(clause).limit(limit).to_arrow().to_pylist()
+
+    def labels_for(self, catalog: str, labeller: str, vocab: str) -> list[dict[str, Any]]:
+        return self._label_rows(
+            f"catalog = {sql_str(catalog)} AND labeller = {sql_str(labeller)} "
+            f"AND vocab = {sql_str(vocab)}"
+        )
+
+    def cached_labels(self, labeller: str, vocab: str) -> dict[str, str]:
+        """name_hash → label, over every catalog: the same name is never asked twice."""
+        rows = self._label_rows(
+            f"labeller = {sql_str(labeller)} AND vocab = {sql_str(vocab)} AND label IS NOT NULL"
+        )
+        return {r["name_hash"]: r["label"] for r in rows if r["name_hash"]}
+
+    def labellers(self, catalog: str) -> list[tuple[str, str, int]]:
+        """(labeller, vocab, count) for the label sets stored for a catalog."""
+        rows = self._label_rows(f"catalog = {sql_str(catalog)}")
+        counts: dict[tuple[str, str], int] = {}
+        for r in rows:
+            counts[(r["labeller"], r["vocab"])] = counts.get((r["labeller"], r["vocab"]), 0) + 1
+        return [(lab, voc, n) for (lab, voc), n in sorted(counts.items())]
+
+    # -- evaluations ---------------------------------------------------------------------
+
+    def save_evaluation(self, key: str, evaluation: dict[str, Any]) -> None:
+        import json
+
+        row = {
+            "key": key,
+            "model_key": evaluation["model_key"],
+            "dataset": evaluation["dataset"],
+            "label_set": evaluation["label_set"],
+            "created_at": evaluation.get("created_at", ""),
+            "payload": json.dumps(evaluation, default=str),
+        }
+        self._upsert(self._open_or_create(EVALUATIONS, EVALUATION_SCHEMA), [row], ["key"])
+
+    def load_evaluation(self, key: str) -> dict[str, Any] | None:
+        import json
+
+        table = self._open(EVALUATIONS)
+        if table is None:
+            return None
+        rows = table.search().where(f"key = {sql_str(key)}").limit(1).to_arrow().to_pylist()
+        return json.loads(rows[0]["payload"]) if rows else None
 
     # -- vectors -------------------------------------------------------------------------
 

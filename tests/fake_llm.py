@@ -17,6 +17,7 @@ from typing import Any
 @dataclass
 class Script:
     reply: str = "Hello."
+    responder: Any = None  # optional callable(request body) -> reply text
     status: int = 200
     delay_s: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -38,6 +39,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.script.status != 200:
             self._json(self.script.status, {"error": {"message": "boom", "type": "server_error"}})
             return
+        reply = self.script.responder(body) if self.script.responder else self.script.reply
         if body.get("stream"):
             self._stream(body.get("model", "m"))
         else:
@@ -51,7 +53,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": self.script.reply},
+                            "message": {"role": "assistant", "content": reply},
                             "finish_reason": "stop",
                         }
                     ],
