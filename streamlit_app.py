@@ -13,6 +13,7 @@ st.set_page_config(page_title="ProductLens", page_icon=":material/search:", layo
 PAGES = [
     st.Page("pages/search.py", title="Search & Chat", icon=":material/search:", default=True),
     st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
+    st.Page("pages/compare.py", title="Model comparison", icon=":material/compare:"),
 ]
 
 _STATUS_BADGE = {

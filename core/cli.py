@@ -268,7 +268,17 @@ def _training_pairs(args: argparse.Namespace, settings: Settings, store: Store) 
         rows = store.products_where(
             catalog, columns=["product_id", "name", "image_path", "image_status"]
         ).to_pylist()
-        pairs += catalog_pairs(rows, catalog)
+        labels = None
+        if args.labeller:
+            from core.labels import stored_labels
+
+            labels = stored_labels(store, catalog, args.labeller, _vocabulary(None))
+            if not labels:
+                raise CliError(
+                    f"no {args.labeller} labels for {catalog!r}: run `productlens label`"
+                )
+        template = args.template if args.pair_text == "label" else None
+        pairs += catalog_pairs(rows, catalog, labels, template)
         sources.append(f"catalog:{catalog}")
     return pairs, sources
 
@@ -492,6 +502,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images-dir", action="append", default=[], help="one sub-folder per class")
     p.add_argument("--catalog", help="(product image, name) pairs from a catalog")
     p.add_argument("--template", default="a photo of {label}", help="class prompt")
+    p.add_argument("--labeller", help="attach this label set to catalog pairs (per-class scores)")
+    p.add_argument(
+        "--pair-text", choices=("name", "label"), default="name",
+        help="catalog pairs: product name, or the class prompt of its label",
+    )  # fmt: skip
     p.add_argument("--epochs", type=_number_list(int), help="e.g. 5 or 2,4,10")
     p.add_argument("--batch-size", type=_number_list(int), help="e.g. 32 or 16,32,64")
     p.add_argument("--lr", type=_number_list(float), help="e.g. 5e-6 or 1e-7,1e-6,5e-6")

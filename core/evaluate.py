@@ -88,18 +88,21 @@ def name_to_image_recall(
     return out
 
 
-def _items(ids, truth, predicted, sims, classes, images) -> list[dict[str, Any]]:
+def _items(ids, names, truth, predicted, sims, classes, images) -> list[dict[str, Any]]:
     index = {c: i for i, c in enumerate(classes)}
     return [
         {
             "id": ident,
+            "name": name,
             "true": t,
             "pred": p,
             "score": float(row[index[p]]),
             "true_score": float(row[index[t]]),
             "image": image,
         }
-        for ident, t, p, row, image in zip(ids, truth, predicted, sims, images, strict=True)
+        for ident, name, t, p, row, image in zip(
+            ids, names, truth, predicted, sims, images, strict=True
+        )
     ]
 
 
@@ -135,7 +138,7 @@ def evaluate_catalog(
         classes=list(classes),
         templates=list(templates),
         report=report,
-        items=_items(ids, labels, predicted, sims, classes, images),
+        items=_items(ids, names, labels, predicted, sims, classes, images),
         retrieval=name_to_image_recall(clip, names, vectors),
         skipped=len(truth) - len(ids),
         seconds=round(time.perf_counter() - started, 2),
@@ -187,7 +190,7 @@ def evaluate_folder(
         classes=classes,
         templates=list(templates),
         report=report,
-        items=_items(keys, labels, predicted, sims, classes, images),
+        items=_items(keys, [Path(k).name for k in keys], labels, predicted, sims, classes, images),
         skipped=len(pairs) - len(keys),
         seconds=round(time.perf_counter() - started, 2),
         created_at=time.strftime("%Y-%m-%dT%H:%M:%S"),

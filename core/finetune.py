@@ -68,9 +68,16 @@ def folder_pairs(root: Path, template: str = DEFAULT_TEMPLATES[0]) -> list[Pair]
 
 
 def catalog_pairs(
-    products: Iterable[Any], catalog: str, labels: Mapping[int, str] | None = None
+    products: Iterable[Any],
+    catalog: str,
+    labels: Mapping[int, str | None] | None = None,
+    template: str | None = None,
 ) -> list[Pair]:
-    """(product image, product name) for products with a usable local image."""
+    """(product image, product name) for products with a usable local image.
+
+    With `labels`, each pair also carries its (pseudo-)label, so held-out per-class
+    accuracy can be measured; with `template` too, the text becomes the class prompt.
+    """
     pairs = []
     for product in products:
         get = product.get if isinstance(product, dict) else lambda k, p=product: getattr(p, k)
@@ -79,7 +86,8 @@ def catalog_pairs(
             continue
         pid = int(get("product_id"))
         label = (labels or {}).get(pid)
-        pairs.append(Pair(f"{catalog}:{pid}", str(path), str(get("name")), label))
+        text = template.format(label=label) if template and label else str(get("name"))
+        pairs.append(Pair(f"{catalog}:{pid}", str(path), text, label))
     return pairs
 
 

@@ -153,9 +153,35 @@ def search_and_capture(
         time.sleep(1.5)  # let thumbnails paint
         driver.save_screenshot(str(out_dir / "catalog.png"))
         found["catalog"] = exceptions_on_page(driver)
+        found["compare"] = _compare(driver, out_dir)
     finally:
         driver.quit()
     return found
+
+
+def _compare(driver, out_dir: Path) -> list[str]:
+    """Open Model comparison; when it offers a comparison, run it and wait for the charts."""
+    from selenium.webdriver.common.by import By
+
+    for link in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]'):
+        if "comparison" in link.text:
+            link.click()
+            break
+    settle(driver)
+    buttons = [
+        b
+        for b in driver.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stBaseButton-primaryFormSubmit"]'
+        )
+        if "Compare" in b.text
+    ]
+    if buttons:
+        buttons[0].click()
+        wait_for(driver, '[data-testid="stPlotlyChart"]', 180)
+        settle(driver)
+        time.sleep(1.5)
+    driver.save_screenshot(str(out_dir / "compare.png"))
+    return exceptions_on_page(driver)
 
 
 if __name__ == "__main__":  # python -m tests.browser OUT_DIR "query" (uses the env's store)

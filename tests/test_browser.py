@@ -10,8 +10,19 @@ pytestmark = [
 ]
 
 
-def test_pages_render_in_chromium_without_exceptions(app_env):
+def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
+    from core.finetune import TrainConfig, fine_tune
+    from core.labels import label_catalog
+    from core.store import Store
+    from tests.test_finetune import OFFICE, office_subset, tiny_vit_parts
+
+    runs = tmp_path / "runs"
+    label_catalog(Store(app_env.db_path), "mini")  # rules only: no model needed here
+    if OFFICE.is_dir():
+        config = TrainConfig(epochs=1, batch_size=8, lr=1e-3)
+        fine_tune(tiny_vit_parts(), {"spec": "tiny"}, office_subset(4), config, runs, "tiny-ft")
     env = {
+        "PRODUCTLENS_RUNS_DIR": str(runs),
         "PRODUCTLENS_DB": str(app_env.db_path),
         "PRODUCTLENS_CLIP": app_env.clip_model,
         "PRODUCTLENS_MODELS_DIR": str(app_env.models_dir),
@@ -20,6 +31,6 @@ def test_pages_render_in_chromium_without_exceptions(app_env):
     out = ROOT / "screenshots"
     with running_app(env) as url:
         found = search_and_capture(url, out, "speaker wire cable")
-    assert found == {"search": [], "catalog": []}
-    for name in ("search", "catalog"):
+    assert found == {"search": [], "catalog": [], "compare": []}
+    for name in ("search", "catalog", "compare"):
         assert (out / f"{name}.png").stat().st_size > 20_000

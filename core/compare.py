@@ -1,0 +1,134 @@
+"""Baseline vs fine-tuned: the numbers the Model comparison page shows, without Streamlit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.config import Settings
+from core.evaluate import Evaluation
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    label: str  # what people read
+    spec: str  # what --clip / PRODUCTLENS_CLIP takes
+
+
+def model_choices(settings: Settings) -> list[ModelChoice]:
+    """The configured CLIP, the bootstrap CLIP if built, and every finished run."""
+    from core.models import CLIP_CONFIG_FILE, ModelUnavailable, bootstrap_clip_dir, resolve_clip
+    from core.runs import list_runs
+
+    choices: list[ModelChoice] = []
+    loads = set()
+    try:
+        source = resolve_clip(settings)
+        choices.append(ModelChoice(f"{source.key} ({source.status})", settings.clip_model))
+        loads.add(source.load)
+    except ModelUnavailable:
+        pass
+    boot = bootstrap_clip_dir(settings)
+    if (boot / CLIP_CONFIG_FILE).is_file() and f"local-dir:{boot}" not in loads:
+        choices.append(ModelChoice("bootstrap CLIP (offline)", str(boot)))
+    for run in list_runs(settings.runs_dir):
+        if run.status == "done" and run.checkpoint:
+            choices.append(ModelChoice(f"run {run.run_id} ({run.name})", run.clip_spec))
+    return choices
+
+
+def dataset_choices(store: Any, extra_folders: list[Path]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, evaluate_cached kwargs) for labelled catalogs and class folders."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for catalog in store.catalogs():
+        for labeller, _vocab, count in store.labellers(catalog):
+            out.append(
+                (
+                    f"{catalog} — {labeller} labels ({count})",
+                    {"catalog": catalog, "labeller": labeller},
+                )
+            )
+    for folder in extra_folders:
+        if folder.is_dir():
+            out.append((f"folder {folder.name}", {"folder": folder}))
+    return out
+
+
+def per_class_table(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
+    rows = []
+    by_b = {c.label: c for c in b.report.per_class}
+    for c in a.report.per_class:
+        other = by_b.get(c.label)
+        acc_b = other.accuracy if other else None
+        delta = acc_b - c.accuracy if acc_b is not None and c.accuracy is not None else None
+        rows.append(
+            {"class": c.label, "support": c.support, "baseline": c.accuracy,
+             "fine_tuned": acc_b, "delta": delta}
+        )  # fmt: skip
+    return rows
+
+
+def normalised(matrix: list[list[int]]) -> np.ndarray:
+    """Rows sum to 1 (rows are true classes); empty rows stay zero."""
+    m = np.asarray(matrix, dtype=float)
+    totals = m.sum(axis=1, keepdims=True)
+    return np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)
+
+
+def confusion_difference(a: Evaluation, b: Evaluation) -> np.ndarray:
+    return normalised(b.report.confusion) - normalised(a.report.confusion)
+
+
+def flips(a: Evaluation, b: Evaluation) -> dict[str, list[dict[str, Any]]]:
+    """Items the fine-tune fixed (baseline wrong, fine-tuned right) and broke (the reverse)."""
+    by_id = {item["id"]: item for item in b.items}
+    fixed, broke = [], []
+    for item in a.items:
+        other = by_id.get(item["id"])
+        if other is None:
+            continue
+        row = {
+            "id": item["id"], "name": item.get("name", ""), "image": item.get("image"),
+            "true": item["true"], "baseline": item["pred"], "fine_tuned": other["pred"],
+        }  # fmt: skip
+        a_ok, b_ok = item["pred"] == item["true"], other["pred"] == other["true"]
+        if b_ok and not a_ok:
+            fixed.append(row)
+        elif a_ok and not b_ok:
+            broke.append(row)
+    return {"fixed": fixed, "broke": broke}
+
+
+def cell_items(evaluation: Evaluation, true: str, predicted: str) -> list[dict[str, Any]]:
+    return [i for i in evaluation.items if i["true"] == true and i["pred"] == predicted]
+
+
+def label_audit(a: Evaluation, b: Evaluation) -> dict[str, int]:
+    """How the (pseudo-)label, the baseline and the fine-tune agree, item by item."""
+    by_id = {item["id"]: item for item in b.items}
+    counts = {
+        "all three agree": 0,
+        "both models disagree with the label, and agree with each other": 0,
+        "only the baseline agrees with the label": 0,
+        "only the fine-tune agrees with the label": 0,
+        "all three differ": 0,
+    }
+    for item in a.items:
+        other = by_id.get(item["id"])
+        if other is None:
+            continue
+        label, pa, pb = item["true"], item["pred"], other["pred"]
+        if pa == label and pb == label:
+            counts["all three agree"] += 1
+        elif pa == label:
+            counts["only the baseline agrees with the label"] += 1
+        elif pb == label:
+            counts["only the fine-tune agrees with the label"] += 1
+        elif pa == pb:
+            counts["both models disagree with the label, and agree with each other"] += 1
+        else:
+            counts["all three differ"] += 1
+    return counts

@@ -1,0 +1,213 @@
+"""Model comparison: zero-shot accuracy of a baseline and a fine-tuned CLIP, side by side."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.bootstrap import office_items_dir
+from core.compare import (
+    cell_items,
+    confusion_difference,
+    dataset_choices,
+    flips,
+    label_audit,
+    model_choices,
+    normalised,
+    per_class_table,
+)
+from core.evaluate import evaluate_cached
+from core.images import thumbnail_data_uri
+from core.labels import ANALYSIS_CLASSES
+from core.models import load_clip
+from core.ui import open_page
+from core.zeroshot import DEFAULT_TEMPLATES, PRODUCT_TEMPLATES
+
+lens, catalog = open_page("Model comparison")
+settings = lens.settings
+
+
+@st.cache_data(max_entries=5000)
+def thumbnail(path: str) -> str | None:
+    try:
+        return thumbnail_data_uri(path)
+    except Exception:  # a missing file shows as an empty cell, not an error
+        return None
+
+
+models = model_choices(settings)
+office = office_items_dir()
+datasets = dataset_choices(lens.store, [office] if office else [])
+
+if len(models) < 2:
+    st.info(
+        "Comparison needs two models: fine-tune one with `productlens finetune` "
+        "(it appears here as a run), or build the offline CLIP with `productlens bootstrap-clip`."
+    )
+if not datasets:
+    st.info("No labelled data yet: run `productlens label` to pseudo-label the catalog.")
+if len(models) < 2 or not datasets:
+    st.stop()
+
+labels = [m.label for m in models]
+with st.form("compare"):
+    left, right = st.columns(2)
+    baseline = left.selectbox("Baseline", labels, index=0)
+    tuned = right.selectbox("Fine-tuned", labels, index=len(labels) - 1)
+    dataset_label = st.selectbox("Dataset", [d[0] for d in datasets])
+    ensemble = st.toggle("Prompt ensemble (4 templates instead of 'a photo of {label}')")
+    classes_text = st.text_input(
+        "Classes (comma-separated; empty: the analysis classes present in the labels)"
+    )
+    submitted = st.form_submit_button("Compare", type="primary")
+
+spec = {m.label: m.spec for m in models}
+dataset_kwargs = dict(datasets)[dataset_label]
+if submitted:
+    templates = PRODUCT_TEMPLATES if ensemble else DEFAULT_TEMPLATES
+    # None: the analysis classes present in the labels (or every class folder)
+    classes = [c.strip() for c in classes_text.split(",") if c.strip()] or None
+    results = []
+    for label in (baseline, tuned):
+        with st.status(f"Evaluating {label}…", expanded=False) as status:
+            bar = st.progress(0.0)
+
+            def progress(done: int, total: int, phase: str, note: str = "", bar=bar) -> None:
+                bar.progress(min(1.0, done / max(total, 1)), text=phase)
+
+            try:
+                clip = load_clip(settings.with_overrides(clip_model=spec[label]))
+                evaluation, cached = evaluate_cached(
+                    lens.store, clip, classes=classes, templates=templates,
+                    progress=progress, **dataset_kwargs,
+                )  # fmt: skip
+            except Exception as exc:  # shown to the user, the page stays usable
+                status.update(label=f"{label}: {exc}", state="error")
+                st.stop()
+            status.update(label=f"{label}: done{' (stored result)' if cached else ''}")
+        results.append(evaluation)
+    st.session_state["comparison"] = (baseline, tuned, results)
+
+if "comparison" not in st.session_state:
+    st.caption(f"Analysis classes: {', '.join(ANALYSIS_CLASSES)}")
+    st.stop()
+
+name_a, name_b, (a, b) = st.session_state["comparison"]
+ra, rb = a.report, b.report
+
+# --- headline ----------------------------------------------------------------------------
+col_a, col_b = st.columns(2)
+for col, name, ev in ((col_a, name_a, a), (col_b, name_b, b)):
+    r = ev.report
+    delta = None if ev is a else f"{(r.accuracy - ra.accuracy) * 100:+.1f} pts"
+    col.metric(f"Accuracy — {name}", f"{r.accuracy:.1%}", delta)
+    col.caption(
+        f"95% CI {r.ci[0]:.1%}–{r.ci[1]:.1%} · balanced {r.balanced_accuracy:.1%} · "
+        f"n={r.n} · chance {r.chance:.1%} · majority class {r.majority_baseline:.1%}"
+    )
+    if ev.retrieval and "recall@1" in ev.retrieval:
+        rr = ev.retrieval
+        col.caption(
+            f"name→image recall@1 {rr['recall@1']:.1%} · @5 {rr['recall@5']:.1%} · "
+            f"@10 {rr['recall@10']:.1%} (n={rr['n']})"
+        )
+st.caption(f"Dataset: {a.dataset} · labels: {a.label_set} · templates: {a.templates}")
+
+# --- per class -----------------------------------------------------------------------------
+table = pd.DataFrame(per_class_table(a, b))
+figure = go.Figure(
+    [
+        go.Bar(name=name_a, x=table["class"], y=table["baseline"]),
+        go.Bar(name=name_b, x=table["class"], y=table["fine_tuned"]),
+    ]
+)
+figure.update_layout(barmode="group", yaxis_title="accuracy", height=360, margin={"t": 30})
+st.subheader("Per-class accuracy")
+st.plotly_chart(figure, width="stretch")
+st.dataframe(
+    table,
+    hide_index=True,
+    column_config={
+        "baseline": st.column_config.NumberColumn(format="%.2f"),
+        "fine_tuned": st.column_config.NumberColumn("fine-tuned", format="%.2f"),
+        "delta": st.column_config.NumberColumn(format="%+.2f"),
+    },
+)
+
+# --- confusion matrices ---------------------------------------------------------------
+
+
+def heatmap(matrix, labels, title: str, diverging: bool = False) -> go.Figure:
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix, x=labels, y=labels,
+            colorscale="RdBu" if diverging else "Blues",
+            zmid=0 if diverging else None, zmin=-1 if diverging else 0, zmax=1,
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{z:.2f}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(
+        title=title, height=460, margin={"t": 40},
+        xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
+    )  # fmt: skip
+    return fig
+
+
+st.subheader("Confusion matrices (rows normalised)")
+left, right = st.columns(2)
+left.plotly_chart(heatmap(normalised(ra.confusion), ra.labels, name_a), width="stretch")
+right.plotly_chart(heatmap(normalised(rb.confusion), rb.labels, name_b), width="stretch")
+st.plotly_chart(
+    heatmap(confusion_difference(a, b), ra.labels, "Difference (fine-tuned − baseline)", True),
+    width="stretch",
+)
+
+
+def item_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame.insert(0, "thumbnail", [thumbnail(p) if p else None for p in frame.pop("image")])
+    return frame
+
+
+st.subheader("Products in a confusion cell")
+c1, c2, c3 = st.columns(3)
+which = c1.radio("Model", [name_a, name_b], horizontal=True)
+true_label = c2.selectbox("True class", ra.labels)
+pred_label = c3.selectbox("Predicted class", ra.labels)
+chosen = a if which == name_a else b
+cell = cell_items(chosen, true_label, pred_label)
+st.caption(f"{len(cell)} item(s)")
+if cell:
+    st.dataframe(
+        item_frame(cell[:200]),
+        hide_index=True,
+        column_config={"thumbnail": st.column_config.ImageColumn()},
+    )
+
+st.subheader("What the fine-tune changed")
+changes = flips(a, b)
+fixed_tab, broke_tab = st.tabs(
+    [f"Fixed ({len(changes['fixed'])})", f"Broke ({len(changes['broke'])})"]
+)
+for tab, rows in ((fixed_tab, changes["fixed"]), (broke_tab, changes["broke"])):
+    with tab:
+        if rows:
+            st.dataframe(
+                item_frame(rows[:200]),
+                hide_index=True,
+                column_config={"thumbnail": st.column_config.ImageColumn()},
+            )
+        else:
+            st.caption("None.")
+
+st.subheader("Label audit")
+audit = label_audit(a, b)
+st.dataframe(pd.DataFrame({"case": list(audit), "items": list(audit.values())}), hide_index=True)
+if a.label_set != "folders":
+    st.caption(
+        "Labels here are pseudo-labels from product names; where both models agree with "
+        "each other against the label, the label is the first suspect."
+    )
