@@ -676,17 +676,13 @@ def _architecture_dir(folder: Path, record: RunRecord) -> Path:
 def _write_architecture(folder: Path, parts: ClipParts) -> None:
     """Config (and text-tower tokenizer files) without weights: resume rebuilds from it
     and loads state.pt, so a run killed before its first checkpoint can still go on."""
-    import shutil
-
-    from core.models import HF_TEXT_ASSETS
+    from core.models import copy_text_assets
 
     path = folder / ARCHITECTURE_DIR
     path.mkdir(parents=True, exist_ok=True)
     config = {"model_cfg": parts.model_cfg, "preprocess_cfg": {}}
     (path / CLIP_CONFIG_FILE).write_text(json.dumps(config, indent=2))
-    for name in HF_TEXT_ASSETS if parts.text_assets else ():
-        if (Path(parts.text_assets) / name).is_file():
-            shutil.copy(Path(parts.text_assets) / name, path / name)
+    copy_text_assets(parts.text_assets, path)
 
 
 # --- sweeps ----------------------------------------------------------------------------

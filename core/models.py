@@ -366,6 +366,15 @@ HF_TEXT_ASSETS = (
 )
 
 
+def copy_text_assets(source: Path | None, target: Path) -> None:
+    """Ship an HF text tower's config and tokenizer files along with a checkpoint."""
+    import shutil
+
+    for name in HF_TEXT_ASSETS if source else ():
+        if (Path(source) / name).is_file():
+            shutil.copy(Path(source) / name, target / name)
+
+
 def save_clip(
     model: Any,
     model_cfg: dict[str, Any],
@@ -391,9 +400,7 @@ def save_clip(
     (staging / CLIP_CONFIG_FILE).write_text(json.dumps(config, indent=2))
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(staging / CLIP_WEIGHTS_FILE))
-    for name in HF_TEXT_ASSETS if text_assets else ():
-        if (Path(text_assets) / name).is_file():
-            shutil.copy(Path(text_assets) / name, staging / name)
+    copy_text_assets(text_assets, staging)
     meta = {"key": key, **(extra or {})}
     (staging / "productlens.json").write_text(json.dumps(meta, indent=2, default=str))
     if directory.exists():
