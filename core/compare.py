@@ -132,3 +132,49 @@ def label_audit(a: Evaluation, b: Evaluation) -> dict[str, int]:
         else:
             counts["all three differ"] += 1
     return counts
+
+
+def training_keys(settings: Settings, spec: str) -> set[str]:
+    """Pair keys a model was trained or validated on (empty when unknown or pretrained)."""
+    import json
+
+    from core.finetune import read_inputs
+    from core.models import ModelUnavailable, resolve_clip
+    from core.runs import RunError
+
+    try:
+        source = resolve_clip(settings.with_overrides(clip_model=spec))
+    except ModelUnavailable:
+        return set()
+    if not source.load.startswith("local-dir:"):
+        return set()
+    meta = Path(source.load.removeprefix("local-dir:")) / "productlens.json"
+    try:
+        run_id = json.loads(meta.read_text()).get("run_id")
+        _, split = read_inputs(settings.runs_dir, run_id) if run_id else (None, None)
+    except (OSError, ValueError, RunError):
+        return set()
+    return set(split.train) | set(split.val) if split else set()
+
+
+def item_key(evaluation: Evaluation, item: dict[str, Any]) -> str:
+    """The training-pair key of an evaluated item (see finetune.catalog/folder_pairs)."""
+    if evaluation.dataset.startswith("catalog:"):
+        return f"{evaluation.dataset.removeprefix('catalog:')}:{item['id']}"
+    return str(item["id"])
+
+
+def restrict(evaluation: Evaluation, exclude: set[str]) -> Evaluation:
+    """The same evaluation over the items not in `exclude`, with metrics recomputed."""
+    from dataclasses import replace
+
+    from core.metrics import classification_report
+
+    kept = [i for i in evaluation.items if item_key(evaluation, i) not in exclude]
+    if not kept:
+        raise ValueError("every evaluated item was used for training")
+    report = classification_report(
+        [i["true"] for i in kept], [i["pred"] for i in kept], evaluation.report.labels
+    )
+    skipped = evaluation.skipped + len(evaluation.items) - len(kept)
+    return replace(evaluation, report=report, items=kept, retrieval=None, skipped=skipped)

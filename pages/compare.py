@@ -12,10 +12,13 @@ from core.compare import (
     confusion_difference,
     dataset_choices,
     flips,
+    item_key,
     label_audit,
     model_choices,
     normalised,
     per_class_table,
+    restrict,
+    training_keys,
 )
 from core.evaluate import evaluate_cached
 from core.images import thumbnail_data_uri
@@ -54,11 +57,17 @@ labels = [m.label for m in models]
 with st.form("compare"):
     left, right = st.columns(2)
     baseline = left.selectbox("Baseline", labels, index=0)
-    tuned = right.selectbox("Fine-tuned", labels, index=len(labels) - 1)
+    newest_run = next((i for i, m in enumerate(models) if m.spec.startswith("run:")), None)
+    tuned = right.selectbox(
+        "Fine-tuned", labels, index=newest_run if newest_run is not None else len(labels) - 1
+    )
     dataset_label = st.selectbox("Dataset", [d[0] for d in datasets])
     ensemble = st.toggle("Prompt ensemble (4 templates instead of 'a photo of {label}')")
     classes_text = st.text_input(
         "Classes (comma-separated; empty: the analysis classes present in the labels)"
+    )
+    held_out = st.toggle(
+        "Held-out only: leave out items either model was trained or validated on", value=True
     )
     submitted = st.form_submit_button("Compare", type="primary")
 
@@ -87,7 +96,16 @@ if submitted:
                 st.stop()
             status.update(label=f"{label}: done{' (stored result)' if cached else ''}")
         results.append(evaluation)
+    seen = training_keys(settings, spec[baseline]) | training_keys(settings, spec[tuned])
+    overlap = sum(item_key(results[0], i) in seen for i in results[0].items)
+    if held_out and overlap:
+        try:
+            results = [restrict(e, seen) for e in results]
+        except ValueError as exc:
+            st.error(str(exc))
+            st.stop()
     st.session_state["comparison"] = (baseline, tuned, results)
+    st.session_state["comparison_overlap"] = (overlap, held_out)
 
 if "comparison" not in st.session_state:
     st.caption(f"Analysis classes: {', '.join(ANALYSIS_CLASSES)}")
@@ -95,6 +113,14 @@ if "comparison" not in st.session_state:
 
 name_a, name_b, (a, b) = st.session_state["comparison"]
 ra, rb = a.report, b.report
+overlap, held_out = st.session_state.get("comparison_overlap", (0, False))
+if overlap and held_out:
+    st.info(f"{overlap} item(s) used in training or validation are left out of every figure.")
+elif overlap:
+    st.warning(
+        f"{overlap} of the evaluated items were used to train or validate one of the models: "
+        "these figures flatter it. Turn on *Held-out only* for a fair comparison."
+    )
 
 # --- headline ----------------------------------------------------------------------------
 col_a, col_b = st.columns(2)

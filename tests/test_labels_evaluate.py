@@ -240,3 +240,16 @@ def test_comparison_page_shows_both_models_matrices_and_delta(app_env, tmp_path,
     charts = at.get("plotly_chart")
     assert len(charts) == 4  # per-class bars, two confusion matrices, their difference
     assert any("Difference" in c.proto.spec for c in charts)
+
+
+def test_held_out_restriction_recomputes_metrics_without_training_items():
+    from core.compare import restrict
+
+    truth = ["a", "a", "b", "b"]
+    evaluation = _evaluation(["a", "b", "b", "a"], truth)
+    held_out = restrict(evaluation, {"x:0", "x:2"})  # items 0 and 2 were trained on
+    assert [i["id"] for i in held_out.items] == [1, 3]
+    assert held_out.report.n == 2 and held_out.report.accuracy == 0.0
+    assert held_out.skipped == evaluation.skipped + 2
+    with pytest.raises(ValueError):
+        restrict(evaluation, {"x:0", "x:1", "x:2", "x:3"})
