@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/search.py", title="Search & Chat", icon=":material/search:", default=True),
     st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
     st.Page("pages/compare.py", title="Model comparison", icon=":material/compare:"),
+    st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
 ]
 
 _STATUS_BADGE = {

@@ -178,3 +178,16 @@ def restrict(evaluation: Evaluation, exclude: set[str]) -> Evaluation:
     )
     skipped = evaluation.skipped + len(evaluation.items) - len(kept)
     return replace(evaluation, report=report, items=kept, retrieval=None, skipped=skipped)
+
+
+def clip_spec_for_key(settings: Settings, model_key: str) -> str | None:
+    """The CLIP spec whose vectors are stored under `model_key`, among the known models."""
+    from core.models import ModelUnavailable, resolve_clip
+
+    for choice in model_choices(settings):
+        try:
+            if resolve_clip(settings.with_overrides(clip_model=choice.spec)).key == model_key:
+                return choice.spec
+        except ModelUnavailable:
+            continue
+    return None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.store import sql_str
+from core.store import sql_in, sql_str
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,6 +37,7 @@ class Filters:
     min_rating: float | None = None
     min_rating_count: int | None = None
     categories: tuple[str, ...] = ()
+    product_ids: tuple[int, ...] = ()  # e.g. a selection on the embedding map
 
     def where(self) -> str | None:
         """A SQL where-clause; values are checked numbers or quote-escaped strings only."""
@@ -57,6 +58,12 @@ class Filters:
                     raise QueryError(f"invalid category {name!r}")
             listed = ", ".join(sql_str(c) for c in self.categories)
             parts.append(f"(sub_category IN ({listed}) OR main_category IN ({listed}))")
+        if self.product_ids:
+            try:
+                ids = sorted({int(i) for i in self.product_ids})
+            except (TypeError, ValueError) as exc:
+                raise QueryError(f"product ids must be integers: {exc}") from exc
+            parts.append(f"product_id IN ({sql_in(ids)})")
         return " AND ".join(parts) or None
 
 

@@ -28,3 +28,23 @@ def open_page(title: str) -> tuple[Lens, str]:
         st.info("No catalog yet. Ingest one with `productlens ingest data/sample`.")
         st.stop()
     return lens, catalog
+
+
+def plotly_selected_ids(event: object) -> list[int]:
+    """Product ids (customdata[0]) of the points in a Streamlit plotly selection event."""
+    selection = getattr(event, "selection", None)
+    if selection is None and isinstance(event, dict):
+        selection = event.get("selection")
+    points = (selection or {}).get("points", []) if isinstance(selection, dict) else getattr(
+        selection, "points", []
+    )  # fmt: skip
+    ids = []
+    for point in points or []:
+        data = point.get("customdata") if isinstance(point, dict) else None
+        if isinstance(data, list | tuple) and data:
+            data = data[0]
+        try:
+            ids.append(int(data))
+        except (TypeError, ValueError):
+            continue
+    return list(dict.fromkeys(ids))

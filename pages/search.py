@@ -85,6 +85,14 @@ def results_table(result) -> pd.DataFrame:
     )
 
 
+map_selection = st.session_state.get("map_selection") or []
+if map_selection:
+    note, clear = st.columns([5, 1])
+    note.info(f"Searching within {len(map_selection)} product(s) selected on the embedding map.")
+    if clear.button("Clear selection"):
+        st.session_state["map_selection"] = []
+        st.rerun()
+
 if submitted:
     filters = Filters(
         min_price=price[0] if price[0] > 0 else None,
@@ -92,6 +100,7 @@ if submitted:
         min_rating=min_rating or None,
         min_rating_count=int(min_count) or None,
         categories=tuple(chosen),
+        product_ids=tuple(map_selection),
     )
     history = list(chat)
     try:
