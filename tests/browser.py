@@ -154,20 +154,36 @@ def search_and_capture(
         driver.save_screenshot(str(out_dir / "catalog.png"))
         found["catalog"] = exceptions_on_page(driver)
         found["compare"] = _compare(driver, out_dir)
+        found["map"] = _embedding_map(driver, out_dir)
     finally:
         driver.quit()
     return found
+
+
+def _open(driver, link_text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    for link in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]'):
+        if link_text in link.text:
+            link.click()
+            break
+    settle(driver)
+
+
+def _embedding_map(driver, out_dir: Path) -> list[str]:
+    _open(driver, "Embedding map")
+    wait_for(driver, '[data-testid="stPlotlyChart"]', 180)
+    settle(driver)
+    time.sleep(1.5)
+    driver.save_screenshot(str(out_dir / "map.png"))
+    return exceptions_on_page(driver)
 
 
 def _compare(driver, out_dir: Path) -> list[str]:
     """Open Model comparison; when it offers a comparison, run it and wait for the charts."""
     from selenium.webdriver.common.by import By
 
-    for link in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]'):
-        if "comparison" in link.text:
-            link.click()
-            break
-    settle(driver)
+    _open(driver, "comparison")
     buttons = [
         b
         for b in driver.find_elements(

@@ -31,6 +31,6 @@ def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
     out = ROOT / "screenshots"
     with running_app(env) as url:
         found = search_and_capture(url, out, "speaker wire cable")
-    assert found == {"search": [], "catalog": [], "compare": []}
-    for name in ("search", "catalog", "compare"):
+    assert found == {"search": [], "catalog": [], "compare": [], "map": []}
+    for name in ("search", "catalog", "compare", "map"):
         assert (out / f"{name}.png").stat().st_size > 20_000
