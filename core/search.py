@@ -51,6 +51,9 @@ class Filters:
             if value is None:
                 continue
             number = _finite(value, column)
+            if column == "rating_count":  # an integer column: a float literal is refused
+                parts.append(f"{column} {op} {math.ceil(number)}")
+                continue
             parts.append(f"{column} {op} {number!r}")
         if self.categories:
             for name in self.categories:
@@ -135,6 +138,22 @@ def clean_query(text: str | None) -> str:
     return " ".join(text.split())[:MAX_QUERY_CHARS]
 
 
+def _ranked(
+    lens: Lens,
+    table: Any,
+    vector: np.ndarray,
+    k: int,
+    catalog: str,
+    filters: Filters,
+    where: str,
+) -> list[tuple[int, float]]:
+    """Exact in-memory search when the table fits in RAM, else LanceDB (ANN if indexed)."""
+    matrix = lens.matrices.get(table.name, table, catalog)
+    if matrix is not None:
+        return matrix.top_k(vector, k, filters)
+    return _vector_search(table, vector, k, where)
+
+
 def _vector_search(
     table: Any, vector: np.ndarray, k: int, where: str | None
 ) -> list[tuple[int, float]]:
@@ -180,8 +199,11 @@ def rrf_fuse(*rankings: list[tuple[int, float]], k: int = RRF_K) -> list[tuple[i
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
+HIT_COLUMNS = [n for n in Hit.__dataclass_fields__ if n not in ("source", "rank", "score")]
+
+
 def _hits(lens: Lens, catalog: str, source: str, ranked: list[tuple[int, float]]) -> list[Hit]:
-    records = lens.store.get_products(catalog, [pid for pid, _ in ranked])
+    records = lens.records.lookup(lens.store, catalog, [pid for pid, _ in ranked], HIT_COLUMNS)
     hits = []
     for rank, (product_id, score) in enumerate(ranked, start=1):
         record = records.get(product_id, {})
@@ -192,13 +214,21 @@ def _hits(lens: Lens, catalog: str, source: str, ranked: list[tuple[int, float]]
 
 
 def _search_images(
-    lens: Lens, catalog: str, key: str, vector: np.ndarray, k: int, where: str, result: SearchResult
+    lens: Lens,
+    catalog: str,
+    key: str,
+    vector: np.ndarray,
+    k: int,
+    filters: Filters,
+    where: str,
+    result: SearchResult,
 ) -> None:
     table = lens.store.open_vectors("image", key)
     if table is None:
         result.notes.append("no image index yet: run `productlens embed`")
         return
-    result.image_hits = _hits(lens, catalog, IMAGE, _vector_search(table, vector, k, where))
+    ranked = _ranked(lens, table, vector, k, catalog, filters, where)
+    result.image_hits = _hits(lens, catalog, IMAGE, ranked)
 
 
 def search(
@@ -236,7 +266,7 @@ def search(
         if text_table is None:
             result.notes.append("no text index yet: run `productlens embed`")
         else:
-            ranked = _vector_search(text_table, text_vector, k, where)
+            ranked = _ranked(lens, text_table, text_vector, k, catalog, filters, where)
             source = TEXT
             if hybrid:
                 keyword = _fts_search(text_table, text, k, where)
@@ -244,7 +274,9 @@ def search(
                 source = HYBRID
             result.text_hits = _hits(lens, catalog, source, ranked)
         if image is None:
-            _search_images(lens, catalog, clip.source.key, clip_text_vector, k, where, result)
+            _search_images(
+                lens, catalog, clip.source.key, clip_text_vector, k, filters, where, result
+            )
         timings["search"] = (time.perf_counter() - started) * 1000
 
     if image is not None:
@@ -252,6 +284,6 @@ def search(
         image_vector = clip.encode_images(clip.preprocess(image.convert("RGB"))[None])[0]
         timings["embed_image"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        _search_images(lens, catalog, clip.source.key, image_vector, k, where, result)
+        _search_images(lens, catalog, clip.source.key, image_vector, k, filters, where, result)
         timings["search"] = timings.get("search", 0.0) + (time.perf_counter() - started) * 1000
     return result

@@ -20,6 +20,7 @@ from core.models import (
     resolve_text_model,
 )
 from core.store import Store
+from core.vector_cache import MatrixCache, RecordCache
 
 CATALOG_COLUMNS = [
     "product_id",
@@ -55,6 +56,14 @@ class Lens:
     @cached_property
     def text_source(self) -> ModelSource:
         return resolve_text_model(self.settings)
+
+    @cached_property
+    def matrices(self) -> MatrixCache:
+        return MatrixCache()
+
+    @cached_property
+    def records(self) -> RecordCache:
+        return RecordCache()
 
     def clip(self) -> ClipModel:
         return load_clip(self.settings)

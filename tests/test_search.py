@@ -50,7 +50,7 @@ def test_filters_build_safe_where_clauses():
         categories=("TV's", "Audio"),
     ).where()
     assert where == (
-        "price >= 10.0 AND price <= 99.5 AND rating >= 4.0 AND rating_count >= 100.0 AND "
+        "price >= 10.0 AND price <= 99.5 AND rating >= 4.0 AND rating_count >= 100 AND "
         "(sub_category IN ('TV''s', 'Audio') OR main_category IN ('TV''s', 'Audio'))"
     )
     assert Filters().where() is None
@@ -121,3 +121,36 @@ def test_hybrid_finds_an_exact_model_number(embedded_sample):
 def test_empty_query_is_a_clear_error(embedded_sample):
     with pytest.raises(QueryError, match="type a question"):
         search(Lens(embedded_sample), "mini", "   ")
+
+
+def test_in_memory_search_matches_lancedb_for_any_filter(embedded_sample):
+    """The NumPy path must return what the SQL prefilter path returns, filters included."""
+    import random
+
+    import numpy as np
+
+    from core.search import Filters, _catalog_where, _vector_search
+    from core.service import Lens
+
+    lens = Lens(embedded_sample)
+    key = lens.text_model().source.key
+    table = lens.store.open_vectors("text", key)
+    matrix = lens.matrices.get(table.name, table, "mini")
+    assert matrix is not None and len(matrix.ids) == 40
+    frame = lens.catalog_frame("mini")
+    categories = sorted(set(frame["main_category"]))
+    rng = random.Random(3)
+    query = lens.text_model().encode(["wireless speaker"])[0]
+    for _ in range(25):
+        filters = Filters(
+            min_price=rng.choice([None, 10.0, 30.0]),
+            max_price=rng.choice([None, 50.0, 200.0]),
+            min_rating=rng.choice([None, 4.0, 4.5]),
+            min_rating_count=rng.choice([None, 10, 1000]),
+            categories=tuple(rng.sample(categories, rng.choice([0, 1, 2]))),
+            product_ids=tuple(rng.sample(range(40), rng.choice([0, 5, 20]))),
+        )
+        exact = _vector_search(table, query, 40, _catalog_where("mini", filters))
+        fast = matrix.top_k(query, 40, filters)
+        assert [pid for pid, _ in fast] == [pid for pid, _ in exact], filters
+        assert np.allclose([s for _, s in fast], [s for _, s in exact], atol=1e-4)
