@@ -48,6 +48,22 @@ def sidebar() -> None:
             st.caption(f"**{role}:** `{source.key}` — {_STATUS_BADGE.get(source.status, '')}")
             if source.status in ("offline-fallback", "untrained"):
                 st.caption(source.detail)
+        index_badges(store)
+
+
+def index_badges(store) -> None:
+    """Measured recall next to latency for every table searched through an ANN index."""
+    from core.ann import read_health
+
+    for table, health in sorted(read_health(store.path).items()):
+        recall = health.get("recall@10")
+        if recall is None:
+            continue
+        colour = "green" if recall >= 0.95 else "orange" if recall >= 0.9 else "red"
+        st.caption(
+            f"**ANN index** `{table.removeprefix('vectors__')}`: :{colour}[recall@10 "
+            f"{recall:.3f}] · p50 {health.get('p50_ms', 0):.0f} ms · {health.get('rows', 0):,} rows"
+        )
 
 
 sidebar()

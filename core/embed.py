@@ -38,6 +38,7 @@ class EmbedReport:
     skipped: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)
     seconds: float = 0.0
+    index_health: dict[str, Any] | None = None  # set when the table has an ANN index
 
     @property
     def rate(self) -> float:
@@ -55,6 +56,7 @@ class EmbedReport:
             "failed": [{"product_id": pid, "reason": why} for pid, why in self.failed],
             "seconds": round(self.seconds, 3),
             "per_second": round(self.rate, 2),
+            "index_health": self.index_health,
         }
 
 
@@ -113,6 +115,14 @@ def _refresh_metadata(store: Store, kind: str, key: str, dim: int, catalog: str,
     store.upsert_vectors(kind, key, dim, rows)
 
 
+def _index_if_large(store: Store, kind: str, key: str, dim: int) -> dict[str, Any] | None:
+    from core.ann import ensure_index
+    from core.store import vector_table_name
+
+    name = vector_table_name(kind, key)
+    return ensure_index(store, name, dim) if name in store.table_names() else None
+
+
 def embed_texts(
     store: Store,
     catalog: str,
@@ -143,6 +153,7 @@ def embed_texts(
             progress(report.computed, len(todo), "text")
     store.upsert_vectors(kind, key, model.dim, pending)
     report.seconds = time.perf_counter() - start
+    report.index_health = _index_if_large(store, kind, key, model.dim)
     return report
 
 
@@ -221,4 +232,5 @@ def embed_images(
             progress(done, len(plan.compute), "images")
     store.upsert_vectors(kind, key, model.dim, pending)
     report.seconds = time.perf_counter() - start
+    report.index_health = _index_if_large(store, kind, key, model.dim)
     return report

@@ -157,7 +157,9 @@ def _ranked(
 def _vector_search(
     table: Any, vector: np.ndarray, k: int, where: str | None
 ) -> list[tuple[int, float]]:
-    query = table.search(vector.astype(np.float32)).distance_type("cosine").limit(k)
+    from core.ann import ann_query
+
+    query = ann_query(table, vector, k)  # the ANN settings only matter once indexed
     if where:
         query = query.where(where, prefilter=True)
     rows = query.select(["product_id", "_distance"]).to_arrow().to_pylist()

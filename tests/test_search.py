@@ -154,3 +154,35 @@ def test_in_memory_search_matches_lancedb_for_any_filter(embedded_sample):
         fast = matrix.top_k(query, 40, filters)
         assert [pid for pid, _ in fast] == [pid for pid, _ in exact], filters
         assert np.allclose([s for _, s in fast], [s for _, s in exact], atol=1e-4)
+
+
+def test_large_tables_get_an_ann_index_with_measured_recall(tmp_path, monkeypatch):
+    """The threshold is lowered so a 3,000-row table stands in for a million."""
+    import numpy as np
+    import pyarrow as pa
+
+    import core.ann as ann
+    from core.search import _vector_search
+    from core.store import Store, vector_schema
+
+    monkeypatch.setattr(ann, "ANN_MIN_ROWS", 2_000)
+    store = Store(tmp_path / "db")
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(30, 64))
+    vectors = centres[rng.integers(0, 30, 3_000)] + 0.3 * rng.normal(size=(3_000, 64))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    schema = vector_schema(64)
+    rows = [
+        {"catalog": "big", "product_id": i, "vector": v.tolist(), "source_hash": "",
+         "meta_hash": ""}
+        for i, v in enumerate(vectors)
+    ]  # fmt: skip
+    table = store.db.create_table("vectors__image__synthetic", schema=schema)
+    table.add(pa.Table.from_pylist(rows, schema=schema))
+    health = ann.ensure_index(store, "vectors__image__synthetic", 64)
+    assert health is not None and health["recall@10"] >= 0.9 and "build_s" in health
+    assert ann.has_vector_index(store.db.open_table("vectors__image__synthetic"))
+    assert ann.read_health(store.path)["vectors__image__synthetic"]["rows"] == 3_000
+    assert ann.ensure_index(store, "vectors__image__synthetic", 64) == health  # no rebuild
+    hits = _vector_search(store.db.open_table("vectors__image__synthetic"), vectors[7], 5, None)
+    assert hits[0][0] == 7
