@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: install demo data test test-slow lint format bench clean
+.PHONY: install demo data test test-slow lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,14 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install
+# Benchmarks (speed, memory, scale, ChromaDB side by side) → bench/results/bench.{json,md}
+bench: data
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/productlens bench
+
+bench-quick: data
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/productlens bench --quick
 
 clean:
 	rm -rf data/lancedb data/cache .pytest_cache

@@ -449,6 +449,22 @@ def _evaluate(args: argparse.Namespace, settings: Settings, store: Store) -> tup
     return payload, "\n".join(lines)
 
 
+@command("bench")
+def _bench(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from core.bench import RESULTS, run_bench
+
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    try:
+        document = run_bench(settings, args.quick, only)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    failed = [n for n, suite in document["suites"].items() if suite["error"]]
+    lines = [(RESULTS / "bench.md").read_text(), f"written: {RESULTS / 'bench.json'}"]
+    if failed:
+        lines.append(f"suites that failed: {', '.join(failed)}")
+    return document, "\n".join(lines)
+
+
 # --- parser -------------------------------------------------------------------------
 
 
@@ -538,6 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", action="store_true", help="average several prompt templates")
     p.add_argument("--refresh", action="store_true", help="recompute even if stored")
     p.add_argument("--items", action="store_true", help="include per-item predictions in JSON")
+
+    p = sub.add_parser("bench", parents=[common], help="benchmarks → bench/results/bench.*")
+    p.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
+    p.add_argument("--only", help="comma-separated suites, e.g. query,ann")
 
     p = sub.add_parser(
         "bootstrap-clip", parents=[common], help="build the offline CLIP (data/models)"
