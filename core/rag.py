@@ -134,6 +134,16 @@ def primary_source(focus: list[str]) -> str:
 # --- prompt ---------------------------------------------------------------------------
 
 
+_LINK_TARGET = re.compile(r"\]\((?=\s*[A-Za-z][A-Za-z0-9+.-]*:)")
+
+
+def for_display(text: str) -> str:
+    """Markdown that cannot pull in remote images or hide links: product names (and LLM
+    replies quoting them) are data. Raw HTML is already shown as text by Streamlit."""
+    text = text.replace("![", "!\\[")
+    return _LINK_TARGET.sub("]\\(", text)
+
+
 def _safe_name(name: str) -> str:
     name = "".join(ch if ch >= " " else " " for ch in name or "")
     name = name.replace("<", "‹").replace(">", "›")  # the block's delimiters stay unforgeable

@@ -132,6 +132,24 @@ class SearchResult:
         }
 
 
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+def query_image(upload: Any) -> Image.Image:
+    """An uploaded file (name, size, getvalue()) as an RGB image, or a QueryError."""
+    from core.images import ImageError, load_rgb
+
+    size = int(getattr(upload, "size", 0) or 0)
+    if size > MAX_UPLOAD_BYTES:
+        raise QueryError(f"the image is {size / 1e6:.1f} MB; the limit is 10 MB")
+    try:
+        return load_rgb(upload.getvalue())
+    except ImageError as exc:
+        raise QueryError(
+            f"{getattr(upload, 'name', 'the upload')} is not a usable image: {exc}"
+        ) from exc
+
+
 def clean_query(text: str | None) -> str:
     """Trim, drop control characters, cap the length; empty means no text query."""
     text = "".join(ch for ch in (text or "") if ch >= " " or ch in "\t\n").strip()

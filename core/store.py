@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,6 +183,22 @@ class CatalogInfo:
     vectors: dict[str, int]
 
 
+def _retry_conflicts(write: Any, attempts: int = 8) -> Any:
+    """Run a write, retrying when another writer committed first (LanceDB raises a commit
+    conflict rather than overwrite); each retry re-reads the latest version."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return write()
+        except Exception as exc:
+            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt * (1 + random.random()))
+    return None
+
+
 class Store:
     """A thin typed layer over one LanceDB directory."""
 
@@ -210,8 +227,23 @@ class Store:
     def _open_or_create(self, name: str, schema: pa.Schema) -> Any:
         table = self._open(name)
         if table is None:
-            table = self.db.create_table(name, schema=schema, exist_ok=True)
+            with self.write_lock():
+                table = self.db.create_table(name, schema=schema, exist_ok=True)
         return table
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """One writer at a time across processes. Two concurrent merge-inserts of the
+        same new key would otherwise both insert it (LanceDB does not see that conflict)."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".write.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _upsert(
         self, table: Any, rows: list[dict[str, Any]], keys: list[str], progress: Any = None
@@ -219,12 +251,16 @@ class Store:
         schema = table.schema
         for start in range(0, len(rows), UPSERT_CHUNK):
             chunk = pa.Table.from_pylist(rows[start : start + UPSERT_CHUNK], schema=schema)
-            (
-                table.merge_insert(keys)
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(chunk)
-            )
+            with self.write_lock():
+                table.checkout_latest()  # see what other processes committed meanwhile
+                _retry_conflicts(
+                    lambda chunk=chunk: (
+                        table.merge_insert(keys)
+                        .when_matched_update_all()
+                        .when_not_matched_insert_all()
+                        .execute(chunk)
+                    )
+                )
             if progress:
                 progress(min(start + UPSERT_CHUNK, len(rows)), len(rows), "products")
 
@@ -311,10 +347,11 @@ class Store:
         table = self._open(PRODUCTS)
         if table is None:
             return
-        table.update(
-            where=f"catalog = {sql_str(catalog)} AND product_id = {int(product_id)}",
-            values={"image_status": status, "image_error": error},
-        )
+        with self.write_lock():
+            table.update(
+                where=f"catalog = {sql_str(catalog)} AND product_id = {int(product_id)}",
+                values={"image_status": status, "image_error": error},
+            )
 
     def catalog_info(self, catalog: str) -> CatalogInfo | None:
         table = self._open(CATALOGS)

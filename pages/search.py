@@ -8,13 +8,18 @@ import pandas as pd
 import streamlit as st
 
 from core.catalog import format_price
-from core.images import ImageError, load_rgb
 from core.models import ModelUnavailable
-from core.rag import Answer, brands_from_names, llm_config, retrieval_query, stream_answer
-from core.search import Filters, QueryError, search
+from core.rag import (
+    Answer,
+    brands_from_names,
+    for_display,
+    llm_config,
+    retrieval_query,
+    stream_answer,
+)
+from core.search import Filters, QueryError, query_image, search
 from core.ui import open_page
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp"]
 
 lens, catalog = open_page("Search & Chat")
@@ -54,18 +59,11 @@ if st.button("Clear chat", disabled=not chat):
 
 for turn in chat:
     with st.chat_message(turn["role"]):
-        st.markdown(turn["content"])
+        st.markdown(for_display(turn["content"]))
 
 
 def read_upload() -> object | None:
-    if upload is None:
-        return None
-    if upload.size > MAX_UPLOAD_BYTES:
-        raise QueryError(f"the image is {upload.size / 1e6:.1f} MB; the limit is 10 MB")
-    try:
-        return load_rgb(upload.getvalue())
-    except ImageError as exc:
-        raise QueryError(f"{upload.name} is not a usable image: {exc}") from exc
+    return query_image(upload) if upload is not None else None
 
 
 def results_table(result) -> pd.DataFrame:
@@ -137,11 +135,11 @@ if submitted:
                 if isinstance(item, Answer):
                     final.append(item)
                 else:
-                    yield item
+                    yield for_display(item)
 
         started = time.perf_counter()
         with st.chat_message("user"):
-            st.markdown(question)
+            st.markdown(for_display(question))
         with st.chat_message("assistant"):
             st.write_stream(chunks())
             answer = final[-1]
