@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from core.catalog import folder_subset
 from core.config import PROJECT_ROOT, Settings
 
 KAGGLE_CSV = PROJECT_ROOT.parent / "shared" / "data" / "amazon_electronics_2023.csv"
@@ -106,7 +107,7 @@ def suite_embed_images(ctx: Context) -> list[dict[str, Any]]:
 
     rows = []
     folder = ctx.work / "images"
-    _subset(SAMPLE, folder, 96 if ctx.quick else 294)
+    folder_subset(SAMPLE, folder, 96 if ctx.quick else 294)
     paths = [str(p) for p in sorted((folder / "images").iterdir())]
     for clip in _clip_models(ctx):
         clip.encode_images(torch.stack([clip.preprocess(load_rgb(paths[0]))]))  # warm-up
@@ -134,22 +135,6 @@ def suite_embed_images(ctx: Context) -> list[dict[str, Any]]:
              "full_vs_naive": round(full / naive, 2)}
         )  # fmt: skip
     return rows
-
-
-def _subset(source: Path, target: Path, count: int) -> None:
-    import csv
-
-    (target / "images").mkdir(parents=True, exist_ok=True)
-    with open(source / "manifest.csv", newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        kept = [row for _, row in zip(range(count), reader, strict=False)]
-    for row in kept:
-        shutil.copy(source / row[0], target / row[0])
-    with open(target / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(kept)
 
 
 def suite_embed_texts(ctx: Context) -> list[dict[str, Any]]:

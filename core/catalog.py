@@ -381,3 +381,22 @@ def _name_problem(name: str) -> str:
     if len(name) > MAX_NAME_CHARS:
         return f"name longer than {MAX_NAME_CHARS} characters"
     return ""
+
+
+def folder_subset(source: Path, target: Path, rows: int) -> Path:
+    """The first `rows` products of a folder catalog, copied as a folder catalog."""
+    import shutil
+
+    (Path(target) / "images").mkdir(parents=True, exist_ok=True)
+    with open(Path(source) / MANIFEST_NAME, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        kept = [row for _, row in zip(range(rows), reader, strict=False)]
+    for row in kept:
+        (Path(target) / row[0]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(source) / row[0], Path(target) / row[0])
+    with open(Path(target) / MANIFEST_NAME, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(kept)
+    return Path(target)

@@ -11,7 +11,7 @@ import streamlit as st
 from core.catalog import format_price
 from core.compare import clip_spec_for_key
 from core.images import thumbnail_data_uri
-from core.labels import ANALYSIS_CLASSES, stored_labels
+from core.labels import ANALYSIS_CLASSES, VOCABULARY, stored_labels
 from core.projection import MapParams, catalog_projection, modality_gap, modality_projection
 from core.ui import open_page, plotly_selected_ids
 
@@ -95,15 +95,9 @@ def colours(ids: list[int], key: str) -> pd.Series:
     if colour_by == "rating":
         return rows["rating"]
     if colour_by.startswith("label: "):
-        truth = stored_labels(store, catalog, colour_by.removeprefix("label: "), _vocabulary())
+        truth = stored_labels(store, catalog, colour_by.removeprefix("label: "), VOCABULARY)
         return pd.Series([truth.get(i) or "(none)" for i in ids], index=rows.index)
     return pd.Series(predicted_classes(ids, key), index=rows.index)
-
-
-def _vocabulary():
-    from core.labels import VOCABULARY
-
-    return VOCABULARY
 
 
 def predicted_classes(ids: list[int], key: str) -> list[str]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -43,19 +41,9 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
 
 def write_sample_subset(target: Path, rows: int) -> Path:
     """The first `rows` products of the shipped sample, as a folder catalog."""
-    target.mkdir(parents=True, exist_ok=True)
-    with open(SAMPLE / "manifest.csv", newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        kept = [next(reader) for _ in range(rows)]
-    (target / "images").mkdir(exist_ok=True)
-    for row in kept:
-        shutil.copy(SAMPLE / row[0], target / row[0])
-    with open(target / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(kept)
-    return target
+    from core.catalog import folder_subset
+
+    return folder_subset(SAMPLE, target, rows)
 
 
 @pytest.fixture
