@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -22,7 +23,7 @@ from core.compare import (
 )
 from core.evaluate import evaluate_cached
 from core.images import thumbnail_data_uri
-from core.labels import ANALYSIS_CLASSES
+from core.labels import ANALYSIS_CLASSES, VOCABULARY, distribution, stored_labels
 from core.models import load_clip
 from core.ui import open_page
 from core.zeroshot import DEFAULT_TEMPLATES, PRODUCT_TEMPLATES
@@ -50,6 +51,15 @@ if len(models) < 2:
     )
 if not datasets:
     st.info("No labelled data yet: run `productlens label` to pseudo-label the catalog.")
+
+label_sets = lens.store.labellers(catalog)
+if label_sets:
+    with st.expander(f"Pseudo-label distribution in {catalog}"):
+        labeller = st.selectbox("Label set", [lab for lab, _, _ in label_sets])
+        counts = distribution(stored_labels(lens.store, catalog, labeller, VOCABULARY).values())
+        frame = pd.DataFrame(counts.most_common(), columns=["class", "products"])
+        st.plotly_chart(px.bar(frame, x="class", y="products", height=320), width="stretch")
+
 if len(models) < 2 or not datasets:
     st.stop()
 

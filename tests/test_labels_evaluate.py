@@ -231,14 +231,17 @@ def test_comparison_page_shows_both_models_matrices_and_delta(app_env, tmp_path,
     )
     at.switch_page("pages/compare.py").run()
     assert not at.exception
-    assert "run" in at.selectbox[1].value  # fine-tuned defaults to the newest run
+    boxes = {box.label: box for box in at.selectbox}
+    assert "run" in boxes["Fine-tuned"].value  # defaults to the newest run
+    assert boxes["Label set"].value == "local:rules+minilm-v1"  # the distribution chart
     at.button[0].click().run()
     assert not at.exception, at.exception
     metrics = [m.label for m in at.metric]
     assert any("tiny-clip" in m for m in metrics) and any("run" in m for m in metrics)
     assert at.metric[-1].delta is not None and "pts" in at.metric[-1].delta
     charts = at.get("plotly_chart")
-    assert len(charts) == 4  # per-class bars, two confusion matrices, their difference
+    # label distribution, per-class bars, two confusion matrices, their difference
+    assert len(charts) == 5
     assert any("Difference" in c.proto.spec for c in charts)
 
 
