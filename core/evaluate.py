@@ -115,12 +115,14 @@ def evaluate_catalog(
     label_set: str,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     progress: Progress | None = None,
+    ensure_vectors: bool = True,
 ) -> Evaluation:
     """Zero-shot accuracy of `clip` against pseudo-labels, on the catalog's image vectors."""
     from core.embed import embed_images
 
     started = time.perf_counter()
-    embed_images(store, catalog, clip, progress)  # only what is missing
+    if ensure_vectors:
+        embed_images(store, catalog, clip, progress)  # only what is missing
     wanted = [pid for pid, label in truth.items() if label in set(classes)]
     ids, vectors = store.load_vectors("image", clip.source.key, catalog, wanted)
     if not ids:
@@ -277,8 +279,8 @@ def evaluate_cached(
     if folder is not None:
         evaluation = evaluate_folder(folder, clip, templates, classes, progress)
     else:
-        evaluation = evaluate_catalog(
-            store, catalog, clip, truth, classes or [], label_set, templates, progress
+        evaluation = evaluate_catalog(  # vectors were brought up to date above
+            store, catalog, clip, truth, classes or [], label_set, templates, progress, False
         )
     store.save_evaluation(key, evaluation.as_dict())
     return evaluation, False

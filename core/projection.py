@@ -157,6 +157,16 @@ def cached_projection(
     return projection
 
 
+def _stored_vectors_key(store: Any, catalog: str, kind: str, model_key: str) -> dict:
+    """What a map of stored vectors depends on: the table's version changes on any write."""
+    from core.store import vector_table_name
+
+    version = store.table_version(vector_table_name(kind, model_key))
+    if version == 0:
+        raise ValueError(f"no {kind} vectors for model {model_key}: run `productlens embed`")
+    return {"catalog": catalog, "kind": kind, "model": model_key, "version": version}
+
+
 def catalog_projection(
     store: Any,
     catalog: str,
@@ -168,12 +178,7 @@ def catalog_projection(
     progress: Progress | None = None,
 ) -> Projection:
     """UMAP of a catalog's stored image or text vectors for one model."""
-    from core.store import vector_table_name
-
-    version = store.table_version(vector_table_name(kind, model_key))
-    if version == 0:
-        raise ValueError(f"no {kind} vectors for model {model_key}: run `productlens embed`")
-    key_parts = {"catalog": catalog, "kind": kind, "model": model_key, "version": version}
+    key_parts = _stored_vectors_key(store, catalog, kind, model_key)
     return cached_projection(
         cache_dir,
         key_parts,
@@ -198,10 +203,8 @@ def modality_projection(
     of images, so callers can split the two halves. The gap between them is CLIP's
     modality gap.
     """
-    from core.store import vector_table_name
-
     key = clip.source.key
-    version = store.table_version(vector_table_name("image", key))
+    key_parts = {**_stored_vectors_key(store, catalog, "image", key), "kind": "image+name"}
 
     def vectors() -> tuple[list[int], np.ndarray]:
         ids, images = store.load_vectors("image", key, catalog)
@@ -212,7 +215,6 @@ def modality_projection(
         ) if texts else np.zeros((0, images.shape[1]), dtype=np.float32)  # fmt: skip
         return ids + ids, np.concatenate([images, text_vecs])
 
-    key_parts = {"catalog": catalog, "kind": "image+name", "model": key, "version": version}
     projection = cached_projection(cache_dir, key_parts, vectors, params, None, progress)
     return projection, len(projection.ids) // 2
 
