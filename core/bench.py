@@ -1,9 +1,10 @@
 """`productlens bench`: speed, memory and scale, measured side by side in one run.
 
 Every suite writes its rows into one document (bench/results/bench.json) and one
-Markdown table per suite (bench/results/bench.md). Ratios are taken between numbers
-measured in the same run, because absolute times on a shared machine drift. A suite
-that fails is recorded with its error and the others still run.
+Markdown table per suite (bench/results/bench.md); `--quick` runs write bench-quick.*
+so they never replace full results. Ratios are taken between numbers measured in the
+same run, because absolute times on a shared machine drift. A suite that fails is
+recorded with its error and the others still run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,7 @@ class Context:
     settings: Settings
     quick: bool
     work: Path  # scratch space, removed at the end
-    progress: Callable[..., None] | None = None
-    shared: dict[str, Any] | None = None  # what one suite leaves for the next
+    shared: dict[str, Any] = field(default_factory=dict)  # what one suite leaves the next
 
     def note(self, text: str) -> None:
         print(f"[bench] {text}", file=sys.stderr, flush=True)
@@ -151,7 +151,8 @@ def suite_embed_texts(ctx: Context) -> list[dict[str, Any]]:
     started = time.perf_counter()
     report = embed_texts(store, "t", model)
     full = report.computed / (time.perf_counter() - started)
-    docs = [text_document(p) for p in read_catalog(source).products]
+    products = read_catalog(source).products
+    docs = [text_document(p) for p in products]
     started = time.perf_counter()
     model.encode(docs, batch_size=TEXT_BATCH)
     bare = len(docs) / (time.perf_counter() - started)
@@ -161,7 +162,7 @@ def suite_embed_texts(ctx: Context) -> list[dict[str, Any]]:
     naive = min(200, len(docs)) / (time.perf_counter() - started)
     _, vectors = store.load_vectors("text", model.source.key, "t")
     ctx.shared["text_vectors"] = vectors
-    ctx.shared["text_names"] = [p.name for p in read_catalog(source).products]
+    ctx.shared["text_names"] = [p.name for p in products]
     return [
         {"model": model.source.key, "texts": report.computed, "full_pipeline_per_s": round(full, 1),
          "bare_encode_per_s": round(bare, 1), "naive_loop_per_s": round(naive, 1),
@@ -246,7 +247,6 @@ def suite_query(ctx: Context) -> list[dict[str, Any]]:
         rows.append({"products": n, "query": "text (MiniLM + CLIP text, both indexes)",
                      **percentiles(text_ms)})  # fmt: skip
         rows.append({"products": n, "query": "image (CLIP image tower)", **percentiles(image_ms)})
-        ctx.shared[f"vectors_{n}"] = (n, clip.dim)
     return rows
 
 
@@ -449,7 +449,7 @@ def run_bench(
     if unknown:
         raise ValueError(f"unknown suites: {sorted(unknown)}; known: {list(SUITES)}")
     work = Path(tempfile.mkdtemp(prefix="productlens-bench-"))
-    ctx = Context(settings, quick, work, shared={})
+    ctx = Context(settings, quick, work)
     document: dict[str, Any] = {
         "machine": platform.platform(), "python": platform.python_version(),
         "cpus": _cpus(), "quick": quick, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -475,18 +475,24 @@ def run_bench(
         shutil.rmtree(work, ignore_errors=True)
     document["total_seconds"] = round(time.perf_counter() - total, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if only and (out_dir / "bench.json").is_file():
-        # A partial re-run updates its suites in the last full document.
-        previous = json.loads((out_dir / "bench.json").read_text())
-        if previous.get("quick") == quick:
-            previous["suites"].update(document["suites"])
-            previous.setdefault("reruns", []).append(
-                {"suites": list(document["suites"]), "started": document["started"]}
-            )
-            document = previous
-    (out_dir / "bench.json").write_text(json.dumps(document, indent=2))
-    (out_dir / "bench.md").write_text(markdown(document))
+    # Quick runs get their own files: they must never replace the full results.
+    json_path, md_path = results_paths(out_dir, quick)
+    if only and json_path.is_file():
+        # A partial re-run updates its suites in the last document of the same kind.
+        previous = json.loads(json_path.read_text())
+        previous["suites"].update(document["suites"])
+        previous.setdefault("reruns", []).append(
+            {"suites": list(document["suites"]), "started": document["started"]}
+        )
+        document = previous
+    json_path.write_text(json.dumps(document, indent=2))
+    md_path.write_text(markdown(document))
     return document
+
+
+def results_paths(out_dir: Path, quick: bool) -> tuple[Path, Path]:
+    stem = "bench-quick" if quick else "bench"
+    return out_dir / f"{stem}.json", out_dir / f"{stem}.md"
 
 
 def _cpus() -> int:

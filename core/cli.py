@@ -451,7 +451,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings, store: Store) -> tup
 
 @command("bench")
 def _bench(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
-    from core.bench import RESULTS, run_bench
+    from core.bench import RESULTS, results_paths, run_bench
 
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     try:
@@ -459,7 +459,8 @@ def _bench(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     failed = [n for n, suite in document["suites"].items() if suite["error"]]
-    lines = [(RESULTS / "bench.md").read_text(), f"written: {RESULTS / 'bench.json'}"]
+    json_path, md_path = results_paths(RESULTS, args.quick)
+    lines = [md_path.read_text(), f"written: {json_path}"]
     if failed:
         lines.append(f"suites that failed: {', '.join(failed)}")
     return document, "\n".join(lines)

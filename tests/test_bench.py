@@ -21,8 +21,9 @@ def test_quick_bench_writes_json_and_markdown(tmp_path, settings_for):
     assert all(s["error"] is None for s in document["suites"].values())
     umap = document["suites"]["umap"]["rows"][0]
     assert umap["points"] == 2_000 and umap["cached_ms"] < umap["cold_s"] * 1000
-    assert json.loads((tmp_path / "bench.json").read_text())["quick"] is True
-    text = (tmp_path / "bench.md").read_text()
+    assert json.loads((tmp_path / "bench-quick.json").read_text())["quick"] is True
+    assert not (tmp_path / "bench.json").exists()  # quick runs never replace full results
+    text = (tmp_path / "bench-quick.md").read_text()
     assert "## ingest" in text and "| points | cold_s | cached_ms |" in text
 
 
