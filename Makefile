@@ -15,12 +15,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Ingest + embed the offline sample (only missing work is done on re-runs). Without a
-# reachable pretrained CLIP, the offline bootstrap CLIP is trained first (~3 min, cached).
+# Ingest, pseudo-label + embed the offline sample (only missing work is done on re-runs).
+# Without a reachable pretrained CLIP, the offline CLIP is built first (~2 min, cached),
+# and one fine-tuning run on the sample's labels gives the comparison page its pair.
 data: install
 	$(BIN)/productlens ingest data/sample --catalog sample
-	$(BIN)/productlens bootstrap-clip --if-needed
+	$(BIN)/productlens label --catalog sample
+	$(BIN)/productlens offline-clip --if-needed
 	$(BIN)/productlens embed --catalog sample
+	$(BIN)/productlens finetune --if-missing --name sample-labels --catalog sample \
+	    --labeller local:rules+minilm-v1 --pair-text label --freeze-text --freeze-vision 8 \
+	    --epochs 10 --lr 1e-3
 
 demo: data
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
@@ -28,7 +33,7 @@ demo: data
 test: install
 	$(BIN)/python -m pytest
 
-# The slow tests (full bootstrap CLIP training); `make test` runs their short twins.
+# The slow tests (the full offline CLIP build); `make test` runs their short twins.
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 

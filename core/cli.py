@@ -293,6 +293,17 @@ def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tup
         record = resume(settings.runs_dir, args.resume, (args.epochs or [None])[-1], progress)
         return record.as_dict(), "\n".join(_run_lines([record.summary()]))
     source = resolve_clip(settings)
+    if args.if_missing:
+        from core.runs import list_runs
+
+        done = [
+            r
+            for r in list_runs(settings.runs_dir)
+            if r.name == args.name and r.status == "done" and r.base.get("key") == source.key
+        ]
+        if done:
+            summaries = [done[0].summary()]
+            return {"runs": summaries, "skipped": True}, "\n".join(_run_lines(summaries))
     try:
         base_config = TrainConfig(
             optimizer=args.optimizer,
@@ -313,7 +324,7 @@ def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tup
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     pairs, sources = _training_pairs(args, settings, store)
-    base = {"spec": source.spec, "key": source.key, "status": source.status}
+    base = {"spec": source.spec, "load": source.load, "key": source.key, "status": source.status}
     parts = build_clip(source)
     make = (lambda: copy_parts(parts)) if len(configs) > 1 else (lambda: parts)
     try:
@@ -331,33 +342,31 @@ def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tup
     return {"base": base, "runs": [r.as_dict() for r in records]}, "\n".join(lines)
 
 
-@command("bootstrap-clip")
-def _bootstrap(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
-    from dataclasses import replace
+@command("offline-clip")
+def _offline_clip(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
+    from core.offline_clip import TRAINING, describe, ensure_offline_clip, with_epochs
 
-    from core.bootstrap import BOOTSTRAP_TRAINING, ensure_bootstrap
-
-    config = (
-        BOOTSTRAP_TRAINING if not args.epochs else replace(BOOTSTRAP_TRAINING, epochs=args.epochs)
+    result = ensure_offline_clip(
+        settings,
+        args.force,
+        args.if_needed,
+        with_epochs(TRAINING, args.epochs),
+        progress=tqdm_progress(args.quiet),
     )
-    result = ensure_bootstrap(
-        settings, args.force, args.if_needed, config, progress=tqdm_progress(args.quiet)
-    )
-    lines = [f"bootstrap CLIP {result.status}: {result.directory} ({result.detail})"]
-    if result.run is not None:
-        report = result.run.after.get("classification") or {}
-        if report:
-            low, high = report["ci"]
-            lines.append(
-                f"held-out zero-shot accuracy {report['accuracy']:.3f} "
-                f"(95% CI {low:.3f}–{high:.3f}) on {report['n']} images, "
-                f"{len(report['labels'])} classes; chance "
-                f"{report['chance']:.3f}, majority class {report['majority_baseline']:.3f}"
-            )
-        lines.append(f"training {result.run.timings.get('train_images_per_s')} images/s")
-    for query, names in (result.probes or {}).items():
+    lines = [f"offline CLIP {result.status}: {result.directory} ({result.detail})"]
+    if result.meta:
+        lines.append("trained on: " + "; ".join(result.meta.get("trained_on", [])))
+        lines += describe(result.meta)
+    for query, names in (result.meta.get("probes") or {}).items():
         lines.append(f"'{query}': " + " | ".join(n[:40] for n in names[:3]))
-    return result.as_dict(), "\n".join(lines)
+    payload = result.as_dict()
+    if args.generality:
+        from core.generality import leave_classes_out
+
+        report = leave_classes_out(settings, progress=tqdm_progress(args.quiet))
+        payload["generality"] = report
+        lines += report["lines"]
+    return payload, "\n".join(lines)
 
 
 def _vocabulary(path: str | None) -> list[str]:
@@ -536,6 +545,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="finetune")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a run (--epochs: new total)")
+    p.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when a finished run of this --name from the same base model exists",
+    )
 
     p = sub.add_parser("label", parents=[common], help="pseudo-label products from their names")
     p.add_argument("--catalog")
@@ -561,11 +575,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="comma-separated suites, e.g. query,ann")
 
     p = sub.add_parser(
-        "bootstrap-clip", parents=[common], help="build the offline CLIP (data/models)"
+        "offline-clip",
+        parents=[common],
+        help="build the offline CLIP from packaged towers (data/models/offline-clip)",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--if-needed", action="store_true", help="skip when pretrained CLIP works")
-    p.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    p.add_argument("--epochs", type=int, help="override the recipe's adapter epochs")
+    p.add_argument(
+        "--generality",
+        action="store_true",
+        help="also measure zero-shot on kinds left out of training (leave-classes-out)",
+    )
     return parser
 
 

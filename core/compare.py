@@ -19,25 +19,70 @@ class ModelChoice:
 
 
 def model_choices(settings: Settings) -> list[ModelChoice]:
-    """The configured CLIP, the bootstrap CLIP if built, and every finished run."""
-    from core.models import CLIP_CONFIG_FILE, ModelUnavailable, bootstrap_clip_dir, resolve_clip
+    """The configured CLIP, the offline CLIP if built, and every finished run.
+
+    Models with the same weights (same weights digest) are listed once: a comparison of
+    a model with itself shows nothing."""
+    from core.models import CLIP_CONFIG_FILE, ModelUnavailable, offline_clip_dir, resolve_clip
     from core.runs import list_runs
 
-    choices: list[ModelChoice] = []
-    loads = set()
+    candidates: list[ModelChoice] = []
     try:
         source = resolve_clip(settings)
-        choices.append(ModelChoice(f"{source.key} ({source.status})", settings.clip_model))
-        loads.add(source.load)
+        candidates.append(ModelChoice(f"{source.key} ({source.status})", settings.clip_model))
     except ModelUnavailable:
         pass
-    boot = bootstrap_clip_dir(settings)
-    if (boot / CLIP_CONFIG_FILE).is_file() and f"local-dir:{boot}" not in loads:
-        choices.append(ModelChoice("bootstrap CLIP (offline)", str(boot)))
+    offline = offline_clip_dir(settings)
+    if (offline / CLIP_CONFIG_FILE).is_file():
+        candidates.append(ModelChoice("offline CLIP (EfficientNet-Lite + MiniLM)", str(offline)))
     for run in list_runs(settings.runs_dir):
         if run.status == "done" and run.checkpoint:
-            choices.append(ModelChoice(f"run {run.run_id} ({run.name})", run.clip_spec))
+            candidates.append(ModelChoice(f"run {run.run_id} ({run.name})", run.clip_spec))
+    choices, seen = [], set()
+    for choice in candidates:
+        identity = model_identity(settings, choice.spec)
+        if identity not in seen:
+            seen.add(identity)
+            choices.append(choice)
     return choices
+
+
+def default_pair(settings: Settings, choices: list[ModelChoice]) -> tuple[int, int]:
+    """(baseline, fine-tuned) indices: the newest run and the model it was tuned from.
+
+    Without a run, the first two different models; the two are never the same weights."""
+    from core.runs import RunError, load_run
+
+    runs = [i for i, c in enumerate(choices) if c.spec.startswith("run:")]
+    if not runs:
+        return 0, min(1, len(choices) - 1)
+    tuned = runs[0]
+    try:
+        base = load_run(settings.runs_dir, choices[tuned].spec.removeprefix("run:")).base
+    except RunError:
+        base = {}
+    base_identity = model_identity(settings, base["load"]) if base.get("load") else None
+    for i, choice in enumerate(choices):
+        if i != tuned and model_identity(settings, choice.spec) == base_identity:
+            return i, tuned
+    return next(i for i in range(len(choices)) if i != tuned), tuned
+
+
+def model_identity(settings: Settings, spec: str) -> str:
+    """What makes two specs the same model: the weights digest, or the resolved load."""
+    from core.models import ModelUnavailable, resolve_clip, weights_digest
+
+    try:
+        load = resolve_clip(settings.with_overrides(clip_model=spec)).load
+    except ModelUnavailable:
+        return f"unavailable:{spec}"
+    if load.startswith("local-dir:"):
+        return weights_digest(Path(load.removeprefix("local-dir:"))) or load
+    return load
+
+
+def same_weights(settings: Settings, spec_a: str, spec_b: str) -> bool:
+    return model_identity(settings, spec_a) == model_identity(settings, spec_b)
 
 
 def dataset_choices(store: Any, extra_folders: list[Path]) -> list[tuple[str, dict[str, Any]]]:
@@ -134,27 +179,38 @@ def label_audit(a: Evaluation, b: Evaluation) -> dict[str, int]:
     return counts
 
 
-def training_keys(settings: Settings, spec: str) -> set[str]:
-    """Pair keys a model was trained or validated on (empty when unknown or pretrained)."""
+def training_keys(settings: Settings, spec: str, depth: int = 0) -> set[str]:
+    """Pair keys a model was trained or validated on, including what the model it was
+    fine-tuned from saw (empty when unknown or pretrained)."""
     import json
 
     from core.finetune import read_inputs
     from core.models import ModelUnavailable, resolve_clip
-    from core.runs import RunError
+    from core.offline_clip import read_split
+    from core.runs import RunError, load_run
 
     try:
         source = resolve_clip(settings.with_overrides(clip_model=spec))
     except ModelUnavailable:
         return set()
-    if not source.load.startswith("local-dir:"):
+    if not source.load.startswith("local-dir:") or depth > 5:
         return set()
-    meta = Path(source.load.removeprefix("local-dir:")) / "productlens.json"
+    directory = Path(source.load.removeprefix("local-dir:"))
+    own = read_split(directory)  # models built outside the run registry say it themselves
+    if own is not None:
+        return set(own.train) | set(own.val)
     try:
-        run_id = json.loads(meta.read_text()).get("run_id")
-        _, split = read_inputs(settings.runs_dir, run_id) if run_id else (None, None)
+        run_id = json.loads((directory / "productlens.json").read_text()).get("run_id")
+        if not run_id:
+            return set()
+        _, split = read_inputs(settings.runs_dir, run_id)
+        base_load = load_run(settings.runs_dir, run_id).base.get("load")
     except (OSError, ValueError, RunError):
         return set()
-    return set(split.train) | set(split.val) if split else set()
+    seen = set(split.train) | set(split.val)
+    if base_load and base_load.startswith("local-dir:"):
+        seen |= training_keys(settings, base_load, depth + 1)
+    return seen
 
 
 def item_key(evaluation: Evaluation, item: dict[str, Any]) -> str:

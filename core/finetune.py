@@ -176,23 +176,26 @@ def vision_block_prefixes(model: Any, blocks: int) -> list[str]:
     """Parameter-name prefixes of the stem and the first `blocks` vision blocks."""
     visual = model.visual
     if hasattr(visual, "transformer") and hasattr(visual.transformer, "resblocks"):
-        total = len(visual.transformer.resblocks)
         stem = ["visual.conv1", "visual.class_embedding", "visual.positional_embedding"]
         stem += ["visual.ln_pre"]
-        block = "visual.transformer.resblocks.{}."
+        count = len(visual.transformer.resblocks)
+        named = [[f"visual.transformer.resblocks.{i}."] for i in range(count)]
     elif all(hasattr(visual, f"layer{i}") for i in range(1, 5)):
-        total = 4
         stem = [f"visual.{n}{i}." for n in ("conv", "bn") for i in (1, 2, 3)]
-        block = "visual.layer{}."
-        blocks_named = [block.format(i + 1) for i in range(blocks)]
-        if blocks > total:
-            raise ValueError(f"the vision tower has {total} blocks, cannot freeze {blocks}")
-        return stem + blocks_named if blocks else []
+        named = [[f"visual.layer{i}."] for i in range(1, 5)]
+    elif hasattr(visual, "trunk") and hasattr(visual.trunk, "blocks"):
+        # timm EfficientNet-style trunk: the stages, then the head conv as one more block,
+        # so freezing all of them leaves only the projection head to train.
+        stem = ["visual.trunk.conv_stem.", "visual.trunk.bn1."]
+        named = [[f"visual.trunk.blocks.{i}."] for i in range(len(visual.trunk.blocks))]
+        named.append(["visual.trunk.conv_head.", "visual.trunk.bn2."])
     else:
-        raise ValueError("freezing vision blocks needs an open_clip ViT or ModifiedResNet tower")
-    if blocks > total:
-        raise ValueError(f"the vision tower has {total} blocks, cannot freeze {blocks}")
-    return stem + [block.format(i) for i in range(blocks)] if blocks else []
+        raise ValueError(
+            "freezing vision blocks needs an open_clip ViT, ModifiedResNet or timm tower"
+        )
+    if blocks > len(named):
+        raise ValueError(f"the vision tower has {len(named)} blocks, cannot freeze {blocks}")
+    return stem + [prefix for block in named[:blocks] for prefix in block] if blocks else []
 
 
 def freeze_layers(model: Any, vision_blocks: int, text: bool) -> list[str]:
@@ -676,11 +679,11 @@ def _architecture_dir(folder: Path, record: RunRecord) -> Path:
 def _write_architecture(folder: Path, parts: ClipParts) -> None:
     """Config (and text-tower tokenizer files) without weights: resume rebuilds from it
     and loads state.pt, so a run killed before its first checkpoint can still go on."""
-    from core.models import copy_text_assets
+    from core.models import checkpoint_config, copy_text_assets
 
     path = folder / ARCHITECTURE_DIR
     path.mkdir(parents=True, exist_ok=True)
-    config = {"model_cfg": parts.model_cfg, "preprocess_cfg": {}}
+    config = checkpoint_config(parts.model, parts.model_cfg)
     (path / CLIP_CONFIG_FILE).write_text(json.dumps(config, indent=2))
     copy_text_assets(parts.text_assets, path)
 

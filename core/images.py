@@ -90,12 +90,17 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(source: str | Path | bytes) -> Image.Image:
-    """Decode fully into an RGB image or raise ImageError with a readable reason."""
+def load_rgb(source: str | Path | bytes, min_side: int | None = None) -> Image.Image:
+    """Decode fully into an RGB image or raise ImageError with a readable reason.
+
+    `min_side`: a JPEG may be decoded at a reduced scale (libjpeg's DCT scaling, several
+    times faster for large photos) as long as both sides stay at least this long."""
     image = _open_checked(Path(source) if isinstance(source, str) else source)
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+        if min_side:
+            image.draft("RGB", (min_side, min_side))
         image.load()
         return to_rgb(image)
     except ImageError:

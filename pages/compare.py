@@ -7,11 +7,11 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.bootstrap import office_items_dir
 from core.compare import (
     cell_items,
     confusion_difference,
     dataset_choices,
+    default_pair,
     flips,
     item_key,
     label_audit,
@@ -19,12 +19,14 @@ from core.compare import (
     normalised,
     per_class_table,
     restrict,
+    same_weights,
     training_keys,
 )
 from core.evaluate import evaluate_cached
 from core.images import thumbnail_data_uri
 from core.labels import ANALYSIS_CLASSES, VOCABULARY, distribution, stored_labels
 from core.models import load_clip
+from core.offline_clip import office_items_dir
 from core.ui import open_page
 from core.zeroshot import DEFAULT_TEMPLATES, PRODUCT_TEMPLATES
 
@@ -47,7 +49,7 @@ datasets = dataset_choices(lens.store, [office] if office else [])
 if len(models) < 2:
     st.info(
         "Comparison needs two models: fine-tune one with `productlens finetune` "
-        "(it appears here as a run), or build the offline CLIP with `productlens bootstrap-clip`."
+        "(it appears here as a run), or build the offline CLIP with `productlens offline-clip`."
     )
 if not datasets:
     st.info("No labelled data yet: run `productlens label` to pseudo-label the catalog.")
@@ -64,13 +66,11 @@ if len(models) < 2 or not datasets:
     st.stop()
 
 labels = [m.label for m in models]
+default_baseline, default_tuned = default_pair(settings, models)
 with st.form("compare"):
     left, right = st.columns(2)
-    baseline = left.selectbox("Baseline", labels, index=0)
-    newest_run = next((i for i, m in enumerate(models) if m.spec.startswith("run:")), None)
-    tuned = right.selectbox(
-        "Fine-tuned", labels, index=newest_run if newest_run is not None else len(labels) - 1
-    )
+    baseline = left.selectbox("Baseline", labels, index=default_baseline)
+    tuned = right.selectbox("Fine-tuned", labels, index=default_tuned)
     dataset_label = st.selectbox("Dataset", [d[0] for d in datasets])
     ensemble = st.toggle("Prompt ensemble (4 templates instead of 'a photo of {label}')")
     classes_text = st.text_input(
@@ -83,7 +83,13 @@ with st.form("compare"):
 
 spec = {m.label: m.spec for m in models}
 dataset_kwargs = dict(datasets)[dataset_label]
-if submitted:
+if submitted and same_weights(settings, spec[baseline], spec[tuned]):
+    st.warning(
+        f"“{baseline}” and “{tuned}” have identical weights: every figure would be the same. "
+        "Pick two different models."
+    )
+    st.session_state.pop("comparison", None)
+elif submitted:
     templates = PRODUCT_TEMPLATES if ensemble else DEFAULT_TEMPLATES
     # None: the analysis classes present in the labels (or every class folder)
     classes = [c.strip() for c in classes_text.split(",") if c.strip()] or None

@@ -1,4 +1,4 @@
-"""Fine-tuning on real photos with real (tiny) open_clip models; run registry; bootstrap."""
+"""Fine-tuning on real photos with real (tiny) open_clip models; the run registry."""
 
 from __future__ import annotations
 
@@ -39,9 +39,26 @@ def tiny_vit_parts():
 
 
 def small_locked_text_parts():
-    from core.bootstrap import bootstrap_parts
+    """The packaged MiniLM text tower with a small random ResNet image tower."""
+    from dataclasses import asdict
 
-    return bootstrap_parts(0, SMALL_VISION)
+    import open_clip
+    import torch
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    from core.models import ClipParts, packaged_minilm_path
+    from core.offline_clip import offline_model_cfg
+
+    text_dir = packaged_minilm_path()
+    torch.manual_seed(0)
+    cfg = {**offline_model_cfg(text_dir), "vision_cfg": SMALL_VISION}
+    text_cfg = {**cfg["text_cfg"], "hf_model_pretrained": True}
+    model = open_clip.CustomTextCLIP(cfg["embed_dim"], SMALL_VISION, text_cfg)
+    preprocess = PreprocessCfg(size=SMALL_VISION["image_size"])
+    open_clip.model.set_model_preprocess_cfg(model, asdict(preprocess))
+    tokenizer = open_clip.tokenizer.HFTokenizer(str(text_dir), context_length=77)
+    transform = image_transform_v2(preprocess, is_train=False)
+    return ClipParts(model, cfg, transform, tokenizer, text_assets=text_dir)
 
 
 def test_contrastive_loss_counts_shared_texts_as_positives():
@@ -229,42 +246,3 @@ def test_cli_sweep_runs_every_config_and_lists_them(tmp_path, tiny_clip_dir, cap
     assert all(r["status"] == "done" for r in listed)
     assert main(["finetune", "--resume", "no-such-run", *common]) == 2
     assert main([*args, *common, "--freeze-vision", "9"]) == 2  # tiny ViT has 2 blocks
-
-
-def test_bootstrap_clip_twin_builds_caches_and_becomes_the_offline_fallback(tmp_path):
-    """The shipped recipe, shortened to 2 epochs; the full one is the slow test below."""
-    from core.bootstrap import BOOTSTRAP_KEY, BOOTSTRAP_TRAINING, ensure_bootstrap
-    from core.config import Settings
-    from core.models import FALLBACK, resolve_clip
-
-    settings = Settings(runs_dir=tmp_path / "runs", models_dir=tmp_path / "models")
-    config = replace(BOOTSTRAP_TRAINING, epochs=2)
-    built = ensure_bootstrap(settings, config=config)
-    assert built.status == "built"
-    report = built.run.after["classification"]
-    assert report["ci"][0] > report["chance"]
-    assert report["accuracy"] > built.run.before["classification"]["accuracy"]
-    assert set(built.probes) == {"keyboard", "headphones", "router"}
-    assert ensure_bootstrap(settings, config=config).status == "cached"
-    source = resolve_clip(settings)  # HF_HUB_OFFLINE=1 in tests: the hub is "unreachable"
-    assert source.status == FALLBACK and source.key == BOOTSTRAP_KEY
-
-
-@pytest.mark.slow
-def test_full_bootstrap_clip_meets_the_bar(tmp_path):
-    from core.bootstrap import ensure_bootstrap
-    from core.config import Settings
-
-    settings = Settings(runs_dir=tmp_path / "runs", models_dir=tmp_path / "models")
-    built = ensure_bootstrap(settings)
-    report = built.run.after["classification"]
-    assert report["ci"][0] > 0.75  # chance is 0.25, always-"phone" is 0.58
-    assert built.seconds < 15 * 60
-    router_hits = [n for n in built.probes["router"] if any(
-        w in n.lower() for w in ("router", "modem", "switch", "wi-fi", "access point", "netgear")
-    )]  # fmt: skip
-    headphone_hits = [n for n in built.probes["headphones"] if any(
-        w in n.lower() for w in ("headphone", "headset", "earbud", "earphone")
-    )]  # fmt: skip
-    assert len(router_hits) >= 3 and len(headphone_hits) >= 3
-    assert json.loads(Path(built.directory, "productlens.json").read_text())["held_out"]

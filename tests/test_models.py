@@ -42,12 +42,12 @@ def test_unreachable_hub_is_detected_within_the_probe_timeout(monkeypatch):
     assert time.perf_counter() - started < 3
 
 
-def test_offline_clip_prefers_a_bootstrap_checkpoint(tmp_path, monkeypatch):
+def test_offline_resolution_prefers_the_offline_clip_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     settings = Settings(models_dir=tmp_path / "models")
-    build_tiny_clip(settings.models_dir / "bootstrap-clip", key="bootstrap-test")
+    build_tiny_clip(settings.models_dir / "offline-clip", key="offline-test")
     source = resolve_clip(settings)
-    assert source.status == FALLBACK and source.key == "bootstrap-test"
+    assert source.status == FALLBACK and source.key == "offline-test"
     model = load_clip(settings)
     assert model.dim == 32
 

@@ -1,0 +1,100 @@
+"""Which models the comparison page offers and pairs by default, and what it leaves out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import build_tiny_clip
+
+
+def _run(runs_dir: Path, run_id: str, base_load: str, checkpoint: Path, split: dict) -> None:
+    """A finished run record as the registry writes it, around an existing checkpoint."""
+    from core.runs import RunRecord, save_run
+
+    record = RunRecord(
+        run_id=run_id, name="ft", created_at="2026-11-25T10:00:00",
+        base={"spec": "x", "load": base_load, "key": "base", "status": "local"},
+        config={}, data={}, status="done", checkpoint=str(checkpoint),
+    )  # fmt: skip
+    folder = save_run(runs_dir, record)
+    (folder / "split.json").write_text(json.dumps({"seed": 0, **split}))
+    (folder / "pairs.jsonl").write_text("")
+    meta = json.loads((checkpoint / "productlens.json").read_text())
+    (checkpoint / "productlens.json").write_text(json.dumps({**meta, "run_id": run_id}))
+
+
+@pytest.fixture
+def two_models(tmp_path):
+    """An offline model (with its own split.json) and a run fine-tuned from it."""
+    from core.config import Settings
+
+    settings = Settings(models_dir=tmp_path / "models", runs_dir=tmp_path / "runs")
+    offline = build_tiny_clip(settings.models_dir / "offline-clip", key="offline", seed=0)
+    (offline / "split.json").write_text(
+        json.dumps({"seed": 0, "train": ["s:1"], "val": ["s:2"], "test": ["s:3", "s:4"]})
+    )
+    tuned = build_tiny_clip(settings.runs_dir / "r1" / "checkpoint", key="run-r1", seed=1)
+    split = {"train": ["s:5"], "val": [], "test": ["s:3", "s:4"]}
+    _run(settings.runs_dir, "r1", f"local-dir:{offline}", tuned, split)
+    return settings, offline
+
+
+def test_default_pair_is_the_newest_run_and_the_model_it_was_tuned_from(two_models):
+    from core.compare import default_pair, model_choices
+
+    settings, _ = two_models
+    choices = model_choices(settings)  # HF_HUB_OFFLINE: the configured CLIP is the offline one
+    baseline, tuned = default_pair(settings, choices)
+    assert choices[tuned].spec == "run:r1"
+    assert "offline" in choices[baseline].label and baseline != tuned
+
+
+def test_models_with_identical_weights_are_offered_once(two_models, tmp_path):
+    from core.compare import model_choices, same_weights
+
+    settings, offline = two_models
+    copy = build_tiny_clip(tmp_path / "copy", key="copy", seed=0)  # same weights, other place
+    assert same_weights(settings, str(offline), str(copy))
+    assert not same_weights(settings, str(offline), "run:r1")
+    # the configured CLIP resolves to the offline model: it is listed once, not twice
+    specs = [c.spec for c in model_choices(settings)]
+    assert len(specs) == 2 and "run:r1" in specs
+
+
+def test_a_run_counts_what_its_base_model_trained_on_too(two_models):
+    from core.compare import training_keys
+
+    settings, offline = two_models
+    assert training_keys(settings, str(offline)) == {"s:1", "s:2"}
+    assert training_keys(settings, "run:r1") == {"s:5", "s:1", "s:2"}
+
+
+def test_comparison_page_pairs_by_default_and_refuses_a_model_with_itself(
+    app_env, tmp_path, monkeypatch
+):
+    from streamlit.testing.v1 import AppTest
+
+    from core.labels import label_catalog
+    from core.store import Store
+
+    label_catalog(Store(app_env.db_path), "mini")  # rules only: no model needed here
+    runs = tmp_path / "runs"
+    tuned = build_tiny_clip(runs / "r1" / "checkpoint", key="run-r1", seed=1)
+    split = {"train": [], "val": [], "test": []}
+    _run(runs, "r1", f"local-dir:{app_env.clip_model}", tuned, split)
+    monkeypatch.setenv("PRODUCTLENS_RUNS_DIR", str(runs))
+    app = Path(__file__).parent.parent / "streamlit_app.py"
+    at = AppTest.from_file(str(app), default_timeout=120)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    boxes = {box.label: box for box in at.selectbox}
+    assert boxes["Fine-tuned"].value.startswith("run r1")
+    assert "tiny-clip" in boxes["Baseline"].value
+    boxes["Fine-tuned"].set_value(boxes["Baseline"].value)
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("identical weights" in w.value for w in at.warning)
+    assert not at.metric  # nothing was compared
