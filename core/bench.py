@@ -100,7 +100,7 @@ def suite_embed_images(ctx: Context) -> list[dict[str, Any]]:
     the best of each kept, so machine noise does not decide the ratio."""
     import torch
 
-    from core.embed import IMAGE_BATCH, embed_images
+    from core.embed import embed_images
     from core.images import load_rgb
     from core.ingest import ingest
     from core.store import Store
@@ -120,8 +120,9 @@ def suite_embed_images(ctx: Context) -> list[dict[str, Any]]:
             full = max(full, computed / (time.perf_counter() - started))
             tensors = [clip.preprocess(load_rgb(p)) for p in paths]
             started = time.perf_counter()
-            for i in range(0, len(tensors), IMAGE_BATCH):
-                clip.encode_images(torch.stack(tensors[i : i + IMAGE_BATCH]))
+            batch = clip.image_batch
+            for i in range(0, len(tensors), batch):
+                clip.encode_images(torch.stack(tensors[i : i + batch]))
             bare = max(bare, len(tensors) / (time.perf_counter() - started))
             sample = paths[:48]
             started = time.perf_counter()

@@ -23,7 +23,6 @@ from core.store import VECTOR_META, Store, meta_hash
 Progress = Callable[[int, int, str], None]
 
 TEXT_BATCH = 64
-IMAGE_BATCH = 32
 WRITE_EVERY = 256  # vectors per store commit: a kill loses at most this much work
 
 
@@ -193,11 +192,12 @@ def embed_images(
     catalog: str,
     model: ClipModel,
     progress: Progress | None = None,
-    batch_size: int = IMAGE_BATCH,
+    batch_size: int | None = None,
 ) -> EmbedReport:
     import time
 
     start = time.perf_counter()
+    batch_size = batch_size or model.image_batch
     kind, key = "image", model.source.key
     everything = store.products_where(catalog).to_pylist()
     products = [p for p in everything if p["image_status"] == OK and p["image_path"]]

@@ -94,9 +94,7 @@ def leave_classes_out(settings: Settings, progress: Progress | None = None) -> d
         ]
         test = [p for p in sample if p.label in held]
         texts = [p.text for p in train]
-        codes = {t: i for i, t in enumerate(dict.fromkeys(texts))}
         text_feats = encode_texts(parts.model, parts.tokenizer, texts)
-        code_tensor = torch.tensor([codes[t] for t in texts])
         features = cached.rows([p.key for p in train])
         candidates = {
             "semantic only (ConSE, no training)": (copy.deepcopy(base_head), None),
@@ -111,7 +109,7 @@ def leave_classes_out(settings: Settings, progress: Progress | None = None) -> d
         test_feats = cached.rows([p.key for p in test])
         for name, (head, config) in candidates.items():
             if config is not None:
-                train_adapter(head, features, text_feats, code_tensor, features, config)
+                train_adapter(head, features, text_feats, texts, features, config)
             with torch.no_grad():
                 images = F.normalize(head(test_feats), dim=-1)
             predicted = [classes[i] for i in (images @ class_feats.T).argmax(dim=1).tolist()]

@@ -37,7 +37,7 @@ from core.concept_head import ConceptHeadConfig
 from core.config import DATA_DIR, PROJECT_ROOT, Settings
 from core.finetune import Pair, Split, catalog_pairs, folder_pairs, split_pairs
 from core.imagenet_trunk import INPUT_SIZE, MEAN, STD, TIMM_ARCH
-from core.metrics import classification_report, wilson_interval
+from core.metrics import ClassificationReport, classification_report, wilson_interval
 from core.models import (
     CLIP_CONFIG_FILE,
     PRETRAINED,
@@ -237,9 +237,11 @@ def encode_texts(model: Any, tokenizer: Any, texts: Sequence[str], batch: int = 
 
 
 def trunk_features(
-    parts: ClipParts, paths: Sequence[str], progress: Progress | None = None, batch: int = 32
+    parts: ClipParts, paths: Sequence[str], progress: Progress | None = None, batch: int = 8
 ) -> tuple[Any, dict[int, str]]:
-    """Pooled trunk features (n × 1280, zero rows for unreadable images) and the failures."""
+    """Pooled trunk features (n × 1280, zero rows for unreadable images) and the failures.
+
+    Batches of 8: see ClipModel.image_batch."""
     import torch
 
     from core.images import ImageError, load_rgb
@@ -267,33 +269,26 @@ def trunk_features(
 # --- training the adapter -----------------------------------------------------------------
 
 
-def contrastive_with_shared_texts(image: Any, text: Any, codes: Any, scale: Any) -> Any:
-    """CLIP's symmetric loss where pairs sharing a text are all positives."""
-    import torch.nn.functional as F
-
-    same = (codes[:, None] == codes[None, :]).float()
-    targets = same / same.sum(dim=1, keepdim=True)
-    logits = scale * image @ text.T
-    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
-
-
 def train_adapter(
     head: Any,
     features: Any,
-    texts: Any,
-    text_codes: Any,
+    text_features: Any,
+    texts: Sequence[str],
     unlabelled: Any,
     config: AdapterTraining = TRAINING,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Fit `head.adapter` (the rest of the head stays fixed); returns the loss history.
 
-    features/texts/text_codes: the training pairs; unlabelled: photos whose ConSE
-    embedding the model should keep (distillation), here the same training photos."""
+    features/text_features/texts: the training pairs (pairs sharing a text are all
+    positives); unlabelled: photos whose ConSE embedding the model should keep
+    (distillation), here the same training photos."""
     import math
 
     import torch
     import torch.nn.functional as F
+
+    from core.finetune import contrastive_loss
 
     torch.manual_seed(config.seed)
     for param in head.parameters():
@@ -314,7 +309,8 @@ def train_adapter(
                 continue
             image = F.normalize(head(features[batch]), dim=-1)
             scale = log_scale.exp().clamp(max=100)
-            loss = contrastive_with_shared_texts(image, texts[batch], text_codes[batch], scale)
+            batch_texts = [texts[i] for i in batch.tolist()]
+            loss = contrastive_loss(image, text_features[batch], batch_texts, scale)
             if config.distill_weight:
                 pick = torch.randint(len(unlabelled), (len(batch),), generator=generator)
                 kept = F.normalize(head(unlabelled[pick]), dim=-1)
@@ -329,6 +325,30 @@ def train_adapter(
             progress(epoch + 1, config.epochs, "train adapter", f"loss {losses[-1]:.3f}")
     head.adapter.weight.requires_grad_(False)
     return {"history": history, "logit_scale": float(log_scale.detach().exp().clamp(max=100))}
+
+
+@dataclass
+class CachedFeatures:
+    """Trunk features by pair key, computed once per build."""
+
+    index: dict[str, int]
+    values: Any
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def ok(self, key: str) -> bool:
+        return key in self.index and key not in self.failed
+
+    def rows(self, keys: Sequence[str]) -> Any:
+        return self.values[[self.index[k] for k in keys]]
+
+
+def cache_features(
+    parts: ClipParts, pairs: Sequence[Pair], progress: Progress | None = None
+) -> CachedFeatures:
+    paths = [p.image for p in pairs]
+    values, failed = trunk_features(parts, paths, progress)
+    index = {p.key: i for i, p in enumerate(pairs)}
+    return CachedFeatures(index, values, {pairs[i].key: why for i, why in failed.items()})
 
 
 # --- held-out measurement -------------------------------------------------------------------
@@ -370,37 +390,19 @@ def held_out_metrics(
     return result
 
 
-def _zero_shot(embed, parts, cached, pairs, classes):  # type: ignore[no-untyped-def]
+def _zero_shot(
+    embed: Callable[[Any], Any],
+    parts: ClipParts,
+    cached: CachedFeatures,
+    pairs: Sequence[Pair],
+    classes: Sequence[str],
+) -> ClassificationReport:
     from core.zeroshot import class_text_features, predict
 
     images = embed(cached.rows([p.key for p in pairs])).numpy()
     class_feats = class_text_features(parts.model, parts.tokenizer, classes, [CLASS_TEMPLATE])
     predicted, _ = predict(images, class_feats, classes)
     return classification_report([p.label for p in pairs], predicted, classes)
-
-
-@dataclass
-class CachedFeatures:
-    """Trunk features by pair key, computed once per build."""
-
-    index: dict[str, int]
-    values: Any
-    failed: dict[str, str] = field(default_factory=dict)
-
-    def ok(self, key: str) -> bool:
-        return key in self.index and key not in self.failed
-
-    def rows(self, keys: Sequence[str]) -> Any:
-        return self.values[[self.index[k] for k in keys]]
-
-
-def cache_features(
-    parts: ClipParts, pairs: Sequence[Pair], progress: Progress | None = None
-) -> CachedFeatures:
-    paths = [p.image for p in pairs]
-    values, failed = trunk_features(parts, paths, progress)
-    index = {p.key: i for i, p in enumerate(pairs)}
-    return CachedFeatures(index, values, {pairs[i].key: why for i, why in failed.items()})
 
 
 def probe_search(
@@ -529,20 +531,11 @@ def build(
 
     train = [p for p in pairs if p.key in set(data.keys("train")) and cached.ok(p.key)]
     texts = [p.text for p in train]
-    codes = {t: i for i, t in enumerate(dict.fromkeys(texts))}
     text_feats = encode_texts(parts.model, parts.tokenizer, texts)
     head = parts.model.visual.head
     features = cached.rows([p.key for p in train])
     clock = time.perf_counter()
-    trained = train_adapter(
-        head,
-        features,
-        text_feats,
-        torch.tensor([codes[t] for t in texts]),
-        features,
-        config,
-        progress,
-    )
+    trained = train_adapter(head, features, text_feats, texts, features, config, progress)
     timings["train_s"] = round(time.perf_counter() - clock, 1)
     with torch.no_grad():
         parts.model.logit_scale.fill_(float(np.log(trained["logit_scale"])))
