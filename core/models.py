@@ -556,6 +556,7 @@ class TextModel:
 def _load_text_cached(source: ModelSource) -> TextModel:
     from sentence_transformers import SentenceTransformer
 
+    quiet_transformers()  # no "Loading weights" bar in CLI output
     model = SentenceTransformer(source.load, device="cpu")
     dim = model.encode(["dimension probe"]).shape[-1]
     return TextModel(source, model, int(dim))

@@ -439,13 +439,9 @@ def fingerprint(data: TrainingData, config: AdapterTraining, head: ConceptHeadCo
 
 
 def cached_fingerprint(directory: Path) -> str | None:
-    meta = directory / "productlens.json"
-    if not (directory / CLIP_CONFIG_FILE).is_file() or not meta.is_file():
+    if not (directory / CLIP_CONFIG_FILE).is_file():
         return None
-    try:
-        return json.loads(meta.read_text()).get("fingerprint")
-    except (OSError, ValueError):
-        return None
+    return read_meta(directory).get("fingerprint")
 
 
 @dataclass
@@ -498,23 +494,19 @@ def ensure_offline_clip(
     if not force and cached_fingerprint(target) == stamp:
         meta = read_meta(target)
         return OfflineBuild("cached", str(target), f"up to date (fingerprint {stamp})", meta)
-    meta = build(settings, data, config, progress)
+    parts, meta, split = build(data, config, progress)
     meta["fingerprint"] = stamp
     seconds = time.perf_counter() - started
     meta["timings"]["total_s"] = round(seconds, 1)
-    parts, split = meta.pop("_parts"), meta.pop("split")
     save_clip(parts.model, parts.model_cfg, target, OFFLINE_KEY, meta, parts.text_assets)
     (target / SPLIT_FILE).write_text(json.dumps(split))
     return OfflineBuild("built", str(target), f"built in {seconds:.0f} s", meta, seconds)
 
 
 def build(
-    settings: Settings,
-    data: TrainingData,
-    config: AdapterTraining = TRAINING,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Assemble, train the adapter, measure on held-out items; the parts ride along."""
+    data: TrainingData, config: AdapterTraining = TRAINING, progress: Progress | None = None
+) -> tuple[ClipParts, dict[str, Any], dict[str, Any]]:
+    """Assemble, train the adapter, measure on held-out items: (model, record, split)."""
     import torch
 
     timings: dict[str, float] = {}
@@ -529,7 +521,8 @@ def build(
     for key, why in list(cached.failed.items())[:10]:
         log.warning("training image %s skipped: %s", key, why)
 
-    train = [p for p in pairs if p.key in set(data.keys("train")) and cached.ok(p.key)]
+    train_keys = set(data.keys("train"))
+    train = [p for p in pairs if p.key in train_keys and cached.ok(p.key)]
     texts = [p.text for p in train]
     text_feats = encode_texts(parts.model, parts.tokenizer, texts)
     head = parts.model.visual.head
@@ -554,10 +547,6 @@ def build(
         "head": HEAD.as_dict(),
         "training": asdict(config),
         "pairs": {name: len(items) for name, items in data.pairs.items()},
-        "split": {
-            "seed": config.seed,
-            **{part: data.keys(part) for part in ("train", "val", "test")},
-        },
         "unreadable_images": len(cached.failed),
         "held_out": held_out_metrics(embed, parts, data, cached),
         "held_out_semantic_only": held_out_metrics(semantic_only, parts, data, cached),
@@ -566,9 +555,9 @@ def build(
         # ConSE alone was never trained, so its probes involve no trained photo at all
         "probes_semantic_only": probe_search(semantic_only, parts, data, cached),
         "timings": timings,
-        "_parts": parts,
     }
-    return meta
+    split = {"seed": config.seed, **{part: data.keys(part) for part in ("train", "val", "test")}}
+    return parts, meta, split
 
 
 def describe(meta: dict[str, Any]) -> list[str]:
