@@ -246,3 +246,15 @@ def test_cli_sweep_runs_every_config_and_lists_them(tmp_path, tiny_clip_dir, cap
     assert all(r["status"] == "done" for r in listed)
     assert main(["finetune", "--resume", "no-such-run", *common]) == 2
     assert main([*args, *common, "--freeze-vision", "9"]) == 2  # tiny ViT has 2 blocks
+
+    # --if-missing (what `make data` uses): the first call trains, the second one does not
+    capsys.readouterr()
+    once = ["finetune", "--images-dir", str(folder), "--epochs", "1", "--name", "once"]
+    assert main([*once, *common, "--if-missing"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main([*once, *common, "--if-missing"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["skipped"] and second["runs"][0]["run_id"] == first["runs"][0]["run_id"]
+    assert main(["runs", *common]) == 0
+    listed = json.loads(capsys.readouterr().out)["runs"]
+    assert [r["name"] for r in listed].count("once") == 1
