@@ -561,7 +561,7 @@ def build(
 
 
 def describe(meta: dict[str, Any]) -> list[str]:
-    """Plain lines of the stored held-out figures, for the CLI and the sidebar."""
+    """Plain lines of the stored held-out figures, for the CLI."""
     lines = []
     held = meta.get("held_out") or {}
     for name, title in (("office_zero_shot", "office photos"), ("sample_zero_shot", "sample")):
@@ -575,12 +575,12 @@ def describe(meta: dict[str, Any]) -> list[str]:
             )
     recall = held.get("sample_name_to_image") or {}
     if recall:
-        parts = [
+        rates = [
             f"@{k.split('@')[1]} {v['value']:.3f} ({v['ci'][0]:.2f}–{v['ci'][1]:.2f})"
             for k, v in recall.items()
         ]
         n = next(iter(recall.values()))["n"]
-        lines.append(f"held-out name→image recall, sample (n={n}): " + ", ".join(parts))
+        lines.append(f"held-out name→image recall, sample (n={n}): " + ", ".join(rates))
     return lines
 
 
