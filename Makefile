@@ -15,17 +15,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+OFFLINE_CLIP := $(CURDIR)/data/models/offline-clip
+
 # Ingest, pseudo-label + embed the offline sample (only missing work is done on re-runs).
 # Without a reachable pretrained CLIP, the offline CLIP is built first (~2 min, cached),
-# and one fine-tuning run on the sample's labels gives the comparison page its pair.
+# and one head-only fine-tuning run of it on the sample's labels (~2 min, once) gives the
+# comparison page its pair.
 data: install
 	$(BIN)/productlens ingest data/sample --catalog sample
 	$(BIN)/productlens label --catalog sample
 	$(BIN)/productlens offline-clip --if-needed
 	$(BIN)/productlens embed --catalog sample
-	$(BIN)/productlens finetune --if-missing --name sample-labels --catalog sample \
-	    --labeller local:rules+minilm-v1 --pair-text label --freeze-text --freeze-vision 8 \
-	    --epochs 10 --lr 1e-3
+	if [ -f $(OFFLINE_CLIP)/open_clip_config.json ]; then \
+	  $(BIN)/productlens finetune --if-missing --name sample-labels --clip $(OFFLINE_CLIP) \
+	    --catalog sample --labeller local:rules+minilm-v1 --pair-text label --freeze-text \
+	    --freeze-vision 8 --epochs 10 --lr 1e-3; \
+	fi
 
 demo: data
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
