@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from core.metrics import ClassificationReport, classification_report
+from core.metrics import ClassificationReport, classification_report, own_match_ranks
 from core.zeroshot import DEFAULT_TEMPLATES, class_text_features, predict
 
 Progress = Callable[..., None]
@@ -80,8 +80,7 @@ def name_to_image_recall(
     text = np.concatenate(
         [clip.encode_texts(list(names[i : i + 64])) for i in range(0, len(names), 64)]
     )
-    sims = text @ image_features.T
-    ranks = (sims > np.diag(sims)[:, None]).sum(axis=1)
+    ranks = own_match_ranks(text @ image_features.T)
     out: dict[str, Any] = {"n": len(names), "chance@1": 1 / len(names)}
     for k in ks:
         out[f"recall@{k}"] = float(np.mean(ranks < k))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from core.images import IMAGE_SUFFIXES, ImageError, load_rgb
-from core.metrics import classification_report
+from core.metrics import classification_report, own_match_ranks
 from core.models import CLIP_CONFIG_FILE, ClipParts, build_clip, save_clip
 from core.runs import MlflowLogger, RunError, RunRecord, load_run, new_run_id, run_dir, save_run
 from core.zeroshot import DEFAULT_TEMPLATES, class_text_features, predict
@@ -389,8 +389,7 @@ def evaluate_split(session: _Session, keys: Sequence[str]) -> dict[str, Any]:
         result["classification"] = classification_report(truth, predicted, session.labels).as_dict()
     named = [i for i, k in enumerate(keys) if session.pairs[k].label is None]
     if len(named) >= 2:
-        sims = (text_feats[named] @ feats[named].T).cpu().numpy()
-        ranks = (sims > np.diag(sims)[:, None]).sum(axis=1)
+        ranks = own_match_ranks((text_feats[named] @ feats[named].T).cpu().numpy())
         result["retrieval"] = {
             "n": len(named),
             "recall@1": float(np.mean(ranks < 1)),

@@ -50,6 +50,11 @@ def _adapter_only(in_features: int, embed_dim: int, seed: int) -> Any:
     return AdapterOnly()
 
 
+def kind(pair: Any) -> str | None:
+    """A pair's class in the vocabulary (office folders say "phone" for "smartphone")."""
+    return OFFICE_TO_VOCABULARY.get(pair.label, pair.label)
+
+
 def leave_classes_out(settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
     import copy
 
@@ -66,7 +71,7 @@ def leave_classes_out(settings: Settings, progress: Progress | None = None) -> d
         train_adapter,
         training_data,
     )
-    from core.zeroshot import class_text_features
+    from core.zeroshot import class_text_features, predict
 
     data = training_data(settings)
     parts = offline_parts()
@@ -77,18 +82,12 @@ def leave_classes_out(settings: Settings, progress: Progress | None = None) -> d
     present = sorted({p.label for p in sample if p.label in ANALYSIS_CLASSES})
     folds = [present[i::FOLDS] for i in range(FOLDS)]
     classes = list(ANALYSIS_CLASSES)
-    class_feats = torch.from_numpy(
-        class_text_features(parts.model, parts.tokenizer, classes, [CLASS_TEMPLATE])
-    )
+    class_feats = class_text_features(parts.model, parts.tokenizer, classes, [CLASS_TEMPLATE])
     base_head = parts.model.visual.head
     hits: dict[str, list[bool]] = {}
     no_distill = replace(TRAINING, distill_weight=0.0)
     for number, fold in enumerate(folds, 1):
         held = set(fold)
-
-        def kind(pair: Any) -> str | None:
-            return OFFICE_TO_VOCABULARY.get(pair.label, pair.label)
-
         train = [
             p for p in pairs if p.key in train_keys and cached.ok(p.key) and kind(p) not in held
         ]
@@ -111,8 +110,8 @@ def leave_classes_out(settings: Settings, progress: Progress | None = None) -> d
             if config is not None:
                 train_adapter(head, features, text_feats, texts, features, config)
             with torch.no_grad():
-                images = F.normalize(head(test_feats), dim=-1)
-            predicted = [classes[i] for i in (images @ class_feats.T).argmax(dim=1).tolist()]
+                images = F.normalize(head(test_feats), dim=-1).numpy()
+            predicted, _ = predict(images, class_feats, classes)
             hits.setdefault(name, []).extend(p == t for p, t in zip(predicted, truth, strict=True))
         if progress:
             progress(number, len(folds), "leave-classes-out folds")

@@ -21,6 +21,15 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def own_match_ranks(similarities: np.ndarray) -> np.ndarray:
+    """Per row i, how many columns score above column i (0: its own match ranks first).
+
+    Rows are queries (e.g. product names), columns their candidates (the same products'
+    images, in the same order); recall@k is the share of ranks below k."""
+    sims = np.asarray(similarities)
+    return (sims > np.diag(sims)[:, None]).sum(axis=1)
+
+
 @dataclass
 class ClassMetrics:
     label: str

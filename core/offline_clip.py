@@ -37,7 +37,12 @@ from core.concept_head import ConceptHeadConfig
 from core.config import DATA_DIR, PROJECT_ROOT, Settings
 from core.finetune import Pair, Split, catalog_pairs, folder_pairs, split_pairs
 from core.imagenet_trunk import INPUT_SIZE, MEAN, STD, TIMM_ARCH
-from core.metrics import ClassificationReport, classification_report, wilson_interval
+from core.metrics import (
+    ClassificationReport,
+    classification_report,
+    own_match_ranks,
+    wilson_interval,
+)
 from core.models import (
     CLIP_CONFIG_FILE,
     PRETRAINED,
@@ -377,8 +382,7 @@ def held_out_metrics(
     if len(sample) >= 2:
         images = embed(cached.rows([p.key for p in sample])).numpy()
         names = encode_texts(parts.model, parts.tokenizer, [p.text for p in sample]).numpy()
-        sims = names @ images.T
-        ranks = (sims > np.diag(sims)[:, None]).sum(axis=1)
+        ranks = own_match_ranks(names @ images.T)
         result["sample_name_to_image"] = {
             f"recall@{k}": _rate(int((ranks < k).sum()), len(sample)) for k in (1, 5, 10)
         }

@@ -34,6 +34,14 @@ def test_metrics_match_hand_computed_values():
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
+def test_own_match_ranks_count_the_candidates_scoring_above_the_own_match():
+    from core.metrics import own_match_ranks
+
+    sims = [[0.9, 0.1, 0.2], [0.8, 0.5, 0.6], [0.3, 0.4, 0.2]]
+    # row 0 first; row 1 beaten by columns 0 and 2; row 2 beaten by columns 0 and 1
+    assert own_match_ranks(sims).tolist() == [0, 2, 2]
+
+
 def test_rules_take_the_product_type_not_the_specs():
     from core.labels import VOCABULARY, rule_label
 
