@@ -13,25 +13,13 @@ everything else (encode_image, save/load, fine-tuning) is open_clip's own.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class ConceptHeadConfig:
-    in_features: int = 1280
-    concepts: int = 1000
-    embed_dim: int = 384
-    top_k: int = 10
-    temperature: float = 1.0
-    residual_scale: float = 0.5
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from core.models import ConceptHeadConfig
 
 
 class ConceptHead(nn.Module):
@@ -63,7 +51,3 @@ def attach_concept_head(model: Any, cfg: ConceptHeadConfig) -> ConceptHead:
     head = ConceptHead(cfg)
     visual.head = head
     return head
-
-
-def config_from(raw: dict[str, Any]) -> ConceptHeadConfig:
-    return ConceptHeadConfig(**raw)

@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,22 @@ CONCEPT_HEAD_KEY = "concept_head"  # open_clip_config.json entry of a core.conce
 
 class ModelUnavailable(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class ConceptHeadConfig:
+    """What a checkpoint says about its core.concept_head head (torch-free, so reading
+    a config, or naming the offline recipe, imports no training framework)."""
+
+    in_features: int = 1280
+    concepts: int = 1000
+    embed_dim: int = 384
+    top_k: int = 10
+    temperature: float = 1.0
+    residual_scale: float = 0.5
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -367,9 +383,9 @@ def _quiet_root_warnings(active: bool) -> Iterator[None]:
 
 
 def _attach_head_and_load(model: Any, head: dict[str, Any], weights: Path) -> None:
-    from core.concept_head import attach_concept_head, config_from
+    from core.concept_head import attach_concept_head
 
-    attach_concept_head(model, config_from(head))
+    attach_concept_head(model, ConceptHeadConfig(**head))
     if weights.is_file():  # an architecture-only directory (resume) has none
         from safetensors.torch import load_file
 

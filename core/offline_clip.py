@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from core.concept_head import ConceptHeadConfig
 from core.config import DATA_DIR, PROJECT_ROOT, Settings
 from core.finetune import Pair, Split, catalog_pairs, folder_pairs, split_pairs
 from core.imagenet_trunk import INPUT_SIZE, MEAN, STD, TIMM_ARCH
@@ -47,6 +46,7 @@ from core.models import (
     CLIP_CONFIG_FILE,
     PRETRAINED,
     ClipParts,
+    ConceptHeadConfig,
     ModelUnavailable,
     offline_clip_dir,
     packaged_minilm_path,
