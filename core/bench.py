@@ -462,7 +462,62 @@ def suite_offline_clip(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
+BENCH_DB = PROJECT_ROOT / "data" / "bench-db"  # kept between runs: the 9,600 texts embed once
+
+
+def _quality_store(ctx: Context) -> Settings:
+    """A store with the Kaggle file as "electronics" and the sample as "sample", embedded
+    with the configured models (ingest and embed only do what is missing)."""
+    from core.embed import embed_images, embed_texts
+    from core.ingest import ingest
+    from core.models import load_clip, load_text_model
+    from core.store import Store
+
+    settings = ctx.settings.with_overrides(db_path=BENCH_DB, catalog=None)
+    store = Store(settings.db_path)
+    sources = {"sample": SAMPLE}
+    if KAGGLE_CSV.exists() and not ctx.quick:
+        sources["electronics"] = KAGGLE_CSV
+    for catalog, source in sources.items():
+        ingest(store, source, catalog=catalog)
+        embed_texts(store, catalog, load_text_model(settings))
+        embed_images(store, catalog, load_clip(settings))
+    return settings
+
+
+def suite_retrieval_quality(ctx: Context) -> list[dict[str, Any]]:
+    """The labelled query set through the code before question understanding and through
+    this build, on the same store and models; development and held-out questions apart."""
+    from core.query_set import (
+        BASELINE_COMMIT,
+        baseline_outcomes,
+        current_outcomes,
+        load_query_set,
+        score,
+    )
+    from core.service import Lens
+
+    settings = _quality_store(ctx)
+    lens = Lens(settings)
+    catalogs = set(lens.store.catalogs())
+    queries = [q for q in load_query_set() if q.catalog in catalogs]
+    systems = {
+        f"before ({BASELINE_COMMIT})": baseline_outcomes(settings, queries, ctx.work),
+        "this build": current_outcomes(lens, queries),
+    }
+    rows = []
+    for subset, chosen in (
+        ("development", [q for q in queries if not q.held_out]),
+        ("held-out", [q for q in queries if q.held_out]),
+    ):
+        for system, outcomes in systems.items():
+            rows.append({"set": subset, "code": system,
+                         **score(chosen, lens.facts, outcomes).summary()})  # fmt: skip
+    return rows
+
+
 SUITES: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
+    "retrieval_quality": suite_retrieval_quality,
     "offline_clip": suite_offline_clip,
     "ingest": suite_ingest,
     "embed_images": suite_embed_images,

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,10 @@ def _stats(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
 
 def _run_search(args: argparse.Namespace, settings: Settings, store: Store):
     from core.images import ImageError, load_rgb
-    from core.search import Filters, search
+    from core.llm import llm_config
+    from core.search import Filters, clean_query
     from core.service import get_lens
+    from core.shopping import retrieve, understand_question
 
     catalog = resolve_catalog(store, settings, args.catalog)
     image = None
@@ -177,19 +180,41 @@ def _run_search(args: argparse.Namespace, settings: Settings, store: Store):
         categories=tuple(args.category),
     )
     k = args.k or settings.top_k
-    return catalog, search(get_lens(settings), catalog, args.query, image, k, filters, args.hybrid)
+    lens = get_lens(settings)
+    understood = None
+    if clean_query(args.query):
+        understood = understand_question(args.query, lens.facts(catalog), None,
+                                         llm_config(settings))  # fmt: skip
+        if args.literal:
+            understood = understood.without({c.key for c in understood.constraints()})
+            understood = replace(understood, search_text=understood.question)
+    return catalog, retrieve(lens, catalog, understood, image, k, filters, args.hybrid)
 
 
 def _hit_lines(result) -> list[str]:
     from core.catalog import format_price
 
     lines = []
+    if result.understanding is not None:
+        u = result.understanding
+        chips = ", ".join(c.label for c in u.constraints()) or "no constraints"
+        lines.append(f'understood: "{u.search_text}" · {chips}')
+        lines += [f"note: {note}" for note in u.notes]
+    if result.alternatives:
+        lines.append("nothing meets every constraint: these are the nearest alternatives")
     for hit in result.hits:
         price = format_price(hit.price, hit.currency)
         rating = f"{hit.rating:g}" if hit.rating is not None else "-"
+        why = ", ".join(
+            f"{name} {value:.2f}"
+            for name, value in (("text", hit.text_similarity), ("image", hit.image_similarity))
+            if value is not None
+        )
+        extra = f" | breaks {'; '.join(hit.unmet)}" if hit.unmet else ""
+        copies = f" | +{len(hit.duplicate_ids)} identical" if hit.duplicate_ids else ""
         lines.append(
             f"{hit.source:>6} #{hit.rank} [{hit.product_id}] {hit.name[:70]} | {rating} | "
-            f"{price} | score {hit.score:.3f}"
+            f"{price} | {why}{copies}{extra}"
         )
     timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
     return [*lines, *result.notes, timings]
@@ -205,18 +230,20 @@ def _search(args: argparse.Namespace, settings: Settings, store: Store) -> tuple
 def _ask(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
     import time
 
-    from core.rag import answer, brands_from_names, llm_config
+    from core.llm import llm_config
+    from core.rag import answer
 
     settings = settings.with_overrides(llm_model=args.llm, llm_api_base=args.api_base)
     catalog, result = _run_search(args, settings, store)
-    names = store.products_where(catalog, columns=["name"]).column("name").to_pylist()
     started = time.perf_counter()
-    reply = answer(result.query, result, llm_config(settings), brands=brands_from_names(names))
+    reply = answer(args.query, result, llm_config(settings))
     result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
     payload = {"catalog": catalog, **reply.as_dict(), **result.as_dict()}
     lines = [reply.text, ""]
     if reply.invalid_ids:
         lines.append(f"warning: the answer cites ids that were not retrieved: {reply.invalid_ids}")
+    for pid, broken in reply.breaking.items():
+        lines.append(f"warning: the answer cites {pid}, which breaks {'; '.join(broken)}")
     return payload, "\n".join([*lines, *_hit_lines(result)])
 
 
@@ -384,8 +411,8 @@ def _vocabulary(path: str | None) -> list[str]:
 @command("label")
 def _label(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
     from core.labels import LOCAL_LABELLER, agreement, label_catalog, stored_labels
+    from core.llm import llm_config
     from core.models import load_text_model
-    from core.rag import llm_config
 
     catalog = resolve_catalog(store, settings, args.catalog)
     vocabulary = _vocabulary(args.vocabulary)
@@ -601,6 +628,11 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-ratings", type=int, help="minimum number of ratings")
     p.add_argument("--category", action="append", default=[], help="repeatable")
     p.add_argument("--hybrid", action="store_true", help="fuse full-text search on names")
+    p.add_argument(
+        "--literal",
+        action="store_true",
+        help="search the words as typed: no constraints are read from the question",
+    )
 
 
 _GLOBAL_DEFAULTS = {"db": None, "json": False, "quiet": False, "clip": None, "text_model": None}

@@ -246,15 +246,9 @@ def label_with_llm(
 
 def litellm_completer(config: Any) -> Callable[[list[dict[str, str]]], str]:
     """A completion function over LiteLLM with the app's LLM settings (no retries)."""
-    from core.rag import _completion_kwargs, _litellm
+    from core.llm import complete
 
-    def complete(messages: list[dict[str, str]]) -> str:
-        kwargs = _completion_kwargs(config, messages, stream=False)
-        kwargs["temperature"] = 0.0
-        response = _litellm().completion(**kwargs)
-        return response.choices[0].message.content or ""
-
-    return complete
+    return lambda messages: complete(config, messages, temperature=0.0)
 
 
 # --- agreement and distribution --------------------------------------------------------

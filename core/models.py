@@ -555,6 +555,28 @@ def resolve_text_model(settings: Settings) -> ModelSource:
     )
 
 
+_threads_lock = threading.Lock()
+
+
+@contextmanager
+def one_thread_for_few(count: int, few: int = 4) -> Iterator[None]:
+    """Encode a query or two on one thread: splitting a tiny forward pass across cores
+    gains nothing alone and loses much when the browser and the app share 2 cores (the
+    threads wait on each other at every layer)."""
+    import torch
+
+    if count > few:
+        yield
+        return
+    with _threads_lock:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+
 @dataclass
 class TextModel:
     source: ModelSource
@@ -562,9 +584,10 @@ class TextModel:
     dim: int
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        vectors = self.model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        with one_thread_for_few(len(texts)):
+            vectors = self.model.encode(
+                texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
         return np.asarray(vectors, dtype=np.float32)
 
 

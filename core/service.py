@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import pandas as pd
 
+from core.catalog_facts import CatalogFacts, build_facts
 from core.config import Settings, load_settings
 from core.models import (
     ClipModel,
@@ -44,6 +45,8 @@ CATALOG_COLUMNS = [
 @dataclass
 class Lens:
     settings: Settings
+    _facts: dict[tuple[str, int], CatalogFacts] = field(default_factory=dict, repr=False)
+    _facts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @cached_property
     def store(self) -> Store:
@@ -70,6 +73,18 @@ class Lens:
 
     def text_model(self) -> TextModel:
         return load_text_model(self.settings)
+
+    def facts(self, catalog: str) -> CatalogFacts:
+        """Brands, discounts, identical listings… of this catalog, as of its last write."""
+        key = (catalog, self.table_version())
+        with self._facts_lock:
+            facts = self._facts.get(key)
+        if facts is None:
+            facts = build_facts(self.catalog_frame(catalog))
+            with self._facts_lock:
+                self._facts = {k: v for k, v in self._facts.items() if k[0] != catalog}
+                self._facts[key] = facts
+        return facts
 
     def catalog_frame(self, catalog: str) -> pd.DataFrame:
         table = self.store.products_where(catalog, columns=CATALOG_COLUMNS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ class VectorMatrix:
     rating_count: np.ndarray
     main_category: np.ndarray  # object (str)
     sub_category: np.ndarray
+    _rows: dict[int, int] | None = field(default=None, repr=False)  # product id → row
 
     def mask(self, filters: Any) -> np.ndarray | None:
         """Rows passing `filters`; None when nothing is filtered. Missing values fail a
@@ -70,6 +71,17 @@ class VectorMatrix:
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.lexsort((self.ids[best], -scores[best]))]
         return [(int(self.ids[i]), float(scores[i])) for i in best]
+
+    def similarities(self, query: np.ndarray, product_ids: list[int]) -> dict[int, float]:
+        """Cosine similarity of `query` to each listed product that has a vector here."""
+        if self._rows is None:
+            self._rows = {int(pid): i for i, pid in enumerate(self.ids)}
+        rows = [(pid, self._rows[pid]) for pid in dict.fromkeys(product_ids) if pid in self._rows]
+        if not rows:
+            return {}
+        picked = self.vectors[[i for _, i in rows]]
+        scores = picked @ np.asarray(query, dtype=np.float32)
+        return {pid: float(score) for (pid, _), score in zip(rows, scores, strict=True)}
 
 
 def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:

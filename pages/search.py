@@ -1,87 +1,77 @@
-"""Search & Chat: text or image queries over both indexes, and a grounded answer."""
+"""Search & Chat: a question or an image over both indexes, what was understood, an answer."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core.catalog import format_price
+from core.catalog import CURRENCY_SIGNS, format_price
+from core.llm import llm_config
 from core.models import ModelUnavailable
-from core.rag import (
-    Answer,
-    brands_from_names,
-    for_display,
-    llm_config,
-    retrieval_query,
-    stream_answer,
-)
-from core.search import Filters, QueryError, query_image, search
+from core.rag import Answer, for_display, stream_answer
+from core.search import Filters, QueryError, SearchResult, clean_query, query_image
+from core.shopping import retrieve, understand_question
 from core.ui import open_page
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp"]
 
 lens, catalog = open_page("Search & Chat")
+facts = lens.facts(catalog)
 
 
 @st.cache_data(max_entries=8)
-def catalog_facts(db: str, name: str, version: int) -> tuple[set[str], list[str], float]:
+def catalog_categories(db: str, name: str, version: int) -> list[str]:
     frame = lens.catalog_frame(name)
-    categories = sorted(set(frame["sub_category"].dropna()) - {""})
-    top = float(frame["price"].max()) if frame["price"].notna().any() else 0.0
-    return brands_from_names(frame["name"].tolist()), categories, top
+    return sorted(set(frame["sub_category"].dropna()) - {""})
 
 
-brands, categories, top_price = catalog_facts(str(lens.store.path), catalog, lens.table_version())
+def price_step(currency: str) -> float:
+    """A step a person would type in: ₹100, $5."""
+    return 100.0 if currency in ("INR", "JPY") else 5.0
+
+
+categories = catalog_categories(str(lens.store.path), catalog, lens.table_version())
+sign = CURRENCY_SIGNS.get(facts.currency, facts.currency)
 chat: list[dict[str, str]] = st.session_state.setdefault("chat", [])
 
 with st.form("query"):
     question = st.text_input(
-        "Ask or search", placeholder="e.g. blue power bank 50000 mAh", max_chars=1000
+        "Ask or search",
+        placeholder="e.g. boAt earphones under ₹1,000 with the best rating",
+        max_chars=1000,
     )
-    upload = st.file_uploader("…or search with an image", type=UPLOAD_TYPES)
+    upload = st.file_uploader(
+        "…or search with an image",
+        type=UPLOAD_TYPES,
+        help=None if facts.has_images else "This catalog has no product images to match.",
+    )
     left, middle, right = st.columns(3)
     k = left.slider("Results per index (k)", 1, 20, lens.settings.top_k)
     hybrid = middle.toggle("Hybrid (keywords + vectors)", help="finds exact model numbers")
     ask_llm = right.toggle("Write an answer", value=True)
     with st.expander("Filters"):
-        a, b, c = st.columns(3)
-        price = a.slider("Price", 0.0, max(top_price, 1.0), (0.0, max(top_price, 1.0)))
-        min_rating = b.slider("Minimum rating", 0.0, 5.0, 0.0, 0.5)
-        min_count = c.number_input("Minimum number of ratings", 0, 10_000_000, 0, step=10)
+        a, b, c, d = st.columns(4)
+        step = price_step(facts.currency)
+        label = f" ({sign})" if sign else ""
+        min_price = a.number_input(f"Min price{label}", 0.0, None, None, step, format="%.0f")
+        max_price = b.number_input(f"Max price{label}", 0.0, None, None, step, format="%.0f")
+        min_rating = c.number_input("Min rating (★)", 0.0, 5.0, None, 0.5, format="%.1f")
+        min_count = d.number_input("Min number of ratings", 0, 10_000_000, None, step=100)
         chosen = st.multiselect("Category", categories)
     submitted = st.form_submit_button("Search", type="primary")
-
-if st.button("Clear chat", disabled=not chat):
-    chat.clear()
-    st.rerun()
-
-for turn in chat:
-    with st.chat_message(turn["role"]):
-        st.markdown(for_display(turn["content"]))
-
-
-def read_upload() -> object | None:
-    return query_image(upload) if upload is not None else None
-
-
-def results_table(result) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "Source": hit.source,
-                "Product ID": hit.product_id,
-                "Name": hit.name,
-                "Rating": hit.rating,
-                "Price": format_price(hit.price, hit.currency),
-                "Score": round(hit.score, 4),
-            }
-            for hit in result.hits
-        ],
-        columns=["Source", "Product ID", "Name", "Rating", "Price", "Score"],
+if not facts.has_images:
+    st.info(
+        f"This catalog has no product images (0 of {len(facts):,} products have one): "
+        "searches use the text index only, and appearance is judged from product names."
     )
 
+if st.button("Clear chat", help="forget the conversation and the current results"):
+    chat.clear()
+    st.session_state.pop("turn", None)
+    st.rerun()
 
 map_selection = st.session_state.get("map_selection") or []
 if map_selection:
@@ -92,67 +82,229 @@ if map_selection:
         st.rerun()
 
 if submitted:
-    filters = Filters(
-        min_price=price[0] if price[0] > 0 else None,
-        max_price=price[1] if price[1] < max(top_price, 1.0) else None,
-        min_rating=min_rating or None,
-        min_rating_count=int(min_count) or None,
-        categories=tuple(chosen),
-        product_ids=tuple(map_selection),
-    )
-    history = list(chat)
-    try:
-        image = read_upload()
-        query = retrieval_query(question, history) if question.strip() else ""
-        with st.spinner("Searching…"):
-            result = search(lens, catalog, query, image, k, filters, hybrid)
-    except (QueryError, ModelUnavailable) as exc:
-        st.error(str(exc))
+    if not clean_query(question) and upload is None:
+        st.error("Type a question or upload an image.")
         st.stop()
+    previous = st.session_state.get("turn")
+    st.session_state["turn"] = {
+        "id": (previous or {}).get("id", 0) + 1,
+        "question": question,
+        "image": upload.getvalue() if upload is not None else None,
+        "image_name": getattr(upload, "name", ""),
+        "k": k,
+        "hybrid": hybrid,
+        "ask": ask_llm,
+        "filters": Filters(
+            min_price=min_price,
+            max_price=max_price,
+            min_rating=min_rating or None,
+            min_rating_count=int(min_count) if min_count else None,
+            categories=tuple(chosen),
+            product_ids=tuple(map_selection),
+        ),
+        # A question that names no product of its own continues this one (shown below).
+        "previous": (previous or {}).get("understood"),
+        "alone": False,
+        "answers": {},
+        "chat_start": len(chat),  # this turn's question and answer are appended after it
+    }
 
-    for note in result.notes:
-        st.warning(note)
-    st.subheader("Results")
+turn: dict[str, Any] | None = st.session_state.get("turn")
+history = chat[: turn["chat_start"]] if turn else list(chat)
+
+
+def show_history() -> None:
+    """Earlier questions and answers, below the current results and only on request (a
+    long conversation would otherwise be re-sent and re-drawn on every search)."""
+    if not history:
+        return
+    label = f"Show the earlier {len(history) // 2} question(s) of this conversation"
+    if st.toggle(label, key="show_history"):
+        for message in history:
+            with st.chat_message(message["role"]):
+                st.markdown(for_display(message["content"]))
+
+
+if turn is None:
+    show_history()
+    st.stop()
+
+
+class _Upload:
+    """The stored upload, shaped like Streamlit's UploadedFile for `query_image`."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        self.data, self.name, self.size = data, name, len(data)
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
+def understood_now(turn: dict[str, Any]) -> Any:
+    """The question's understanding, computed once per turn (an LLM may be asked)."""
+    if not clean_query(turn["question"]):
+        return None
+    if turn.get("understood") is None:
+        previous = None if turn["alone"] else turn["previous"]
+        config = llm_config(lens.settings)
+        turn["understood"] = understand_question(turn["question"], facts, previous, config)
+    return turn["understood"]
+
+
+def show_understanding(understood: Any) -> frozenset[str]:
+    """Chips for what was understood; the keys of the ones a person removed."""
+    if understood.follow_up_of:
+        note, undo = st.columns([4, 2])
+        note.info(
+            f'Follow-up: "{turn["question"]}" continues "{understood.follow_up_of}", so '
+            f'this searches "{understood.search_text}" with the constraints below.'
+        )
+        if undo.button(f'Search "{turn["question"][:40]}" alone'):
+            turn.update(alone=True, understood=None, answers={})
+            st.rerun()
+    for message in understood.notes:
+        st.warning(message)
+    chips = understood.constraints()
+    if not chips:
+        st.caption(f'Searching for "{understood.search_text}" (no constraints understood).')
+        return frozenset()
+    labels = {c.key: c.label + (" · LLM" if c.source == "llm" else "") for c in chips}
+    kept = st.pills(
+        f'Understood — searching "{understood.search_text}" with',
+        options=list(labels),
+        format_func=labels.__getitem__,
+        selection_mode="multi",
+        default=list(labels),
+        key=f"chips-{turn['id']}-{turn['alone']}",
+        help="Click a constraint to drop it; click again to restore it.",
+    )
+    return frozenset(labels) - set(kept or [])
+
+
+def _similarity(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def results_table(result: SearchResult) -> pd.DataFrame:
+    rows = []
+    for hit in result.hits:
+        rows.append(
+            {
+                "Source": hit.source,
+                "Rank": hit.rank,
+                "Product ID": hit.product_id,
+                "Name": hit.name,
+                "Rating": hit.rating,
+                "Price": format_price(hit.price, hit.currency),
+                "Text similarity": _similarity(hit.text_similarity),
+                "Image similarity": _similarity(hit.image_similarity),
+                "Name has": ", ".join(hit.keywords_matched),
+                "Constraints": "breaks " + "; ".join(hit.unmet) if hit.unmet else "all met",
+                "Identical listings": len(hit.duplicate_ids),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if frame["Image similarity"].isna().all():  # no image index to measure against
+        frame = frame.drop(columns="Image similarity")
+    return frame
+
+
+def why_lines(result: SearchResult) -> list[str]:
+    lines = []
+    for hit in result.hits:
+        parts = [
+            f"text similarity {hit.text_similarity:.3f}" if hit.text_similarity is not None
+            else "no text vector",
+            f"image similarity {hit.image_similarity:.3f}" if hit.image_similarity is not None
+            else "no image similarity",
+            f"name has {', '.join(hit.keywords_matched)}" if hit.keywords_matched
+            else "no query word in the name",
+            f"breaks {'; '.join(hit.unmet)}" if hit.unmet else "meets every stated constraint",
+        ]  # fmt: skip
+        if hit.duplicate_ids:
+            parts.append("identical listings: " + ", ".join(f"#{i}" for i in hit.duplicate_ids))
+        lines.append(f"- **#{hit.product_id}** ({hit.source} #{hit.rank}): " + " · ".join(parts))
+    return lines
+
+
+try:
+    understood = understood_now(turn)
+    removed = show_understanding(understood) if understood is not None else frozenset()
+    image = query_image(_Upload(turn["image"], turn["image_name"])) if turn["image"] else None
+    active = understood.without(removed) if understood is not None else None
+    with st.spinner("Searching…"):
+        result = retrieve(lens, catalog, active, image, turn["k"], turn["filters"], turn["hybrid"])
+except (QueryError, ModelUnavailable) as exc:
+    st.error(str(exc))
+    st.stop()
+
+for note in result.notes:
+    if note.startswith("This catalog has no product images"):
+        continue  # said once, above
+    st.warning(note)
+if result.alternatives:
+    st.warning(
+        "Nothing in the catalog meets every constraint: these are the nearest products, "
+        "each with what it breaks."
+    )
+st.subheader("Results")
+if not result.hits:
+    st.info("No product matches. Remove a constraint above or loosen the filters.")
+else:
     st.dataframe(results_table(result), hide_index=True, width="stretch")
+    with st.expander("Why these results"):
+        st.markdown("\n".join(why_lines(result)))
 
-    if result.image_hits:
-        st.subheader("Image matches")
-        columns = st.columns(min(len(result.image_hits), 5))
-        for index, hit in enumerate(result.image_hits):
-            with columns[index % len(columns)]:
-                if hit.image_status == "ok" and hit.image_path:
-                    st.image(hit.image_path, width="stretch")
-                st.caption(f"#{hit.product_id} · {hit.name[:60]}")
+if result.image_hits:
+    st.subheader("Image matches")
+    columns = st.columns(min(len(result.image_hits), 5))
+    for index, hit in enumerate(result.image_hits):
+        with columns[index % len(columns)]:
+            if hit.image_status == "ok" and hit.image_path:
+                st.image(hit.image_path, width="stretch")
+            st.caption(f"#{hit.product_id} · {hit.name[:60]}")
 
-    answer: Answer | None = None
-    if ask_llm and result.query:
-        final: list[Answer] = []
+if turn["ask"] and result.query:
+    key = (turn["alone"], removed)
+    shown_question = turn["question"]
+    with st.chat_message("user"):
+        st.markdown(for_display(shown_question))
+    with st.chat_message("assistant"):
+        answer: Answer | None = turn["answers"].get(key)
+        if answer is None:
+            final: list[Answer] = []
 
-        def chunks():
-            for item in stream_answer(
-                result.query, result, llm_config(lens.settings), history, brands
-            ):
-                if isinstance(item, Answer):
-                    final.append(item)
-                else:
-                    yield for_display(item)
+            def chunks():
+                config = llm_config(lens.settings)
+                for item in stream_answer(turn["question"], result, config, history):
+                    if isinstance(item, Answer):
+                        final.append(item)
+                    else:
+                        yield for_display(item)
 
-        started = time.perf_counter()
-        with st.chat_message("user"):
-            st.markdown(for_display(question))
-        with st.chat_message("assistant"):
-            st.write_stream(chunks())
+            started = time.perf_counter()
+            if llm_config(lens.settings) is None:  # composed at once: no typewriter effect
+                st.markdown("".join(chunks()))
+            else:
+                st.write_stream(chunks())
+            result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
             answer = final[-1]
-            if answer.grounded_fallback:
-                st.caption(f"Grounded answer composed from the results ({answer.error}).")
-            if answer.invalid_ids:
-                st.warning(
-                    f"The answer cites product ids that were not retrieved: {answer.invalid_ids}"
-                )
-        result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
-        chat += [
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer.text},
-        ]
+            turn["answers"] = {key: answer}
+            del chat[turn["chat_start"] :]  # a re-answer of this turn replaces the last
+            chat.extend(
+                [
+                    {"role": "user", "content": shown_question},
+                    {"role": "assistant", "content": answer.text},
+                ]
+            )
+        else:
+            st.markdown(for_display(answer.text))
+        if answer.grounded_fallback:
+            st.caption(f"Grounded answer composed from the results ({answer.error}).")
+        if answer.invalid_ids:
+            st.warning(f"The answer cites ids that were not retrieved: {answer.invalid_ids}")
+        for pid, broken in answer.breaking.items():
+            st.warning(f"The answer cites #{pid}, which breaks {'; '.join(broken)}.")
 
-    st.caption(" · ".join(f"{name} {ms:.0f} ms" for name, ms in result.timings_ms.items()))
+st.caption(" · ".join(f"{name} {ms:.0f} ms" for name, ms in result.timings_ms.items()))
+show_history()

@@ -160,6 +160,100 @@ def search_and_capture(
     return found
 
 
+# Watches the page from inside: the time from the Enter key to the first DOM change that
+# shows the question's results (a results table, and the question right below it). Polling
+# from outside instead would take CPU from the page it is timing.
+_WATCH = """
+const question = arguments[0];
+window.__shownMs = null;
+const shown = () => {
+  const tables = document.querySelectorAll('[data-testid="stDataFrame"]');
+  const users = [...document.querySelectorAll('[data-testid="stChatMessage"]')];
+  return tables.length > 0 && users.some(u => u.innerText.includes(question));
+};
+document.addEventListener('keydown', e => {
+  if (e.key !== 'Enter') return;
+  const started = performance.now();
+  const observer = new MutationObserver(() => {
+    if (window.__shownMs === null && shown()) {
+      window.__shownMs = performance.now() - started;
+      observer.disconnect();
+    }
+  });
+  observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+}, {capture: true, once: true});
+"""
+
+
+def _submit_and_time(driver, question: str, timeout_s: float = 120) -> float:
+    """Seconds from pressing Enter to the results of `question` being on the page (the
+    page shows the question right below its results table)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    box = driver.find_element(By.CSS_SELECTOR, '[data-testid="stTextInput"] input')
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(question)
+    driver.execute_script(_WATCH, question)
+    box.send_keys(Keys.ENTER)
+    shown_ms = WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(
+        lambda d: d.execute_script("return window.__shownMs")
+    )
+    return float(shown_ms) / 1000
+
+
+def timed_searches(url: str, questions: list[str], out_dir: Path | None = None) -> list[float]:
+    """Seconds until each question's results show, in one browser session; the first
+    question warms the models. Saves a screenshot after the last one when asked."""
+    driver = chrome()
+    try:
+        driver.get(url)
+        wait_for(driver, '[data-testid="stTextInput"] input')
+        settle(driver)
+        seconds = []
+        for question in questions:
+            seconds.append(_submit_and_time(driver, question))
+            settle(driver)
+        if out_dir is not None:  # tall enough to show the last question's whole answer
+            out_dir.mkdir(parents=True, exist_ok=True)
+            driver.set_window_size(1400, 2000)
+            settle(driver)
+            driver.save_screenshot(str(out_dir / "search-timed.png"))
+        if exceptions_on_page(driver):
+            raise RuntimeError(f"exceptions on the page: {exceptions_on_page(driver)}")
+        return seconds
+    finally:
+        driver.quit()
+
+
+def upload_and_search(url: str, image: Path, out_dir: Path) -> str:
+    """Search with an uploaded photo; returns the text of the page's error boxes."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chrome()
+    try:
+        driver.get(url)
+        wait_for(driver, '[data-testid="stFileUploader"] input[type="file"]')
+        settle(driver)
+        driver.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(image))
+        WebDriverWait(driver, 30).until(  # the uploaded file is listed by name
+            lambda d: d.execute_script("return document.body.innerText.includes(arguments[0])",
+                                       image.name)
+        )  # fmt: skip
+        submit = '[data-testid="stBaseButton-primaryFormSubmit"]'
+        driver.find_element(By.CSS_SELECTOR, submit).click()
+        wait_for(driver, '[data-testid="stAlertContentError"]', 90)
+        settle(driver)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(out_dir / "search-image-no-images.png"))
+        errors = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+        return "\n".join(e.text for e in errors)
+    finally:
+        driver.quit()
+
+
 def _open(driver, link_text: str) -> None:
     from selenium.webdriver.common.by import By
 

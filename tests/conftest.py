@@ -83,9 +83,74 @@ def embedded_sample(tiny_clip_dir, tmp_path_factory):
     return settings
 
 
+def store_env(settings) -> dict[str, str]:
+    """The environment that points the app (or a subprocess) at these settings' store."""
+    return {
+        "PRODUCTLENS_DB": str(settings.db_path),
+        "PRODUCTLENS_CLIP": settings.clip_model,
+        "PRODUCTLENS_MODELS_DIR": str(settings.models_dir),
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
 @pytest.fixture
 def app_env(embedded_sample, monkeypatch):
-    monkeypatch.setenv("PRODUCTLENS_DB", str(embedded_sample.db_path))
-    monkeypatch.setenv("PRODUCTLENS_CLIP", embedded_sample.clip_model)
-    monkeypatch.setenv("PRODUCTLENS_MODELS_DIR", str(embedded_sample.models_dir))
+    for name, value in store_env(embedded_sample).items():
+        monkeypatch.setenv(name, value)
     return embedded_sample
+
+
+# A Kaggle-format catalog without images: real listings' shapes, including the three
+# identical Sony WI-C100 listings (ids 1791, 5028, 6999 in the 9,600-row file).
+SHOP_ROWS = [
+    ("boAt Bassheads 100 Wired Earphones with Mic (Black)", 4.1, "3,94,000", "₹399", "₹999"),
+    ("boAt Rockerz 255 Pro+ Bluetooth Earphones with Mic", 4.1, "1,10,000", "₹1,399", "₹3,990"),
+    ("boAt Airdopes 141 Truly Wireless Earbuds", 4.0, "2,00,000", "₹1,999", "₹4,490"),
+    ("boAt Bassheads 225 in Ear Wired Earphones with Mic (Blue)", 4.2, "88,000", "₹699", "₹1,490"),
+    ("Sony WI-C100 Wireless Headphones with Equalizer (Black)", 3.6, "3,259", "₹1,399", "₹2,790"),
+    ("Sony WI-C100 Wireless Headphones with Equalizer (Black)", 3.6, "3,259", "₹1,399", "₹2,790"),
+    ("Sony WI-C100 Wireless Headphones with Equalizer (Black)", 3.6, "3,259", "₹1,399", "₹2,790"),
+    ("Sony MDR-ZX110A Wired On Ear Headphone without Mic (White)", 4.0, "50,106", "₹649", "₹1,390"),
+    ("Sony WH-CH510 Bluetooth Wireless On Ear Headphones (Red)", 4.0, "3,224", "₹2,299", "₹4,990"),
+    ("JBL C100SI Wired In Ear Headphones with Mic (Red)", 4.1, "3,00,000", "₹599", "₹1,299"),
+    ("Logitech K120 Wired Keyboard for Windows", 4.4, "25,000", "₹595", "₹695"),
+    ("Logitech MK215 Wireless Keyboard and Mouse Combo", 4.3, "40,000", "₹1,295", "₹1,695"),
+    ("Ambrane 50000mAh Power Bank Stylo Max (Blue)", 4.1, "599", "₹4,499", "₹6,999"),
+    ("Redmi 10 Power (Power Black, 8GB RAM, 128GB Storage)", 4.0, "965", "₹10,999", "₹18,999"),
+    ("Redmi Note 12 (Sunrise Gold, 6GB RAM, 128GB Storage)", 4.1, "4,000", "₹16,999", "₹18,999"),
+    ("Spigen Case for Redmi Note 12 (Black)", 4.3, "1,200", "₹499", "₹1,299"),
+]  # fmt: skip
+
+
+def write_shop_csv(path: Path) -> Path:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "main_category", "sub_category", "image", "link", "ratings",
+                         "no_of_ratings", "discount_price", "actual_price"])  # fmt: skip
+        for i, (name, rating, count, discount, actual) in enumerate(SHOP_ROWS):
+            writer.writerow([name, "tv, audio & cameras", "All Electronics",
+                             f"https://example.invalid/{i}.jpg",
+                             f"https://www.amazon.in/dp/B0000000{i:02d}", rating, count, discount,
+                             actual])  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="session")
+def shop_catalog(tiny_clip_dir, tmp_path_factory):
+    """Settings for a store holding the no-image catalog "shop", text-embedded."""
+    from core.config import Settings
+    from core.embed import embed_texts
+    from core.ingest import ingest
+    from core.models import load_text_model
+    from core.store import Store
+
+    base = tmp_path_factory.mktemp("shop")
+    settings = Settings(
+        db_path=base / "db", clip_model=str(tiny_clip_dir), models_dir=base / "models"
+    )
+    store = Store(settings.db_path)
+    ingest(store, write_shop_csv(base / "shop.csv"), catalog="shop")
+    embed_texts(store, "shop", load_text_model(settings))
+    return settings

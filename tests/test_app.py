@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, store_env
 
 
 def test_shell_shows_catalog_models_and_the_catalog_page(app_env):
@@ -38,8 +39,14 @@ def test_search_page_query_gives_the_results_table_and_a_grounded_answer(app_env
     at.button[0].click().run()  # the form's submit button
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    assert list(table.columns) == ["Source", "Product ID", "Name", "Rating", "Price", "Score"]
+    assert list(table.columns) == [
+        "Source", "Rank", "Product ID", "Name", "Rating", "Price", "Text similarity",
+        "Image similarity", "Name has", "Constraints", "Identical listings",
+    ]  # fmt: skip
     assert set(table["Source"]) == {"text", "image"} and len(table) == 10
+    # one scale per column: cosines, measured for every hit whichever index found it
+    assert table["Text similarity"].between(-1, 1).all()
+    assert table["Image similarity"].between(-1, 1).all()
     assert "cable" in table["Name"].iloc[0].lower() or "wire" in table["Name"].iloc[0].lower()
     chat = at.session_state["chat"]
     assert chat[0]["content"] == "speaker wire cable" and "product_id" in chat[1]["content"]
@@ -60,7 +67,9 @@ def test_search_page_uses_the_configured_llm(app_env, monkeypatch):
         at.button[0].click().run()
         assert not at.exception, at.exception
         assert at.session_state["chat"][1]["content"] == llm.script.reply
-        assert len(llm.script.requests) == 1
+        # one call reads the question's constraints (JSON mode), one writes the answer
+        assert len(llm.script.requests) == 2
+        assert llm.script.requests[0]["response_format"] == {"type": "json_object"}
 
 
 def test_search_page_empty_query_shows_a_message_not_a_traceback(app_env):
@@ -68,4 +77,78 @@ def test_search_page_empty_query_shows_a_message_not_a_traceback(app_env):
     at.text_input[0].input("   ")
     at.button[0].click().run()
     assert not at.exception
-    assert "type a question" in at.error[0].value
+    assert "Type a question" in at.error[0].value
+
+
+@pytest.fixture
+def shop_env(shop_catalog, monkeypatch):
+    for name, value in store_env(shop_catalog).items():
+        monkeypatch.setenv(name, value)
+    return shop_catalog
+
+
+def _search_page(query: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "search.py"), default_timeout=90).run()
+    at.text_input[0].input(query)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_understood_constraints_are_chips_that_can_be_removed(shop_env):
+    at = _search_page("boAt earphones under 1000 rupees")
+    chips = at.button_group[0]
+    assert chips.options == ["brand: boat", "≤ ₹1,000"] and chips.value == ["brand:boat", "price"]
+    prices = at.dataframe[0].value["Price"]
+    assert all(int(p.strip("₹").replace(",", "")) <= 1000 for p in prices)
+    answer = at.session_state["chat"][-1]["content"]
+    assert "Among products meeting brand: boat, ≤ ₹1,000" in answer
+    chips.unselect("price").run()  # drop the price: the ₹1,399 and ₹1,999 boAts come back
+    assert not at.exception, at.exception
+    prices = at.dataframe[0].value["Price"]
+    assert {"₹1,399", "₹1,999"} <= set(prices)
+    chat = at.session_state["chat"]
+    assert len(chat) == 2 and "≤ ₹1,000" not in chat[-1]["content"]  # re-answered in place
+
+
+def test_follow_ups_are_visible_and_can_be_searched_alone_and_chat_clears(shop_env):
+    at = _search_page("sony headphones")
+    clear = next(b for b in at.button if b.label == "Clear chat")
+    assert not clear.disabled  # usable after the first question
+    at.text_input[0].input("keyboard")
+    at.button[0].click().run()
+    assert "Logitech" in at.dataframe[0].value["Name"].iloc[0]  # not glued to "sony …"
+    at.text_input[0].input("under ₹1000?")
+    at.button[0].click().run()
+    assert any('continues "keyboard"' in i.value for i in at.info)
+    alone = next(b for b in at.button if b.label.startswith('Search "under ₹1000?" alone'))
+    alone.click().run()
+    assert not at.exception and not any("continues" in i.value for i in at.info)
+    assert len(at.session_state["chat"]) == 6
+    next(b for b in at.button if b.label == "Clear chat").click().run()
+    assert at.session_state["chat"] == [] and not at.dataframe
+
+
+def test_a_catalog_without_images_says_so_once(shop_env):
+    at = _search_page("red headphones")
+    notices = [i.value for i in at.info] + [w.value for w in at.warning]
+    assert sum("no product images" in n for n in notices) == 1
+    assert "judged mainly by how it looks" not in at.session_state["chat"][-1]["content"]
+
+
+def test_nothing_matching_is_said_plainly(shop_env):
+    at = _search_page("WH-1000XM4")
+    assert any("Nothing in the catalog meets every constraint" in w.value for w in at.warning)
+    assert at.session_state["chat"][-1]["content"].startswith("Nothing in the catalog meets")
+
+
+def test_price_and_rating_filters_are_number_inputs_in_the_catalog_currency(shop_env):
+    at = AppTest.from_file(str(ROOT / "pages" / "search.py"), default_timeout=90).run()
+    labels = {n.label: n for n in at.number_input}
+    assert {"Min price (₹)", "Max price (₹)", "Min rating (★)"} <= set(labels)
+    assert labels["Max price (₹)"].step == 100 and labels["Min rating (★)"].step == 0.5
+    labels["Max price (₹)"].set_value(1000)
+    at.text_input[0].input("earphones")
+    at.button[0].click().run()
+    prices = at.dataframe[0].value["Price"]
+    assert all(int(p.strip("₹").replace(",", "")) <= 1000 for p in prices)

@@ -81,3 +81,21 @@ def test_read_commands_default_to_the_most_recently_ingested_catalog(capsys, tmp
     assert product["catalog"] == "amazon_electronics_2023"
     _, product = run(capsys, "--db", db, "show", "0", "--catalog", "sample")
     assert product["catalog"] == "sample"
+
+
+def test_search_and_ask_print_what_they_understood(capsys, shop_catalog):
+    common = ["--db", str(shop_catalog.db_path), "--clip", shop_catalog.clip_model]
+    code, payload = run(capsys, *common, "ask", "boAt earphones under 1k", "--catalog", "shop")
+    assert code == 0
+    understood = payload["understood"]
+    assert understood["brands"] == ["boat"] and understood["max_price"] == 1000
+    assert [c["label"] for c in understood["constraints"]] == ["brand: boat", "≤ ₹1,000"]
+    assert payload["recommended_ids"] and not payload["cited_but_breaking"]
+    assert all(r["price"] <= 1000 for r in payload["text_results"])
+    code, literal = run(capsys, *common, "search", "boAt earphones under 1k", "--literal",
+                        "--catalog", "shop")  # fmt: skip
+    assert literal["understood"]["constraints"] == []
+    assert literal["understood"]["search_text"] == "boAt earphones under 1k"
+    main([*common, "search", "boAt earphones under 1k", "--catalog", "shop", "--quiet"])
+    text = capsys.readouterr().out
+    assert text.startswith('understood: "boAt earphones" · brand: boat, ≤ ₹1,000')

@@ -1,0 +1,179 @@
+"""What a catalog knows about itself, for understanding questions about it.
+
+Computed once per products-table version (a few milliseconds per thousand products):
+the brand vocabulary and each product's brand, discount shares, the dominant currency,
+how many products have a usable image, and groups of identical listings (the Kaggle file
+repeats ~800 listings under different row numbers).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+WORD = re.compile(r"[a-z0-9][a-z0-9'+&-]*")
+# Words after these name what a product fits ("battery for Sony"), not who made it.
+_COMPATIBILITY = frozenset({"for", "compatible", "fits", "replacement", "with", "like"})
+# Lead words that are never brands however often they lead (packaging, condition).
+_NOT_BRANDS = frozenset(
+    "the a an new pack set combo original genuine renewed refurbished premium latest "
+    "universal replacement compatible".split()
+)
+BRAND_MIN_COUNT = 2
+# A brand leads at least this share of the names it appears in. "Sony" leads half of the
+# sample's Sony names (the rest are accessories "for Sony"); "HDMI" or "wireless" lead
+# some names but sit mid-name in most.
+BRAND_LEAD_SHARE = 0.4
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall((text or "").lower().replace("™", "").replace("®", ""))
+
+
+def compact(text: str) -> str:
+    """Lower-case letters and digits only: "WH-1000XM4" and "wh1000xm4" compare equal."""
+    return re.sub(r"[^a-z0-9]+", "", (text or "").lower())
+
+
+# "Noise" is a brand; "noise cancelling" is not a mention of it.
+NOISE_CANCELLING = re.compile(r"\bnoise[ -]?(?:cancel|isolat|reduc)", re.IGNORECASE)
+
+
+def own_words(name: str) -> list[str]:
+    """The words of a name before any "for …/compatible with …" clause."""
+    tokens = words(NOISE_CANCELLING.sub(" ", name or ""))
+    for i, token in enumerate(tokens):
+        if token in _COMPATIBILITY:
+            return tokens[:i]
+    return tokens
+
+
+def brand_vocabulary(names: list[str]) -> frozenset[str]:
+    """Words that recur at the start of product names more than they appear elsewhere in
+    them (mentions in a "for …" clause, as in "case for Redmi Note 10", do not count)."""
+    leading: dict[str, int] = {}
+    anywhere: dict[str, int] = {}
+    for name in names:
+        tokens = own_words(name)
+        for token in set(tokens):
+            anywhere[token] = anywhere.get(token, 0) + 1
+        if tokens and len(tokens[0]) > 1 and not tokens[0][0].isdigit():
+            leading[tokens[0]] = leading.get(tokens[0], 0) + 1
+    return frozenset(
+        word
+        for word, count in leading.items()
+        if count >= BRAND_MIN_COUNT
+        and count / anywhere[word] >= BRAND_LEAD_SHARE
+        and word not in _NOT_BRANDS
+    )
+
+
+def product_brand(name: str, vocabulary: frozenset[str]) -> str:
+    """The brand a name is by: its first word when that is a brand, else the first brand
+    named before any "for …/compatible with …" clause; "" when none is."""
+    return next((token for token in own_words(name) if token in vocabulary), "")
+
+
+def listing_key(name: str, price: float | None) -> str:
+    """Identical listings share a normalised name and a price."""
+    shown = "" if price is None or price != price else f"{price:.2f}"
+    return f"{compact(name)}|{shown}"
+
+
+@dataclass
+class CatalogFacts:
+    ids: np.ndarray  # int64, in table order
+    names: list[str]
+    compact_names: list[str]
+    brands: np.ndarray  # object: each product's brand or ""
+    price: np.ndarray  # float64, NaN when missing
+    rating: np.ndarray
+    rating_count: np.ndarray
+    discount: np.ndarray  # share off the actual price, 0..1 (NaN when unknown)
+    group: np.ndarray  # int: products with the same group are identical listings
+    currency: str  # the catalog's dominant currency code ("" when unpriced)
+    images_ok: int
+    vocabulary: frozenset[str]  # brands that make products here
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def has_images(self) -> bool:
+        return self.images_ok > 0
+
+    def position(self, product_id: int) -> int | None:
+        return self._positions.get(int(product_id))
+
+    def __post_init__(self) -> None:
+        self._positions = {int(pid): i for i, pid in enumerate(self.ids)}
+        members: dict[int, list[int]] = {}
+        for pid, group in zip(self.ids.tolist(), self.group.tolist(), strict=True):
+            members.setdefault(group, []).append(pid)
+        self._members = members
+
+    def copies(self, product_id: int) -> list[int]:
+        """All ids of the identical listings this product belongs to (itself included)."""
+        at = self.position(product_id)
+        return [int(product_id)] if at is None else self._members[int(self.group[at])]
+
+    def group_of(self, product_id: int) -> int:
+        at = self.position(product_id)
+        return -1 - int(product_id) if at is None else int(self.group[at])
+
+    def matching(
+        self,
+        brands: tuple[str, ...] = (),
+        min_discount: float | None = None,
+        keywords: tuple[str, ...] = (),
+    ) -> np.ndarray:
+        """Ids of the products made by one of `brands`, at least `min_discount` off and
+        naming every keyword (compared letters-and-digits only)."""
+        keep = np.ones(len(self.ids), dtype=bool)
+        if brands:
+            keep &= np.isin(self.brands, list(brands))
+        if min_discount is not None:
+            with np.errstate(invalid="ignore"):
+                keep &= self.discount >= float(min_discount) - 1e-9
+        for keyword in keywords:
+            needle = compact(keyword)
+            keep &= np.fromiter((needle in n for n in self.compact_names), bool, len(self.ids))
+        return self.ids[keep]
+
+
+def _floats(frame: Any, column: str) -> np.ndarray:
+    return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def build_facts(frame: Any) -> CatalogFacts:
+    """Facts from a products frame (product_id, name, price, discount_price, actual_price,
+    rating, rating_count, currency, image_status)."""
+    names = [str(n or "") for n in frame["name"].tolist()]
+    vocabulary = brand_vocabulary(names)
+    price = _floats(frame, "price")
+    actual = _floats(frame, "actual_price")
+    discounted = _floats(frame, "discount_price")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        discount = np.where(actual > 0, np.clip(1.0 - discounted / actual, 0.0, 1.0), np.nan)
+    keys = [listing_key(n, p) for n, p in zip(names, price.tolist(), strict=True)]
+    first: dict[str, int] = {}
+    group = np.asarray([first.setdefault(key, len(first)) for key in keys], dtype=np.int64)
+    currencies = frame["currency"].fillna("")
+    currencies = currencies[currencies != ""]
+    return CatalogFacts(
+        ids=frame["product_id"].to_numpy(dtype=np.int64),
+        names=names,
+        compact_names=[compact(n) for n in names],
+        brands=np.asarray([product_brand(n, vocabulary) for n in names], dtype=object),
+        price=price,
+        rating=_floats(frame, "rating"),
+        rating_count=_floats(frame, "rating_count"),
+        discount=discount,
+        group=group,
+        currency=str(currencies.mode().iloc[0]) if len(currencies) else "",
+        images_ok=int((frame["image_status"] == "ok").sum()),
+        vocabulary=vocabulary,
+    )

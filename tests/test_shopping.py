@@ -1,0 +1,80 @@
+"""Question → constraints → products on a real store (LanceDB, packaged MiniLM)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from core.query import understand
+from core.rag import answer
+from core.search import QueryError, search
+from core.service import Lens
+from core.shopping import retrieve
+
+
+@pytest.fixture(scope="module")
+def lens(shop_catalog):
+    return Lens(shop_catalog)
+
+
+def ask(lens, question, previous=None):
+    understood = understand(question, lens.facts("shop"), previous)
+    result = retrieve(lens, "shop", understood, k=5)
+    return result, answer(question, result, None)
+
+
+def test_every_recommended_product_meets_the_stated_constraints(lens):
+    result, reply = ask(lens, "which boAt earphones under 1000 rupees have the best rating?")
+    assert result.hits and all(h.price <= 1000 for h in result.hits)
+    assert all(h.name.startswith("boAt") and not h.unmet for h in result.hits)
+    # best rated first among the earphones that match the words about equally well
+    assert result.text_hits[0].name.startswith("boAt Bassheads 225")
+    shown = {h.product_id for h in result.hits}
+    assert reply.recommended_ids and set(reply.recommended_ids) <= shown
+    assert "₹1,399" not in reply.text and "₹1,999" not in reply.text
+
+
+def test_identical_listings_appear_once_with_their_ids(lens):
+    result, _ = ask(lens, "sony wireless headphones")
+    names = [h.name for h in result.text_hits]
+    assert len(names) == len(set(names))
+    wi_c100 = next(h for h in result.text_hits if "WI-C100" in h.name)
+    assert len(wi_c100.duplicate_ids) == 2 and wi_c100.product_id not in wi_c100.duplicate_ids
+
+
+def test_nothing_matching_is_said_and_alternatives_are_marked(lens):
+    result, reply = ask(lens, "WH-1000XM4")
+    assert result.alternatives and all(h.alternative and h.unmet for h in result.hits)
+    assert reply.text.startswith("Nothing in the catalog meets all of: name has “WH-1000XM4”")
+    assert reply.recommended_ids == []
+    # The brand is the last constraint dropped: Sony under ₹500 does not exist, so the
+    # alternatives are Sony headphones that break only the price.
+    result, reply = ask(lens, "sony headphones under ₹500")
+    assert result.alternatives and all(h.name.startswith("Sony") for h in result.hits)
+    assert all(u.startswith("≤ ₹500") for h in result.hits for u in h.unmet)
+
+
+def test_a_catalog_without_images_says_so_and_refuses_image_queries(lens):
+    result, reply = ask(lens, "red headphones")
+    assert not result.image_hits and not result.catalog_has_images
+    assert any("no product images" in note for note in result.notes)
+    assert "judged mainly by how it looks" not in reply.text
+    assert "no product images" in reply.text
+    with pytest.raises(QueryError, match="no product images"):
+        search(lens, "shop", image=Image.new("RGB", (32, 32), "red"))
+
+
+def test_each_hit_says_why_it_matched(lens):
+    result, _ = ask(lens, "logitech wireless keyboard")
+    top = result.text_hits[0]
+    assert top.name.startswith("Logitech") and 0 < top.text_similarity <= 1
+    assert top.image_similarity is None  # no image index: not measured, not zero
+    assert set(top.keywords_matched) >= {"logitech", "keyboard"}
+
+
+def test_a_follow_up_keeps_the_subject_and_adds_constraints(lens):
+    first, _ = ask(lens, "sony headphones")
+    result, reply = ask(lens, "under ₹1000?", first.understanding)
+    assert result.understanding.follow_up_of == "sony headphones"
+    assert [h.name[:18] for h in result.hits] == ["Sony MDR-ZX110A Wi"]
+    assert reply.text.startswith('Continuing "sony headphones"')
