@@ -71,6 +71,31 @@ def brand_vocabulary(names: list[str]) -> frozenset[str]:
     )
 
 
+def fitted_brands(names: list[str], vocabulary: frozenset[str]) -> frozenset[str]:
+    """Makers the catalog names only as what its products fit: words never among a name's
+    own words that stand next to a known brand in "for …" clauses at least twice ("bag
+    for Nikon Canon Sony"). Asking for one must find that nothing here is made by it."""
+    own: set[str] = set()
+    beside: dict[str, int] = {}
+    for name in names:
+        mine = own_words(name)
+        own.update(mine)
+        clause = re.findall(r"[A-Za-z][A-Za-z'+&-]*", NOISE_CANCELLING.sub(" ", name))[len(mine) :]
+        if name.rstrip().endswith(("...", "…")):
+            clause = clause[:-1]  # the last word of a cut-off name may be cut off too
+        lowered = [t.lower() for t in clause]
+        for i, token in enumerate(clause):
+            if token.isupper() or len(token) < 3 or not token.isalpha():
+                continue  # acronyms ("DSLR") and fragments are not makers' names
+            if {lowered[j] for j in (i - 1, i + 1) if 0 <= j < len(clause)} & vocabulary:
+                beside[lowered[i]] = beside.get(lowered[i], 0) + 1
+    return frozenset(
+        word for word, count in beside.items()
+        if count >= BRAND_MIN_COUNT and word not in own and word not in vocabulary
+        and word not in _COMPATIBILITY and not (word.endswith("s") and word[:-1] in own)
+    )  # fmt: skip
+
+
 def product_brand(name: str, vocabulary: frozenset[str]) -> str:
     """The brand a name is by: its first word when that is a brand, else the first brand
     named before any "for …/compatible with …" clause; "" when none is."""
@@ -97,6 +122,7 @@ class CatalogFacts:
     currency: str  # the catalog's dominant currency code ("" when unpriced)
     images_ok: int
     vocabulary: frozenset[str]  # brands that make products here
+    fitted: frozenset[str] = frozenset()  # brands named only as what products fit
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -176,4 +202,5 @@ def build_facts(frame: Any) -> CatalogFacts:
         currency=str(currencies.mode().iloc[0]) if len(currencies) else "",
         images_ok=int((frame["image_status"] == "ok").sum()),
         vocabulary=vocabulary,
+        fitted=fitted_brands(names, vocabulary),
     )

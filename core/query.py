@@ -435,7 +435,8 @@ def understand(
     from core.search import clean_query
 
     question = clean_query(question)
-    vocabulary = facts.vocabulary if facts is not None else frozenset()
+    # A brand the catalog only sells accessories for is still a brand asked for.
+    vocabulary = facts.vocabulary | facts.fitted if facts is not None else frozenset()
     parse = _Parse(text=question.lower(), currency=facts.currency if facts is not None else "")
     _parse_rating(parse)  # before prices: "4 stars" is not ₹4
     _parse_discount(parse)

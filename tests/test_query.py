@@ -20,7 +20,9 @@ NAMES = [
     "Redmi 10 Power", "Redmi Note 12", "Case for Redmi Note 10", "Cover for Redmi 9",
     "HDMI Cable 2m", "Cable HDMI 5m", "Wireless HDMI Extender", "Noise ColorFit Pro 4",
     "Noise ColorFit Icon", "Noise Cancelling Earbuds by Zeb", "Battery for Sony NP-BG1",
-    "Kastar Replacement Sony NP-F550 Battery",
+    "Kastar Replacement Sony NP-F550 Battery", "Camera Bag for Nikon Canon Sony DSLR",
+    "Flash Speedlite for Sony Nikon Cameras", "Lens Cap for Nikon Sony Lenses...",
+    "Phone Case for Sony Xperia Galaxy", "Strap for Sony Better...",
 ]  # fmt: skip
 
 
@@ -42,6 +44,15 @@ def facts_for(names=NAMES, currency="INR", images="missing"):
 
 
 FACTS = facts_for()
+
+
+def test_a_brand_the_catalog_only_sells_accessories_for_is_still_a_brand():
+    # Nikon stands beside known brands in "for …" clauses and makes nothing here; "Better"
+    # ends a cut-off name; "Galaxy" stands beside Sony only once; "DSLR" is an acronym.
+    assert FACTS.fitted == frozenset({"nikon"})
+    understood = understand("Nikon camera under ₹10,000", FACTS)
+    assert understood.brands == ("nikon",) and understood.search_text == "Nikon camera"
+    assert Filters(brands=("nikon",)).resolve(FACTS) is None  # nothing here is by Nikon
 
 
 def test_brands_are_learned_even_when_accessories_name_them_too():
