@@ -22,15 +22,12 @@ from core.llm import LLMConfig, safe_error
 from core.llm import stream as llm_stream
 from core.query import Understanding, understand
 from core.search import IMAGE, Hit, SearchResult
-from core.shopping import discount_share
+from core.shopping import WEAK_MATCH, best_text_similarity, discount_share
 
 BRAND, APPEARANCE, DISCOUNT, RATING, PRICE = "brand", "appearance", "discount", "rating", "price"
 PRECEDENCE = (BRAND, APPEARANCE, DISCOUNT, RATING, PRICE)
 MAX_NAME_IN_PROMPT = 300
 MAX_HISTORY_TURNS = 6
-# Below this MiniLM cosine the best text match is not a match: the answer says so. On the
-# query set, real matches score ≥ 0.45 and questions about absent products ≤ 0.35.
-WEAK_MATCH = 0.35
 # A text hit this far below the best one is listed but not recommended ("Sony TV remote"
 # under "sony headphones" once the headphones run out).
 RECOMMEND_MARGIN = 0.15
@@ -272,14 +269,15 @@ def _compose(question: str, result: SearchResult, focus: list[str]) -> tuple[str
         nearest = [f"{_describe(h)}, which breaks {'; '.join(h.unmet)}" for h in result.hits[:3]
                    if h.unmet]  # fmt: skip
         text = prefix + (
-            f"Nothing in the catalog meets all of: {', '.join(stated)}. "
+            f'Nothing in the catalog that matches "{u.search_text}" meets all of: '
+            f"{', '.join(stated)}. "
             "The nearest alternatives, which do not, are " + " and ".join(nearest) + "."
         )
         return text, []
-    best_text = max((h.text_similarity or 0.0 for h in result.text_hits), default=None)
+    best_text = best_text_similarity(result)
     ranked = recommendable(result, focus)
     weak = best_text is not None and best_text < WEAK_MATCH and not u.keywords
-    if weak and not result.image_hits:
+    if weak and (not focus or focus[0] != APPEARANCE):
         nearest = " and ".join(_describe(h) for h in ranked[:2])
         return prefix + (
             f'Nothing in the catalog closely matches "{u.search_text}" (the best text '

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 # Products within this text similarity of the best match count as matching the words
 # equally well, so an ordering may reorder them (MiniLM cosines; see the query-set bench).
 RELEVANCE_BAND = 0.08
+# Below this MiniLM cosine the best text match is not a match. On the query set, real
+# matches score ≥ 0.45 and questions about absent products ≤ 0.35.
+WEAK_MATCH = 0.35
 POOL = 30  # candidates retrieved when an ordering or a look preference will reorder them
 
 
@@ -59,10 +62,19 @@ def retrieve(
     pool = max(k, POOL) if reorders else k
     filters = understanding.filters(base) if understanding else base
     result = search(lens, catalog, text, image, pool, filters, hybrid)
-    if understanding is not None and understanding.hard and not result.hits:
+    named = bool(understanding and understanding.keywords and result.hits)  # exact model no.
+    if (
+        understanding is not None
+        and understanding.hard
+        and not named
+        and not _matches_words(result)
+    ):
+        # Nothing that meets the constraints matches the words ("sony headphones ≤ $50"
+        # finds only a Sony DVD player): show what does match them, as alternatives.
         for relaxed in _relaxations(understanding, base):
-            result = search(lens, catalog, text, image, pool, relaxed, hybrid)
-            if result.hits:
+            nearest = search(lens, catalog, text, image, pool, relaxed, hybrid)
+            if _matches_words(nearest) or (nearest.hits and not result.hits):
+                result = nearest
                 result.alternatives = True
                 break
     result.understanding = understanding
@@ -74,6 +86,18 @@ def retrieve(
             hit.unmet = unmet(hit, understanding, facts)
             hit.alternative = result.alternatives
     return result
+
+
+def best_text_similarity(result: SearchResult) -> float | None:
+    scores = [h.text_similarity for h in result.text_hits if h.text_similarity is not None]
+    return max(scores, default=None)
+
+
+def _matches_words(result: SearchResult) -> bool:
+    """Some hit matches the question's words: a text similarity of at least WEAK_MATCH, or
+    an image query (whose hits have no text to compare)."""
+    best = best_text_similarity(result)
+    return bool(result.hits) and (best is None or best >= WEAK_MATCH or result.has_image)
 
 
 def _relaxations(understanding: Understanding, base: Filters) -> list[Filters]:

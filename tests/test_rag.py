@@ -117,7 +117,9 @@ def test_alternatives_are_offered_as_such_never_as_matches():
     for hit in result.hits:
         hit.alternative = True
     reply = grounded_answer(result.query, result, focus_of(result), "offline")
-    assert reply.text.startswith("Nothing in the catalog meets all of: brand: boat, ≤ ₹1,000")
+    assert reply.text.startswith(
+        'Nothing in the catalog that matches "boAt earphones" meets all of: brand: boat, ≤ ₹1,000'
+    )
     assert "which breaks ≤ ₹1,000 (₹1,399)" in reply.text and reply.recommended_ids == []
 
 

@@ -45,7 +45,9 @@ def test_identical_listings_appear_once_with_their_ids(lens):
 def test_nothing_matching_is_said_and_alternatives_are_marked(lens):
     result, reply = ask(lens, "WH-1000XM4")
     assert result.alternatives and all(h.alternative and h.unmet for h in result.hits)
-    assert reply.text.startswith("Nothing in the catalog meets all of: name has “WH-1000XM4”")
+    assert reply.text.startswith(
+        'Nothing in the catalog that matches "WH-1000XM4" meets all of: name has “WH-1000XM4”'
+    )
     assert reply.recommended_ids == []
     # The brand is the last constraint dropped: Sony under ₹500 does not exist, so the
     # alternatives are Sony headphones that break only the price.
@@ -78,3 +80,26 @@ def test_a_follow_up_keeps_the_subject_and_adds_constraints(lens):
     assert result.understanding.follow_up_of == "sony headphones"
     assert [h.name[:18] for h in result.hits] == ["Sony MDR-ZX110A Wi"]
     assert reply.text.startswith('Continuing "sony headphones"')
+
+
+def test_constrained_hits_that_do_not_match_the_words_give_way_to_alternatives():
+    from core.search import SearchResult
+    from core.shopping import WEAK_MATCH, _matches_words
+
+    def result(similarity, has_image=False):
+        hit = _hit_like(similarity)
+        return SearchResult(query="q", has_image=has_image, text_hits=[hit] if hit else [])
+
+    assert not _matches_words(result(WEAK_MATCH - 0.03))  # "sony headphones ≤ $50" → a DVD
+    assert _matches_words(result(WEAK_MATCH + 0.1))
+    assert not _matches_words(result(None))  # no hits at all
+    assert _matches_words(SearchResult(query="", has_image=True, image_hits=[_hit_like(0.2)]))
+
+
+def _hit_like(similarity):
+    from core.search import Hit
+
+    if similarity is None:
+        return None
+    return Hit(source="text", rank=1, product_id=1, score=similarity,
+               text_similarity=similarity)  # fmt: skip
