@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from core.catalog_facts import CatalogFacts, listing_key, words
+from core.catalog_facts import CatalogFacts, compact, listing_key, words
 from core.metrics import wilson_interval
 
 QUERY_SET = Path(__file__).resolve().parent.parent / "bench" / "query_set.json"
@@ -81,7 +81,7 @@ class Judge:
             ("min_rating_count", lambda v: self.facts.rating_count[at] >= v),
             ("min_discount", lambda v: self.facts.discount[at] >= v - 1e-9),
             ("brands", lambda v: _maker(name) in {b.lower() for b in v}),
-            ("keywords", lambda v: all(_compact(k) in _compact(name) for k in v)),
+            ("keywords", lambda v: all(compact(k) in compact(name) for k in v)),
         ]
         with np.errstate(invalid="ignore"):
             return all(bool(test(means[key])) for key, test in checks if key in means)
@@ -104,10 +104,6 @@ def _maker(name: str) -> str:
     """The name's first word, past a condition prefix ("(Renewed) JBL Tune …" is JBL's)."""
     tokens = [t for t in words(name) if t not in ("renewed", "refurbished")]
     return tokens[0] if tokens else ""
-
-
-def _compact(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 def dcg(grades: list[int]) -> float:

@@ -184,9 +184,9 @@ def unmet(hit: Hit, understanding: Understanding, facts: CatalogFacts) -> list[s
         if brand not in understanding.brands:
             broken.append(f"{', '.join(chips[f'brand:{b}'] for b in understanding.brands)}"
                           f" (by {brand or 'another maker'})")  # fmt: skip
-    name = "".join(ch for ch in hit.name.lower() if ch.isalnum())
+    name = compact(hit.name)  # as Filters.resolve compares, so check and filter agree
     for keyword in understanding.keywords:
-        if "".join(ch for ch in keyword.lower() if ch.isalnum()) not in name:
+        if compact(keyword) not in name:
             broken.append(chips[f"keyword:{keyword}"])
     return broken
 

@@ -12,7 +12,14 @@ from core.catalog import CURRENCY_SIGNS, format_price
 from core.llm import llm_config
 from core.models import ModelUnavailable
 from core.rag import Answer, for_display, stream_answer
-from core.search import Filters, QueryError, SearchResult, clean_query, query_image
+from core.search import (
+    Filters,
+    QueryError,
+    SearchResult,
+    clean_query,
+    no_images_note,
+    query_image,
+)
 from core.shopping import retrieve, understand_question
 from core.ui import open_page
 
@@ -63,10 +70,7 @@ with st.form("query"):
         chosen = st.multiselect("Category", categories)
     submitted = st.form_submit_button("Search", type="primary")
 if not facts.has_images:
-    st.info(
-        f"This catalog has no product images (0 of {len(facts):,} products have one): "
-        "searches use the text index only, and appearance is judged from product names."
-    )
+    st.info(no_images_note(facts))
 
 if st.button("Clear chat", help="forget the conversation and the current results"):
     chat.clear()
@@ -239,9 +243,8 @@ except (QueryError, ModelUnavailable) as exc:
     st.stop()
 
 for note in result.notes:
-    if note.startswith("This catalog has no product images"):
-        continue  # said once, above
-    st.warning(note)
+    if note != no_images_note(facts):  # said once, above
+        st.warning(note)
 if result.alternatives:
     st.warning(
         "Nothing in the catalog meets every constraint: these are the nearest products, "
