@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 OFFLINE_CLIP := $(CURDIR)/data/models/offline-clip
+# The class-labelled office photos (not ours to ship) when the shared data sits beside us.
+export PRODUCTLENS_OFFICE_ITEMS ?= $(wildcard $(CURDIR)/../shared/data/office_items)
 
 # Ingest, pseudo-label + embed the offline sample (only missing work is done on re-runs).
 # Without a reachable pretrained CLIP, the offline CLIP is built first (~2 min, cached),
@@ -53,11 +55,11 @@ format: install
 # Benchmarks (speed, memory, scale, ChromaDB side by side) → bench/results/bench.{json,md}
 bench: data
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/productlens bench
+	$(BIN)/python -m bench
 
 bench-quick: data
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/productlens bench --quick
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf data/lancedb data/cache .pytest_cache

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.models import ModelUnavailable
-from core.service import get_lens
-from core.ui import app_settings
+from core.lens import get_lens
+from core.models.sources import ModelUnavailable
+from pages.common import app_settings
 
 st.set_page_config(page_title="ProductLens", page_icon=":material/search:", layout="wide")
 
@@ -28,17 +28,17 @@ _STATUS_BADGE = {
 def sidebar() -> None:
     lens = get_lens(app_settings())
     store = lens.store
-    catalogs = store.catalogs()
+    catalogs = store.catalogs.names()
     with st.sidebar:
         st.header("ProductLens")
         if not catalogs:
             st.warning(f"No catalog in {store.path}. Run `productlens ingest data/sample`.")
             return
-        default = store.default_catalog(lens.settings.catalog)
+        default = store.catalogs.default(lens.settings.catalog)
         current = st.session_state.get("catalog")
         index = catalogs.index(current) if current in catalogs else catalogs.index(default)
         st.selectbox("Catalog", catalogs, index=index, key="catalog")
-        st.metric("Products", f"{store.count_products(st.session_state['catalog']):,}")
+        st.metric("Products", f"{store.products.count(st.session_state['catalog']):,}")
         for role, resolver in (("CLIP", "clip_source"), ("Text", "text_source")):
             try:
                 source = getattr(lens, resolver)
@@ -53,7 +53,7 @@ def sidebar() -> None:
 
 def index_badges(store) -> None:
     """Measured recall next to latency for every table searched through an ANN index."""
-    from core.ann import read_health
+    from core.retrieval.ann import read_health
 
     for table, health in sorted(read_health(store.path).items()):
         recall = health.get("recall@10")

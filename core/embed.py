@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from core.images import FAILED, OK, ImageError, load_rgb
-from core.models import ClipModel, TextModel
-from core.store import VECTOR_META, Store, meta_hash
-
-Progress = Callable[[int, int, str], None]
+from core.catalog.images import FAILED, OK, ImageError, load_rgb
+from core.models.clip import ClipModel
+from core.models.text import TextModel
+from core.progress import Progress
+from core.store import Store
+from core.store.schema import VECTOR_META, meta_hash
 
 TEXT_BATCH = 64
 WRITE_EVERY = 256  # vectors per store commit: a kill loses at most this much work
@@ -88,7 +89,7 @@ class _Plan:
     """Which products need a new vector, and which only need fresh metadata."""
 
     def __init__(self, store, kind, key, catalog, products, hash_of) -> None:
-        stored = store.vector_hashes(kind, key, catalog)
+        stored = store.vectors.hashes(kind, key, catalog)
         self.compute: list[tuple[dict[str, Any], str]] = []
         self.refresh: list[dict[str, Any]] = []
         for product in products:
@@ -105,21 +106,21 @@ def _refresh_metadata(store: Store, kind: str, key: str, dim: int, catalog: str,
     if not products:
         return
     by_id = {p["product_id"]: p for p in products}
-    ids, vectors = store.load_vectors(kind, key, catalog, by_id)
-    stored = store.vector_hashes(kind, key, catalog)
+    ids, vectors = store.vectors.load(kind, key, catalog, by_id)
+    stored = store.vectors.hashes(kind, key, catalog)
     rows = [
         _vector_row(catalog, by_id[pid], vector, stored[pid][0])
         for pid, vector in zip(ids, vectors, strict=True)
     ]
-    store.upsert_vectors(kind, key, dim, rows)
+    store.vectors.upsert(kind, key, dim, rows)
 
 
 def _index_if_large(store: Store, kind: str, key: str, dim: int) -> dict[str, Any] | None:
-    from core.ann import ensure_index
-    from core.store import vector_table_name
+    from core.retrieval.ann import ensure_index
+    from core.store.schema import vector_table_name
 
     name = vector_table_name(kind, key)
-    return ensure_index(store, name, dim) if name in store.table_names() else None
+    return ensure_index(store, name, dim) if name in store.database.table_names() else None
 
 
 def embed_texts(
@@ -133,7 +134,7 @@ def embed_texts(
 
     start = time.perf_counter()
     kind, key = "text", model.source.key
-    products = store.products_where(catalog).to_pylist()
+    products = store.products.where(catalog).to_pylist()
     plan = _Plan(store, kind, key, catalog, products, lambda p: text_hash(p["text_doc"] or ""))
     report = EmbedReport(kind, key, total=len(products), reused=plan.reused)
     _refresh_metadata(store, kind, key, model.dim, catalog, plan.refresh)
@@ -146,11 +147,12 @@ def embed_texts(
         pending += [_vector_row(catalog, p, v, h) for (p, h), v in zip(chunk, vectors, strict=True)]
         report.computed += len(chunk)
         if len(pending) >= WRITE_EVERY:
-            store.upsert_vectors(kind, key, model.dim, pending)
+            store.vectors.upsert(kind, key, model.dim, pending)
             pending = []
         if progress:
             progress(report.computed, len(todo), "text")
-    store.upsert_vectors(kind, key, model.dim, pending)
+    store.vectors.upsert(kind, key, model.dim, pending)
+    store.vectors.index_names(kind, key, changed=bool(report.computed or report.refreshed))
     report.seconds = time.perf_counter() - start
     report.index_health = _index_if_large(store, kind, key, model.dim)
     return report
@@ -199,7 +201,7 @@ def embed_images(
     start = time.perf_counter()
     batch_size = batch_size or model.image_batch
     kind, key = "image", model.source.key
-    everything = store.products_where(catalog).to_pylist()
+    everything = store.products.where(catalog).to_pylist()
     products = [p for p in everything if p["image_status"] == OK and p["image_path"]]
     plan = _Plan(store, kind, key, catalog, products, lambda p: image_hash(p["image_path"]))
     report = EmbedReport(
@@ -216,7 +218,7 @@ def embed_images(
     for good, tensors, bad in prefetched_batches(model.preprocess, plan.compute, batch_size):
         for product_id, reason in bad:
             # A file that broke since ingest marks that product only.
-            store.set_image_status(catalog, product_id, FAILED, reason)
+            store.products.set_image_status(catalog, product_id, FAILED, reason)
             report.failed.append((product_id, reason))
         if tensors is not None:
             vectors = model.encode_images(tensors)
@@ -226,11 +228,11 @@ def embed_images(
             report.computed += len(good)
         done += len(good) + len(bad)
         if len(pending) >= WRITE_EVERY:
-            store.upsert_vectors(kind, key, model.dim, pending)
+            store.vectors.upsert(kind, key, model.dim, pending)
             pending = []
         if progress:
             progress(done, len(plan.compute), "images")
-    store.upsert_vectors(kind, key, model.dim, pending)
+    store.vectors.upsert(kind, key, model.dim, pending)
     report.seconds = time.perf_counter() - start
     report.index_health = _index_if_large(store, kind, key, model.dim)
     return report

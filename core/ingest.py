@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.catalog import Product, RowError, read_catalog
-from core.images import FAILED, MISSING, OK, check_many, download_images
+from core.catalog.images import FAILED, MISSING, OK, check_many, download_images
+from core.catalog.parse import Product, RowError, read_catalog
+from core.progress import Progress
 from core.store import Store, catalog_name_from_path, validate_catalog_name
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -85,7 +83,7 @@ def _attach_downloads(
             product.image_path = check.path
         return
     # Without --download-images, earlier downloads in the cache are still used.
-    from core.images import cache_path
+    from core.catalog.images import cache_path
 
     for product in remote:
         cached = cache_path(cache_dir, product.image_url)
@@ -118,9 +116,9 @@ def ingest(
         if product.image_status == "pending":
             product.image_status, product.image_error = MISSING, "no image in the catalog row"
     report.images = Counter(p.image_status for p in read.products)
-    store.upsert_products(name, read.products, progress=progress)
-    store.record_catalog(name, read.source, read.kind, read.rows_read, len(read.errors))
+    store.products.upsert(name, read.products, progress=progress)
+    store.catalogs.record(name, read.source, read.kind, read.rows_read, len(read.errors))
     report.ingested = len(read.products)
-    report.products_in_catalog = store.count_products(name)
+    report.products_in_catalog = store.products.count(name)
     report.seconds = time.perf_counter() - started
     return report

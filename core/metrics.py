@@ -30,6 +30,12 @@ def own_match_ranks(similarities: np.ndarray) -> np.ndarray:
     return (sims > np.diag(sims)[:, None]).sum(axis=1)
 
 
+def recall_at_k(similarities: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """recall@k of finding each row's own column (see own_match_ranks), for every k."""
+    ranks = own_match_ranks(similarities)
+    return {f"recall@{k}": float(np.mean(ranks < k)) for k in ks}
+
+
 @dataclass
 class ClassMetrics:
     label: str

@@ -6,10 +6,9 @@ import math
 
 import streamlit as st
 
-from core.catalog import format_price
-from core.images import thumbnail_data_uri
-from core.service import filter_catalog
-from core.ui import open_page
+from core.catalog.browse import filter_catalog
+from core.catalog.parse import format_price
+from pages.common import open_page, thumbnail
 
 PAGE_SIZE = 50
 
@@ -21,12 +20,7 @@ def load_frame(db: str, name: str, version: int):
     return lens.catalog_frame(name)
 
 
-@st.cache_data(max_entries=5000)
-def thumbnail(path: str) -> str:
-    return thumbnail_data_uri(path)
-
-
-frame = load_frame(str(lens.store.path), catalog, lens.table_version())
+frame = load_frame(str(lens.store.path), catalog, lens.store.products.version())
 st.caption(f"{len(frame):,} products in **{catalog}**")
 
 with st.expander("Filters", expanded=True):

@@ -7,43 +7,31 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.compare import (
+from core.analysis.compare import (
     cell_items,
     confusion_difference,
-    dataset_choices,
-    default_pair,
     flips,
     item_key,
     label_audit,
-    model_choices,
     normalised,
     per_class_table,
     restrict,
-    same_weights,
     training_keys,
 )
-from core.evaluate import evaluate_cached
-from core.images import thumbnail_data_uri
-from core.labels import ANALYSIS_CLASSES, VOCABULARY, distribution, stored_labels
-from core.models import load_clip
-from core.offline_clip import office_items_dir
-from core.ui import open_page
-from core.zeroshot import DEFAULT_TEMPLATES, PRODUCT_TEMPLATES
+from core.analysis.evaluate import evaluate_cached
+from core.analysis.labels import ANALYSIS_CLASSES, VOCABULARY, distribution, stored_labels
+from core.analysis.model_choices import dataset_choices, default_pair, model_choices, same_weights
+from core.models.clip import load_clip
+from core.models.zeroshot import DEFAULT_TEMPLATES, PRODUCT_TEMPLATES
+from core.offline_clip.recipe import office_items_dir
+from pages.common import open_page, thumbnail
 
 lens, catalog = open_page("Model comparison")
 settings = lens.settings
 
 
-@st.cache_data(max_entries=5000)
-def thumbnail(path: str) -> str | None:
-    try:
-        return thumbnail_data_uri(path)
-    except Exception:  # a missing file shows as an empty cell, not an error
-        return None
-
-
 models = model_choices(settings)
-office = office_items_dir()
+office = office_items_dir(lens.settings)
 datasets = dataset_choices(lens.store, [office] if office else [])
 
 if len(models) < 2:
@@ -54,7 +42,7 @@ if len(models) < 2:
 if not datasets:
     st.info("No labelled data yet: run `productlens label` to pseudo-label the catalog.")
 
-label_sets = lens.store.labellers(catalog)
+label_sets = lens.store.labels.labellers(catalog)
 if label_sets:
     with st.expander(f"Pseudo-label distribution in {catalog}"):
         labeller = st.selectbox("Label set", [lab for lab, _, _ in label_sets])

@@ -8,12 +8,16 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.catalog import format_price
-from core.compare import clip_spec_for_key
-from core.images import thumbnail_data_uri
-from core.labels import ANALYSIS_CLASSES, VOCABULARY, stored_labels
-from core.projection import MapParams, catalog_projection, modality_gap, modality_projection
-from core.ui import open_page, plotly_selected_ids
+from core.analysis.labels import ANALYSIS_CLASSES, VOCABULARY, stored_labels
+from core.analysis.model_choices import clip_spec_for_key
+from core.analysis.projection import (
+    MapParams,
+    catalog_projection,
+    modality_gap,
+    modality_projection,
+)
+from core.catalog.parse import format_price
+from pages.common import open_page, plotly_selected_ids, thumbnail
 
 lens, catalog = open_page("Embedding map")
 settings = lens.settings
@@ -22,26 +26,18 @@ CACHE = settings.image_cache_dir.parent / "projections"
 MAX_LISTED = 200
 
 
-@st.cache_data(max_entries=5000)
-def thumbnail(path: str) -> str | None:
-    try:
-        return thumbnail_data_uri(path)
-    except Exception:  # a missing file shows as an empty cell
-        return None
-
-
 @st.cache_data(show_spinner=False, max_entries=4)
 def products(db: str, name: str, version: int) -> pd.DataFrame:
     return lens.catalog_frame(name).set_index("product_id", drop=False)
 
 
-tables = store.vector_counts(catalog)  # "image__key" / "text__key" → rows
+tables = store.vectors.counts(catalog)  # "image__key" / "text__key" → rows
 if not tables:
     st.info("No embeddings for this catalog yet: run `productlens embed`.")
     st.stop()
 
-frame = products(str(store.path), catalog, lens.table_version())
-labellers = [lab for lab, _, _ in store.labellers(catalog)]
+frame = products(str(store.path), catalog, lens.store.products.version())
+labellers = [lab for lab, _, _ in store.labels.labellers(catalog)]
 
 with st.expander("Map settings", expanded=True):
     c1, c2, c3 = st.columns(3)
@@ -75,7 +71,7 @@ def progress_bar():
 
 
 def load_clip_for(key: str):
-    from core.models import load_clip
+    from core.models.clip import load_clip
 
     spec = clip_spec_for_key(settings, key)
     return load_clip(settings.with_overrides(clip_model=spec)) if spec else None
@@ -101,15 +97,14 @@ def colours(ids: list[int], key: str) -> pd.Series:
 
 
 def predicted_classes(ids: list[int], key: str) -> list[str]:
-    from core.zeroshot import DEFAULT_TEMPLATES, class_text_features, predict
+    from core.models.zeroshot import classify
 
     clip = load_clip_for(key)
     if clip is None:
         return ["(model not found)"] * len(ids)
-    got, vectors = store.load_vectors("image", key, catalog, ids)
+    got, vectors = store.vectors.load("image", key, catalog, ids)
     classes = list(ANALYSIS_CLASSES)
-    feats = class_text_features(clip.model, clip.tokenizer, classes, DEFAULT_TEMPLATES)
-    labels, _ = predict(vectors, feats, classes)
+    labels, _ = classify(clip.model, clip.tokenizer, vectors, classes)
     by_id = dict(zip(got, labels, strict=True))
     return [by_id.get(i, "(no vector)") for i in ids]
 

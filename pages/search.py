@@ -8,20 +8,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.catalog import CURRENCY_SIGNS, format_price
+from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.llm import llm_config
-from core.models import ModelUnavailable
-from core.rag import Answer, for_display, stream_answer
-from core.search import (
-    Filters,
-    QueryError,
-    SearchResult,
-    clean_query,
-    no_images_note,
-    query_image,
-)
-from core.shopping import retrieve, understand_question
-from core.ui import open_page
+from core.models.sources import ModelUnavailable
+from core.retrieval.answer import Answer, for_display, stream_answer
+from core.retrieval.filters import Filters, QueryError, clean_query
+from core.retrieval.search import SearchResult, no_images_note, query_image
+from core.retrieval.shopping import retrieve, understand_question
+from pages.common import open_page
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp"]
 
@@ -40,7 +34,7 @@ def price_step(currency: str) -> float:
     return 100.0 if currency in ("INR", "JPY") else 5.0
 
 
-categories = catalog_categories(str(lens.store.path), catalog, lens.table_version())
+categories = catalog_categories(str(lens.store.path), catalog, lens.store.products.version())
 sign = CURRENCY_SIGNS.get(facts.currency, facts.currency)
 chat: list[dict[str, str]] = st.session_state.setdefault("chat", [])
 

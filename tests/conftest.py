@@ -15,6 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 SAMPLE = ROOT / "data" / "sample"
 KAGGLE_CSV = SHARED / "amazon_electronics_2023.csv"
+OFFICE = SHARED / "office_items"
+
+# The shared data is beside the checkout in CI, not in every clone: tests that need it skip.
+needs_kaggle = pytest.mark.skipif(
+    not KAGGLE_CSV.is_file(), reason="needs ../shared/data/amazon_electronics_2023.csv"
+)
+needs_office = pytest.mark.skipif(not OFFICE.is_dir(), reason="needs ../shared/data/office_items")
 
 TINY_CLIP_CFG = {
     "embed_dim": 32,
@@ -27,7 +34,7 @@ def build_tiny_clip(directory: Path, key: str = "tiny-clip", seed: int = 0) -> P
     import open_clip
     import torch
 
-    from core.models import save_clip
+    from core.models.clip import save_clip
 
     torch.manual_seed(seed)
     model = open_clip.CLIP(**TINY_CLIP_CFG)
@@ -41,7 +48,7 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
 
 def write_sample_subset(target: Path, rows: int) -> Path:
     """The first `rows` products of the shipped sample, as a folder catalog."""
-    from core.catalog import folder_subset
+    from core.catalog.parse import folder_subset
 
     return folder_subset(SAMPLE, target, rows)
 
@@ -49,14 +56,13 @@ def write_sample_subset(target: Path, rows: int) -> Path:
 @pytest.fixture
 def settings_for(tiny_clip_dir, tmp_path):
     """Settings pointing at a fresh store in tmp, with the tiny CLIP and packaged MiniLM."""
-    from core.config import Settings
+    from core.settings import Settings
 
     def make(db: Path | None = None, **overrides) -> Settings:
         return Settings(
+            data_dir=tmp_path,
             db_path=db or tmp_path / "db",
             clip_model=str(tiny_clip_dir),
-            image_cache_dir=tmp_path / "cache",
-            models_dir=tmp_path / "models",
         ).with_overrides(**overrides)
 
     return make
@@ -65,17 +71,16 @@ def settings_for(tiny_clip_dir, tmp_path):
 @pytest.fixture(scope="session")
 def embedded_sample(tiny_clip_dir, tmp_path_factory):
     """A store with 40 sample products ingested and embedded (text + tiny CLIP images)."""
-    from core.config import Settings
     from core.embed import embed_images, embed_texts
     from core.ingest import ingest
-    from core.models import load_clip, load_text_model
+    from core.models.clip import load_clip
+    from core.models.text import load_text_model
+    from core.settings import Settings
     from core.store import Store
 
     base = tmp_path_factory.mktemp("embedded")
     folder = write_sample_subset(base / "catalog", 40)
-    settings = Settings(
-        db_path=base / "db", clip_model=str(tiny_clip_dir), models_dir=base / "models"
-    )
+    settings = Settings(data_dir=base, clip_model=str(tiny_clip_dir))
     store = Store(settings.db_path)
     ingest(store, folder, catalog="mini")
     embed_texts(store, "mini", load_text_model(settings))
@@ -83,10 +88,29 @@ def embedded_sample(tiny_clip_dir, tmp_path_factory):
     return settings
 
 
+@pytest.fixture
+def own_sample(embedded_sample, tmp_path):
+    """A private copy of the embedded sample, for a test that writes to its store (labels,
+    evaluations, runs): the session's copy stays as every other test expects it."""
+    import shutil
+    from dataclasses import replace
+
+    shutil.copytree(embedded_sample.db_path, tmp_path / "db")
+    return replace(
+        embedded_sample,
+        data_dir=tmp_path,
+        db_path=tmp_path / "db",
+        runs_dir=tmp_path / "runs",
+        image_cache_dir=tmp_path / "cache" / "images",
+    )
+
+
 def store_env(settings) -> dict[str, str]:
     """The environment that points the app (or a subprocess) at these settings' store."""
     return {
+        "PRODUCTLENS_DATA_DIR": str(settings.data_dir),
         "PRODUCTLENS_DB": str(settings.db_path),
+        "PRODUCTLENS_RUNS_DIR": str(settings.runs_dir),
         "PRODUCTLENS_CLIP": settings.clip_model,
         "PRODUCTLENS_MODELS_DIR": str(settings.models_dir),
         "HF_HUB_OFFLINE": "1",
@@ -94,10 +118,11 @@ def store_env(settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def app_env(embedded_sample, monkeypatch):
-    for name, value in store_env(embedded_sample).items():
+def app_env(own_sample, monkeypatch):
+    """The app's environment pointed at a private copy of the embedded sample."""
+    for name, value in store_env(own_sample).items():
         monkeypatch.setenv(name, value)
-    return embedded_sample
+    return own_sample
 
 
 # A Kaggle-format catalog without images: real listings' shapes, including the three
@@ -140,16 +165,14 @@ def write_shop_csv(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def shop_catalog(tiny_clip_dir, tmp_path_factory):
     """Settings for a store holding the no-image catalog "shop", text-embedded."""
-    from core.config import Settings
     from core.embed import embed_texts
     from core.ingest import ingest
-    from core.models import load_text_model
+    from core.models.text import load_text_model
+    from core.settings import Settings
     from core.store import Store
 
     base = tmp_path_factory.mktemp("shop")
-    settings = Settings(
-        db_path=base / "db", clip_model=str(tiny_clip_dir), models_dir=base / "models"
-    )
+    settings = Settings(data_dir=base, clip_model=str(tiny_clip_dir))
     store = Store(settings.db_path)
     ingest(store, write_shop_csv(base / "shop.csv"), catalog="shop")
     embed_texts(store, "shop", load_text_model(settings))

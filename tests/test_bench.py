@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from core.bench import markdown, percentiles, run_bench
+from bench.harness import markdown, run_bench
+from core.latency import percentiles
 
 
 def test_percentiles_pick_order_statistics():

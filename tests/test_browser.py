@@ -10,7 +10,7 @@ from tests.browser import (
     timed_searches,
     upload_and_search,
 )
-from tests.conftest import KAGGLE_CSV, store_env
+from tests.conftest import KAGGLE_CSV, needs_kaggle, store_env
 
 pytestmark = [
     pytest.mark.browser,
@@ -19,9 +19,10 @@ pytestmark = [
 
 
 def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
-    from core.finetune import TrainConfig, fine_tune
-    from core.labels import label_catalog
+    from core.analysis.labels import label_catalog
     from core.store import Store
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
     from tests.test_finetune import OFFICE, office_subset, tiny_vit_parts
 
     runs = tmp_path / "runs"
@@ -81,7 +82,7 @@ def test_search_results_show_quickly_and_an_image_query_on_a_catalog_without_ima
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not KAGGLE_CSV.exists(), reason="needs ../shared/data (the 9,600 catalog)")
+@needs_kaggle
 def test_search_on_the_9600_catalog_shows_results_within_a_second_and_a_half(
     tiny_clip_dir, tmp_path
 ):
@@ -89,10 +90,10 @@ def test_search_on_the_9600_catalog_shows_results_within_a_second_and_a_half(
     Chromium; the timings go to bench/results/browser-search.json for the record."""
     import json
 
-    from core.config import Settings
     from core.embed import embed_texts
     from core.ingest import ingest
-    from core.models import load_text_model
+    from core.models.text import load_text_model
+    from core.settings import Settings
     from core.store import Store
 
     settings = Settings(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.catalog import (
+from core.catalog.parse import (
     CatalogFormatError,
     format_price,
     parse_asin,
@@ -12,7 +12,7 @@ from core.catalog import (
     read_catalog,
     text_document,
 )
-from tests.conftest import KAGGLE_CSV, SAMPLE
+from tests.conftest import KAGGLE_CSV, SAMPLE, needs_kaggle
 
 HEADER = (
     "name,main_category,sub_category,image,link,ratings,no_of_ratings,discount_price,actual_price\n"
@@ -67,6 +67,7 @@ def test_format_price_keeps_cents_only_when_present():
     assert format_price(float("nan"), "USD") == ""
 
 
+@needs_kaggle
 def test_real_kaggle_file_reads_every_row():
     result = read_catalog(KAGGLE_CSV)
     assert result.rows_read == 9600

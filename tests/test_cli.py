@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 
-from core.cli import main
-from tests.conftest import KAGGLE_CSV, ROOT, write_sample_subset
+from core.cli.app import main
+from tests.conftest import KAGGLE_CSV, ROOT, needs_kaggle, write_sample_subset
 
 
 def run(capsys, *argv: str) -> tuple[int, dict]:
@@ -15,6 +15,7 @@ def run(capsys, *argv: str) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
+@needs_kaggle
 def test_ingest_show_stats_embed(capsys, tmp_path, tiny_clip_dir):
     db = str(tmp_path / "db")
     code, report = run(capsys, "--db", db, "ingest", str(KAGGLE_CSV))
@@ -73,6 +74,7 @@ def test_console_script_and_env_db(tmp_path):
     assert (tmp_path / "envdb").is_dir()
 
 
+@needs_kaggle
 def test_read_commands_default_to_the_most_recently_ingested_catalog(capsys, tmp_path):
     db = str(tmp_path / "db")
     run(capsys, "--db", db, "ingest", str(write_sample_subset(tmp_path / "sample", 2)))

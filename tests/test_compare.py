@@ -12,7 +12,7 @@ from tests.conftest import build_tiny_clip
 
 def _run(runs_dir: Path, run_id: str, base_load: str, checkpoint: Path, split: dict) -> None:
     """A finished run record as the registry writes it, around an existing checkpoint."""
-    from core.runs import RunRecord, save_run
+    from core.training.runs import RunRecord, save_run
 
     record = RunRecord(
         run_id=run_id, name="ft", created_at="2026-11-25T10:00:00",
@@ -29,7 +29,7 @@ def _run(runs_dir: Path, run_id: str, base_load: str, checkpoint: Path, split: d
 @pytest.fixture
 def two_models(tmp_path):
     """An offline model (with its own split.json) and a run fine-tuned from it."""
-    from core.config import Settings
+    from core.settings import Settings
 
     settings = Settings(models_dir=tmp_path / "models", runs_dir=tmp_path / "runs")
     offline = build_tiny_clip(settings.models_dir / "offline-clip", key="offline", seed=0)
@@ -43,7 +43,7 @@ def two_models(tmp_path):
 
 
 def test_default_pair_is_the_newest_run_and_the_model_it_was_tuned_from(two_models):
-    from core.compare import default_pair, model_choices
+    from core.analysis.model_choices import default_pair, model_choices
 
     settings, _ = two_models
     choices = model_choices(settings)  # HF_HUB_OFFLINE: the configured CLIP is the offline one
@@ -53,7 +53,7 @@ def test_default_pair_is_the_newest_run_and_the_model_it_was_tuned_from(two_mode
 
 
 def test_models_with_identical_weights_are_offered_once(two_models, tmp_path):
-    from core.compare import model_choices, same_weights
+    from core.analysis.model_choices import model_choices, same_weights
 
     settings, offline = two_models
     copy = build_tiny_clip(tmp_path / "copy", key="copy", seed=0)  # same weights, other place
@@ -65,7 +65,7 @@ def test_models_with_identical_weights_are_offered_once(two_models, tmp_path):
 
 
 def test_a_run_counts_what_its_base_model_trained_on_too(two_models):
-    from core.compare import training_keys
+    from core.analysis.compare import training_keys
 
     settings, offline = two_models
     assert training_keys(settings, str(offline)) == {"s:1", "s:2"}
@@ -77,7 +77,7 @@ def test_comparison_page_pairs_by_default_and_refuses_a_model_with_itself(
 ):
     from streamlit.testing.v1 import AppTest
 
-    from core.labels import label_catalog
+    from core.analysis.labels import label_catalog
     from core.store import Store
 
     label_catalog(Store(app_env.db_path), "mini")  # rules only: no model needed here

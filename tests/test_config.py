@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import Settings, load_settings
+from core.settings import Settings, load_settings
 
 
 def test_environment_overrides_secrets_and_types_are_coerced():

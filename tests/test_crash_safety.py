@@ -67,12 +67,12 @@ def kill_after_commits(proc: subprocess.Popen, db: Path, table: str, commits: in
 def product_ids(db: Path, catalog: str) -> list[int]:
     from core.store import Store
 
-    table = Store(db).products_where(catalog, columns=["product_id"])
+    table = Store(db).products.where(catalog, columns=["product_id"])
     return table.column("product_id").to_pylist()
 
 
 def test_kill_9_during_ingest_then_rerun_leaves_every_row_once(tmp_path):
-    from core.catalog import read_catalog
+    from core.catalog.parse import read_catalog
     from core.store import Store
 
     rows = 40_000
@@ -88,9 +88,9 @@ def test_kill_9_during_ingest_then_rerun_leaves_every_row_once(tmp_path):
     ids = product_ids(db, "big")
     assert len(ids) == rows and sorted(ids) == list(range(rows))
     expected = read_catalog(source).products[31_337]
-    stored = Store(db).get_product("big", 31_337)
+    stored = Store(db).products.get("big", 31_337)
     assert stored["name"] == expected.name and stored["actual_price"] == expected.actual_price
-    assert Store(db).catalogs() == ["big"]
+    assert Store(db).catalogs.names() == ["big"]
 
 
 def test_kill_9_during_embedding_then_rerun_finishes_the_rest(tmp_path):
@@ -104,7 +104,7 @@ def test_kill_9_during_embedding_then_rerun_finishes_the_rest(tmp_path):
     table = "vectors__text__all-minilm-l6-v2"
     proc = cli("embed", "--what", "text", "--catalog", "small", db=db)
     kill_after_commits(proc, db, table, 2)
-    done = Store(db).vector_hashes("text", "all-minilm-l6-v2", "small")
+    done = Store(db).vectors.hashes("text", "all-minilm-l6-v2", "small")
     assert 0 < len(done) < rows
 
     rerun = cli("embed", "--what", "text", "--catalog", "small", "--json", db=db)
@@ -114,7 +114,7 @@ def test_kill_9_during_embedding_then_rerun_finishes_the_rest(tmp_path):
 
     report = json.loads(out)["reports"][0]
     assert report["reused"] >= len(done) and report["computed"] == rows - report["reused"]
-    ids, vectors = Store(db).load_vectors("text", "all-minilm-l6-v2", "small")
+    ids, vectors = Store(db).vectors.load("text", "all-minilm-l6-v2", "small")
     assert sorted(ids) == list(range(rows)) and vectors.shape == (rows, 384)
 
 

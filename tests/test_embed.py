@@ -4,7 +4,8 @@ import numpy as np
 
 from core.embed import embed_images, embed_texts
 from core.ingest import ingest
-from core.models import load_clip, load_text_model
+from core.models.clip import load_clip
+from core.models.text import load_text_model
 from core.store import Store
 from tests.conftest import write_sample_subset
 
@@ -21,7 +22,7 @@ def test_embeddings_are_complete_normalised_and_incremental(settings_for, tmp_pa
     first_image = embed_images(store, "c", clip)
     assert (first_text.computed, first_image.computed) == (12, 12)
     assert calls[-1] == (12, 12, "text")
-    ids, vectors = store.load_vectors("image", clip.source.key, "c")
+    ids, vectors = store.vectors.load("image", clip.source.key, "c")
     assert sorted(ids) == list(range(12)) and vectors.shape == (12, 32)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
@@ -36,7 +37,7 @@ def test_embeddings_are_complete_normalised_and_incremental(settings_for, tmp_pa
     again_text = embed_texts(store, "c", text)
     again_image = embed_images(store, "c", clip)
     assert (again_text.computed, again_image.computed, again_image.refreshed) == (1, 0, 1)
-    table = store.open_vectors("image", clip.source.key)
+    table = store.vectors.open("image", clip.source.key)
     assert table.count_rows() == 12
     row = table.search().where("product_id = 0").limit(1).to_list()[0]
     assert row["price"] == 20.0
@@ -47,14 +48,14 @@ def test_a_broken_image_marks_only_that_product(settings_for, tmp_path):
     store = Store(settings.db_path)
     folder = write_sample_subset(tmp_path / "cat", 6)
     ingest(store, folder, catalog="c")
-    broken = store.get_product("c", 2)["image_path"]
+    broken = store.products.get("c", 2)["image_path"]
     with open(broken, "wb") as handle:  # corrupted after ingest
         handle.write(b"garbage")
     report = embed_images(store, "c", load_clip(settings))
     assert report.computed == 5
     assert [pid for pid, _ in report.failed] == [2]
-    assert store.get_product("c", 2)["image_status"] == "failed"
-    assert store.get_product("c", 3)["image_status"] == "ok"
+    assert store.products.get("c", 2)["image_status"] == "failed"
+    assert store.products.get("c", 3)["image_status"] == "ok"
 
 
 def test_embedding_is_consistent_with_direct_encoding(embedded_sample):
@@ -62,9 +63,9 @@ def test_embedding_is_consistent_with_direct_encoding(embedded_sample):
 
     store = Store(embedded_sample.db_path)
     clip = load_clip(embedded_sample)
-    product = store.get_product("mini", 7)
+    product = store.products.get("mini", 7)
     direct = clip.encode_images(
         clip.preprocess(Image.open(product["image_path"]).convert("RGB"))[None]
     )
-    _, stored = store.load_vectors("image", clip.source.key, "mini", [7])
+    _, stored = store.vectors.load("image", clip.source.key, "mini", [7])
     np.testing.assert_allclose(stored[0], direct[0], atol=1e-5)

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, TINY_CLIP_CFG
+from tests.conftest import OFFICE, TINY_CLIP_CFG, needs_office
 
-OFFICE = SHARED / "office_items"
 SMALL_VISION = {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16}
 
-pytestmark = pytest.mark.skipif(not OFFICE.is_dir(), reason="needs ../shared/data/office_items")
+pytestmark = needs_office
 
 
 def office_subset(per_class: int):
-    from core.finetune import folder_pairs
+    from core.training.pairs import folder_pairs
 
     by_label: dict[str, list] = {}
     for pair in folder_pairs(OFFICE):
@@ -30,7 +29,7 @@ def tiny_vit_parts():
     import open_clip
     import torch
 
-    from core.models import ClipParts
+    from core.models.clip import ClipParts
 
     torch.manual_seed(0)
     model = open_clip.CLIP(**TINY_CLIP_CFG)
@@ -46,8 +45,9 @@ def small_locked_text_parts():
     import torch
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
-    from core.models import ClipParts, packaged_minilm_path
-    from core.offline_clip import offline_model_cfg
+    from core.models.clip import ClipParts
+    from core.models.sources import packaged_minilm_path
+    from core.offline_clip.recipe import offline_model_cfg
 
     text_dir = packaged_minilm_path()
     torch.manual_seed(0)
@@ -64,7 +64,7 @@ def small_locked_text_parts():
 def test_contrastive_loss_counts_shared_texts_as_positives():
     import torch
 
-    from core.finetune import contrastive_loss
+    from core.training.session import contrastive_loss
 
     images = torch.eye(3)
     texts_feats = torch.eye(3)
@@ -82,7 +82,7 @@ def test_contrastive_loss_counts_shared_texts_as_positives():
 
 
 def test_split_is_seeded_stratified_and_disjoint():
-    from core.finetune import split_pairs
+    from core.training.pairs import split_pairs
 
     pairs = office_subset(50)
     a = split_pairs(pairs, seed=1)
@@ -96,7 +96,8 @@ def test_split_is_seeded_stratified_and_disjoint():
 
 
 def test_training_lowers_loss_and_raises_held_out_accuracy(tmp_path):
-    from core.finetune import TrainConfig, fine_tune
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
 
     config = TrainConfig(
         epochs=10, batch_size=32, lr=2e-3, weight_decay=0.0, augment="none",
@@ -124,7 +125,8 @@ def _state(model):
 def test_frozen_vit_blocks_and_text_tower_do_not_change(tmp_path):
     import torch
 
-    from core.finetune import TrainConfig, fine_tune
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
 
     parts = tiny_vit_parts()
     start = _state(parts.model)
@@ -146,7 +148,8 @@ def test_frozen_vit_blocks_and_text_tower_do_not_change(tmp_path):
 def test_frozen_resnet_blocks_keep_batchnorm_statistics(tmp_path):
     import torch
 
-    from core.finetune import TrainConfig, fine_tune
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
 
     parts = small_locked_text_parts()
     start = _state(parts.model)
@@ -160,7 +163,8 @@ def test_frozen_resnet_blocks_keep_batchnorm_statistics(tmp_path):
 
 
 def test_freezing_more_blocks_than_exist_is_a_clear_error(tmp_path):
-    from core.finetune import TrainConfig, fine_tune
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
 
     config = TrainConfig(epochs=1, batch_size=8, freeze_vision=5)
     with pytest.raises(ValueError, match="2 blocks"):
@@ -171,8 +175,9 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from core.finetune import TrainConfig, fine_tune, resume
-    from core.runs import load_run
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune, resume
+    from core.training.runs import load_run
 
     pairs = office_subset(8)
     config = TrainConfig(epochs=3, batch_size=8, lr=1e-3, schedule="constant", augment="none")
@@ -193,7 +198,8 @@ def test_wise_alpha_zero_gives_back_the_starting_weights(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from core.finetune import TrainConfig, fine_tune
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
 
     parts = tiny_vit_parts()
     start = _state(parts.model)
@@ -204,10 +210,12 @@ def test_wise_alpha_zero_gives_back_the_starting_weights(tmp_path):
 
 
 def test_run_record_round_trips_and_is_usable_as_the_clip_model(tmp_path):
-    from core.config import Settings
-    from core.finetune import TrainConfig, fine_tune, read_inputs
-    from core.models import LOCAL, load_clip, resolve_clip
-    from core.runs import list_runs, load_run
+    from core.models.clip import load_clip
+    from core.models.sources import LOCAL, resolve_clip
+    from core.settings import Settings
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
+    from core.training.runs import list_runs, load_run, read_inputs
 
     pairs = office_subset(4)
     config = TrainConfig(epochs=1, batch_size=8)
@@ -227,7 +235,7 @@ def test_run_record_round_trips_and_is_usable_as_the_clip_model(tmp_path):
 
 
 def test_cli_sweep_runs_every_config_and_lists_them(tmp_path, tiny_clip_dir, capsys, monkeypatch):
-    from core.cli import main
+    from core.cli.app import main
 
     folder = tmp_path / "photos"
     for pair in office_subset(5):

@@ -42,7 +42,7 @@ HOSTILE_VALUES = [
 
 @pytest.mark.parametrize(("raw", "expected"), HOSTILE_VALUES)
 def test_hostile_field_values_parse_or_become_null(tmp_path, raw, expected):
-    from core.catalog import read_catalog
+    from core.catalog.parse import read_catalog
 
     source = write_csv(tmp_path / "c.csv", [["Cable", "a", "b", "", "", *raw]])
     read = read_catalog(source)
@@ -52,7 +52,7 @@ def test_hostile_field_values_parse_or_become_null(tmp_path, raw, expected):
 
 
 def test_extra_columns_and_wrong_delimiter_and_junk_rows(tmp_path):
-    from core.catalog import CatalogFormatError, read_catalog
+    from core.catalog.parse import CatalogFormatError, read_catalog
 
     extra = tmp_path / "extra.csv"
     with open(extra, "w", newline="", encoding="utf-8") as handle:
@@ -104,8 +104,9 @@ def test_a_20k_row_csv_with_bad_rows_sprinkled_in_loses_only_those(tmp_path):
      "\x00\x1b[31mred\x1b[0m", "名前 ヘッドホン", "<script>alert(1)</script>"],
 )  # fmt: skip
 def test_hostile_queries_give_results_or_a_clear_message(embedded_sample, query):
-    from core.search import QueryError, search
-    from core.service import Lens
+    from core.lens import Lens
+    from core.retrieval.filters import QueryError
+    from core.retrieval.search import search
 
     lens = Lens(embedded_sample)
     if not query.strip():
@@ -128,15 +129,16 @@ def test_hostile_queries_give_results_or_a_clear_message(embedded_sample, query)
     ],
 )
 def test_filters_refuse_anything_but_values(filters, message):
-    from core.search import Filters, QueryError
+    from core.retrieval.filters import Filters, QueryError
 
     with pytest.raises(QueryError, match=message):
         Filters(**filters).where()
 
 
 def test_quotes_in_categories_are_escaped_not_executed(embedded_sample):
-    from core.search import Filters, search
-    from core.service import Lens
+    from core.lens import Lens
+    from core.retrieval.filters import Filters
+    from core.retrieval.search import search
 
     lens = Lens(embedded_sample)
     result = search(lens, "mini", "cable", filters=Filters(categories=("x') OR (1=1",)))
@@ -167,20 +169,21 @@ def _png() -> bytes:
     ],
 )
 def test_bad_uploads_are_refused_with_a_reason(upload, message):
-    from core.search import QueryError, query_image
+    from core.retrieval.filters import QueryError
+    from core.retrieval.search import query_image
 
     with pytest.raises(QueryError, match=message):
         query_image(upload)
 
 
 def test_a_good_upload_becomes_an_rgb_image():
-    from core.search import query_image
+    from core.retrieval.search import query_image
 
     assert query_image(Upload("ok.png", _png())).mode == "RGB"
 
 
 def test_names_cannot_smuggle_markdown_images_or_links():
-    from core.rag import for_display
+    from core.retrieval.answer import for_display
 
     shown = for_display("Great ![pixel](http://evil.example/t.png) [deal](https://evil.example)")
     assert "![" not in shown and "](http" not in shown
@@ -192,7 +195,8 @@ def test_an_injected_product_name_stays_data_in_the_page(tmp_path, monkeypatch, 
 
     from core.embed import embed_images, embed_texts
     from core.ingest import ingest
-    from core.models import load_clip, load_text_model
+    from core.models.clip import load_clip
+    from core.models.text import load_text_model
     from core.store import Store
 
     folder = tmp_path / "cat"

@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 from PIL import Image
 
-from core.images import (
+from core.catalog.images import (
     FAILED,
     MISSING,
     OK,
@@ -142,7 +142,7 @@ def image_server():
 def test_downloads_mark_each_url_and_cache_the_good_ones(image_server, tmp_path):
     names = ["ok", "page", "loop", "flaky", "missing", "slow", "fake"]
     urls = [f"{image_server}/{n}.jpg" for n in names]
-    from core import images
+    from core.catalog import images
 
     results, warning = download_images(urls, tmp_path, timeout=1.0, retries=1)
     assert warning == ""

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import OFFICE, needs_office
 from tests.fake_llm import FakeLLM
-
-OFFICE = SHARED / "office_items"
 
 
 def test_metrics_match_hand_computed_values():
@@ -43,7 +41,7 @@ def test_own_match_ranks_count_the_candidates_scoring_above_the_own_match():
 
 
 def test_rules_take_the_product_type_not_the_specs():
-    from core.labels import VOCABULARY, rule_label
+    from core.analysis.labels import VOCABULARY, rule_label
 
     cases = {
         "HP 14s Laptop (8GB RAM/512GB SSD, Windows 11)": "laptop",
@@ -59,8 +57,8 @@ def test_rules_take_the_product_type_not_the_specs():
 
 
 def test_local_labeller_falls_back_to_minilm_similarity(embedded_sample):
-    from core.labels import VOCABULARY, label_locally
-    from core.models import load_text_model
+    from core.analysis.labels import VOCABULARY, label_locally
+    from core.models.text import load_text_model
 
     encode = load_text_model(embedded_sample).encode
     items = [(1, "Sony Bravia 4K Ultra HD Google TV"), (2, "Wireless Keyboard")]
@@ -94,15 +92,21 @@ def _fake_labeller(bad_first_time: set[str], always_bad: set[str]):
 
 
 def test_llm_labels_are_constrained_retried_cached_and_compared(tmp_path):
+    from core.analysis.labels import (
+        LOCAL_LABELLER,
+        VOCABULARY,
+        agreement,
+        label_catalog,
+        stored_labels,
+    )
     from core.ingest import ingest
-    from core.labels import LOCAL_LABELLER, VOCABULARY, agreement, label_catalog, stored_labels
-    from core.rag import LLMConfig
+    from core.retrieval.answer import LLMConfig
     from core.store import Store
     from tests.conftest import write_sample_subset
 
     store = Store(tmp_path / "db")
     ingest(store, write_sample_subset(tmp_path / "cat", 12), catalog="c")
-    names = store.products_where("c", columns=["product_id", "name"]).to_pylist()
+    names = store.products.where("c", columns=["product_id", "name"]).to_pylist()
     retry_name, rejected_name = names[0]["name"], names[1]["name"]
     with FakeLLM() as llm:
         llm.script.responder = _fake_labeller({retry_name}, {rejected_name})
@@ -125,12 +129,28 @@ def test_llm_labels_are_constrained_retried_cached_and_compared(tmp_path):
 
     local = label_catalog(store, "c", encode=None)
     assert local.labeller == LOCAL_LABELLER
-    agree = agreement(again.by_product(), local.by_product())
-    assert agree["n"] >= 1 and 0.0 <= agree["rate"] <= 1.0
+    llm_labels, local_labels = again.by_product(), local.by_product()
+    agree = agreement(llm_labels, local_labels)
+    both = [p for p, label in llm_labels.items() if label and local_labels.get(p)]
+    same = sum(llm_labels[p] == local_labels[p] for p in both)
+    assert both and (agree["n"], agree["agree"]) == (len(both), same)
+    assert agree["rate"] == same / len(both)  # kappa: test_agreement_is_corrected_for_chance
+
+
+def test_agreement_is_corrected_for_chance():
+    from core.analysis.labels import agreement
+
+    a = {1: "mouse", 2: "keyboard", 3: "mouse", 4: None}
+    b = {1: "mouse", 2: "mouse", 3: "mouse", 4: "router"}
+    # 2 of 3 agree, but b always says "mouse": no better than chance, so kappa is 0.
+    assert agreement(a, b) == {"n": 3, "agree": 2, "rate": 2 / 3, "kappa": 0.0}
+    assert agreement(a, a)["kappa"] == 1.0
+    assert agreement({1: "mouse", 2: "router"}, {1: "router", 2: "mouse"})["kappa"] == -1.0
+    assert agreement(a, {9: "mouse"})["n"] == 0
 
 
 def test_a_failing_llm_marks_rejections_and_loses_nothing(tmp_path):
-    from core.labels import VOCABULARY, label_with_llm
+    from core.analysis.labels import VOCABULARY, label_with_llm
 
     def broken(messages):
         raise ConnectionError("down")
@@ -140,15 +160,16 @@ def test_a_failing_llm_marks_rejections_and_loses_nothing(tmp_path):
     assert all("ConnectionError" in lab.reason for lab in labels)
 
 
-def test_catalog_evaluation_is_stored_and_reused(embedded_sample):
-    from core.evaluate import evaluate_cached
-    from core.labels import label_catalog
-    from core.models import load_clip, load_text_model
+def test_catalog_evaluation_is_stored_and_reused(own_sample):
+    from core.analysis.evaluate import evaluate_cached
+    from core.analysis.labels import label_catalog
+    from core.models.clip import load_clip
+    from core.models.text import load_text_model
     from core.store import Store
 
-    store = Store(embedded_sample.db_path)
-    label_catalog(store, "mini", encode=load_text_model(embedded_sample).encode)
-    clip = load_clip(embedded_sample)
+    store = Store(own_sample.db_path)
+    label_catalog(store, "mini", encode=load_text_model(own_sample).encode)
+    clip = load_clip(own_sample)
     first, cached = evaluate_cached(store, clip, catalog="mini")
     assert not cached
     k = len(first.report.labels)
@@ -162,9 +183,9 @@ def test_catalog_evaluation_is_stored_and_reused(embedded_sample):
     assert not cached
 
 
-@pytest.mark.skipif(not OFFICE.is_dir(), reason="needs ../shared/data/office_items")
+@needs_office
 def test_cli_evaluate_on_a_class_folder_prints_accuracy_with_ci(tmp_path, tiny_clip_dir, capsys):
-    from core.cli import main
+    from core.cli.app import main
 
     folder = tmp_path / "photos"
     for label in ("Mouse", "Phone"):
@@ -185,7 +206,7 @@ def test_cli_evaluate_on_a_class_folder_prints_accuracy_with_ci(tmp_path, tiny_c
 
 
 def _evaluation(preds: list[str], truth: list[str]):
-    from core.evaluate import Evaluation
+    from core.analysis.evaluate import Evaluation
     from core.metrics import classification_report
 
     labels = sorted(set(truth))
@@ -199,7 +220,13 @@ def _evaluation(preds: list[str], truth: list[str]):
 
 
 def test_flips_cells_and_audit():
-    from core.compare import cell_items, confusion_difference, flips, label_audit, per_class_table
+    from core.analysis.compare import (
+        cell_items,
+        confusion_difference,
+        flips,
+        label_audit,
+        per_class_table,
+    )
 
     truth = ["a", "a", "b", "b"]
     base = _evaluation(["a", "b", "b", "a"], truth)
@@ -217,14 +244,15 @@ def test_flips_cells_and_audit():
     assert audit["only the baseline agrees with the label"] == 1
 
 
-@pytest.mark.skipif(not OFFICE.is_dir(), reason="needs ../shared/data/office_items")
+@needs_office
 def test_comparison_page_shows_both_models_matrices_and_delta(app_env, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from core.finetune import TrainConfig, fine_tune
-    from core.labels import label_catalog
-    from core.models import load_text_model
+    from core.analysis.labels import label_catalog
+    from core.models.text import load_text_model
     from core.store import Store
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
     from tests.test_finetune import office_subset, tiny_vit_parts
 
     store = Store(app_env.db_path)
@@ -254,7 +282,7 @@ def test_comparison_page_shows_both_models_matrices_and_delta(app_env, tmp_path,
 
 
 def test_held_out_restriction_recomputes_metrics_without_training_items():
-    from core.compare import restrict
+    from core.analysis.compare import restrict
 
     truth = ["a", "a", "b", "b"]
     evaluation = _evaluation(["a", "b", "b", "a"], truth)

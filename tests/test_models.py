@@ -5,17 +5,17 @@ import time
 import numpy as np
 import pytest
 
-from core.config import Settings
-from core.models import (
+from core.models.clip import load_clip
+from core.models.sources import (
     FALLBACK,
     LOCAL,
     UNTRAINED,
     ModelUnavailable,
-    load_clip,
-    load_text_model,
     resolve_clip,
     resolve_text_model,
 )
+from core.models.text import load_text_model
+from core.settings import Settings
 from tests.conftest import build_tiny_clip
 
 
@@ -32,7 +32,7 @@ def test_offline_clip_falls_back_fast_and_says_so(tmp_path, monkeypatch):
 
 
 def test_unreachable_hub_is_detected_within_the_probe_timeout(monkeypatch):
-    from core import models
+    from core.models import hub as models
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: refused

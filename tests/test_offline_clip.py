@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, SHARED
+from tests.conftest import OFFICE, SAMPLE, needs_office
 
-OFFICE = SHARED / "office_items"
 MOUSE_PHOTO = SAMPLE / "images" / "61d0uTjKbkL._AC_UL320_.jpg"  # Logitech M185 Wireless Mouse
 KEYBOARD_PHOTO = SAMPLE / "images" / "61EyfJXwfNL._AC_UY218_.jpg"  # Logitech G710+ keyboard
 IMAGENET_MOUSE, IMAGENET_KEYBOARD = 673, 508  # "mouse, computer mouse", "computer keyboard"
@@ -22,7 +21,7 @@ IMAGENET_MOUSE, IMAGENET_KEYBOARD = 673, 508  # "mouse, computer mouse", "comput
 
 @pytest.fixture(scope="module")
 def offline_parts():
-    from core.offline_clip import offline_parts
+    from core.offline_clip.recipe import offline_parts
 
     return offline_parts()
 
@@ -31,7 +30,7 @@ def test_the_packaged_checkpoint_maps_onto_timm_tensor_by_tensor():
     import timm
     import torch
 
-    from core.imagenet_trunk import TIMM_ARCH, imagenet_classifier_state, packaged_checkpoint
+    from core.models.imagenet_trunk import TIMM_ARCH, imagenet_classifier_state, packaged_checkpoint
 
     raw = torch.load(packaged_checkpoint(), map_location="cpu", weights_only=True)
     reference = timm.create_model(TIMM_ARCH, pretrained=False).state_dict()
@@ -46,7 +45,7 @@ def test_the_packaged_checkpoint_maps_onto_timm_tensor_by_tensor():
 def test_a_shape_mismatch_is_refused_with_the_tensor_names():
     import torch
 
-    from core.imagenet_trunk import TrunkUnavailable, map_state_dict
+    from core.models.imagenet_trunk import TrunkUnavailable, map_state_dict
 
     source = {"_conv_stem.weight": torch.zeros(32, 3, 3, 3), "_fc.bias": torch.zeros(10)}
     target = {"conv_stem.weight": torch.zeros(32, 3, 3, 3), "classifier.bias": torch.zeros(1000)}
@@ -60,8 +59,8 @@ def test_known_product_photos_get_their_imagenet_class():
     import torch
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
-    from core.imagenet_trunk import INPUT_SIZE, MEAN, STD, load_imagenet_classifier
-    from core.images import load_rgb
+    from core.catalog.images import load_rgb
+    from core.models.imagenet_trunk import INPUT_SIZE, MEAN, STD, load_imagenet_classifier
 
     model = load_imagenet_classifier()
     cfg = PreprocessCfg(size=INPUT_SIZE, mean=MEAN, std=STD, interpolation="bicubic")
@@ -90,7 +89,7 @@ def test_with_a_zero_adapter_the_head_is_exactly_conse(offline_parts):
         )
         assert torch.allclose(head(features), expected, atol=1e-6)
         # concept embeddings are the text tower's own: a class name lands on its concept
-        from core.offline_clip import encode_texts
+        from core.offline_clip.recipe import encode_texts
 
         mouse = encode_texts(offline_parts.model, offline_parts.tokenizer, ["a photo of a mouse"])
         assert int((mouse @ head.concept_embeddings.T).argmax()) == IMAGENET_MOUSE
@@ -100,8 +99,8 @@ def test_untrained_offline_model_already_finds_the_mouse_photo_by_text(offline_p
     """ConSE alone (no training): the word finds the photo among other products."""
     import torch
 
-    from core.images import load_rgb
-    from core.offline_clip import encode_texts
+    from core.catalog.images import load_rgb
+    from core.offline_clip.recipe import encode_texts
 
     photos = [MOUSE_PHOTO, KEYBOARD_PHOTO, *sorted((SAMPLE / "images").iterdir())[:8]]
     model = offline_parts.model.eval()
@@ -115,9 +114,9 @@ def test_untrained_offline_model_already_finds_the_mouse_photo_by_text(offline_p
 
 def _twin_data(per_class: int = 12, products: int = 60):
     """The shipped sources, smaller: office photos per class and the first sample products."""
-    from core.catalog import read_catalog
-    from core.finetune import catalog_pairs, folder_pairs
-    from core.offline_clip import CLASS_TEMPLATE, make_training_data
+    from core.catalog.parse import read_catalog
+    from core.offline_clip.recipe import CLASS_TEMPLATE, make_training_data
+    from core.training.pairs import catalog_pairs, folder_pairs
 
     pairs = {}
     if OFFICE.is_dir():
@@ -131,12 +130,14 @@ def _twin_data(per_class: int = 12, products: int = 60):
 
 
 def test_twin_build_is_cached_deterministic_and_becomes_the_offline_default(tmp_path):
-    from core.models import FALLBACK, load_clip, resolve_clip, weights_digest
-    from core.offline_clip import OFFLINE_KEY, TRAINING, ensure_offline_clip, read_split
+    from core.models.clip import load_clip, weights_digest
+    from core.models.sources import FALLBACK, resolve_clip
+    from core.offline_clip.recipe import OFFLINE_KEY, TRAINING, ensure_offline_clip
+    from core.training.pairs import read_split
 
     config = replace(TRAINING, epochs=5)
     settings_kwargs = {"models_dir": tmp_path / "models", "runs_dir": tmp_path / "runs"}
-    from core.config import Settings
+    from core.settings import Settings
 
     settings = Settings(**settings_kwargs)
     data = _twin_data()
@@ -168,11 +169,12 @@ def test_twin_build_is_cached_deterministic_and_becomes_the_offline_default(tmp_
 def test_saved_model_encodes_exactly_like_the_trained_one_as_default_and_as_run(tmp_path):
     import torch
 
-    from core.config import Settings
-    from core.finetune import TrainConfig, fine_tune
-    from core.images import load_rgb
-    from core.models import load_clip, save_clip
-    from core.offline_clip import OFFLINE_KEY, offline_parts
+    from core.catalog.images import load_rgb
+    from core.models.clip import load_clip, save_clip
+    from core.offline_clip.recipe import OFFLINE_KEY, offline_parts
+    from core.settings import Settings
+    from core.training.config import TrainConfig
+    from core.training.finetune import fine_tune
 
     parts = offline_parts()
     with torch.no_grad():  # a non-zero adapter, so the round trip carries trained weights
@@ -208,12 +210,12 @@ def test_saved_model_encodes_exactly_like_the_trained_one_as_default_and_as_run(
     assert not torch.allclose(tuned[0], expected[0], atol=1e-4)  # the run did train
 
 
-def test_without_shared_data_it_trains_on_the_sample_and_says_so(monkeypatch):
-    from core import offline_clip
-    from core.config import Settings
+def test_without_office_items_it_trains_on_the_sample_and_says_so(tmp_path):
+    from core.offline_clip.recipe import training_data
+    from core.settings import Settings
 
-    monkeypatch.setattr(offline_clip, "office_items_dir", lambda: None)
-    data = offline_clip.training_data(Settings())
+    settings = Settings(data_dir=tmp_path, sample_dir=SAMPLE, office_items_dir=tmp_path / "none")
+    data = training_data(settings)
     assert list(data.pairs) == ["sample"] and len(data.pairs["sample"]) == 294
     assert len(data.sources) == 1 and "sample" in data.sources[0]
     # pseudo-labels stratify the split, as a later fine-tune with the same labels would
@@ -221,10 +223,10 @@ def test_without_shared_data_it_trains_on_the_sample_and_says_so(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not OFFICE.is_dir(), reason="needs ../shared/data/office_items")
+@needs_office
 def test_full_offline_clip_meets_the_bar(tmp_path):
-    from core.config import Settings
-    from core.offline_clip import ensure_offline_clip
+    from core.offline_clip.recipe import ensure_offline_clip
+    from core.settings import Settings
 
     settings = Settings(runs_dir=tmp_path / "runs", models_dir=tmp_path / "models")
     held = ensure_offline_clip(settings).meta["held_out"]

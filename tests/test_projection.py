@@ -20,7 +20,7 @@ def clusters(n_per: int = 80, dim: int = 32, seed: int = 0) -> tuple[list[int], 
 def test_projection_is_cached_and_keeps_clusters_apart(tmp_path):
     from sklearn.metrics import silhouette_score
 
-    from core.projection import MapParams, cached_projection
+    from core.analysis.projection import MapParams, cached_projection
 
     calls = []
 
@@ -43,7 +43,7 @@ def test_projection_is_cached_and_keeps_clusters_apart(tmp_path):
 
 
 def test_a_damaged_cache_file_is_recomputed(tmp_path):
-    from core.projection import MapParams, cached_projection
+    from core.analysis.projection import MapParams, cached_projection
 
     first = cached_projection(tmp_path, {"c": 1}, clusters, MapParams())
     (cache_file,) = tmp_path.glob("*.npz")
@@ -53,7 +53,7 @@ def test_a_damaged_cache_file_is_recomputed(tmp_path):
 
 
 def test_procrustes_undoes_rotation_reflection_scale_and_shift():
-    from core.projection import procrustes_onto
+    from core.analysis.projection import procrustes_onto
 
     rng = np.random.default_rng(1)
     reference = rng.normal(size=(50, 2))
@@ -64,7 +64,7 @@ def test_procrustes_undoes_rotation_reflection_scale_and_shift():
 
 
 def test_second_model_map_is_aligned_to_the_first(tmp_path):
-    from core.projection import MapParams, cached_projection
+    from core.analysis.projection import MapParams, cached_projection
 
     ids, vectors = clusters()
     rng = np.random.default_rng(2)
@@ -80,8 +80,8 @@ def test_second_model_map_is_aligned_to_the_first(tmp_path):
 
 
 def test_catalog_projection_follows_the_vector_table(embedded_sample, tmp_path):
-    from core.models import load_clip
-    from core.projection import MapParams, catalog_projection
+    from core.analysis.projection import MapParams, catalog_projection
+    from core.models.clip import load_clip
     from core.store import Store
 
     store = Store(embedded_sample.db_path)
@@ -94,7 +94,7 @@ def test_catalog_projection_follows_the_vector_table(embedded_sample, tmp_path):
 
 
 def test_plotly_selection_events_become_product_ids():
-    from core.ui import plotly_selected_ids
+    from pages.common import plotly_selected_ids
 
     event = {"selection": {"points": [{"customdata": [3]}, {"customdata": [5]},
                                       {"customdata": [3]}, {"x": 1}]}}  # fmt: skip

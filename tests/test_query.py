@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 
-from core.catalog_facts import brand_vocabulary, build_facts, listing_key, product_brand
+from core.catalog.facts import brand_vocabulary, build_facts, listing_key, product_brand
 from core.llm import LLMConfig
-from core.query import Understanding, understand
-from core.search import Filters, QueryError
-from core.shopping import propose_with_llm
+from core.retrieval.filters import Filters, QueryError
+from core.retrieval.query import Understanding, understand
+from core.retrieval.shopping import propose_with_llm
 from tests.fake_llm import FakeLLM
 
 NAMES = [
@@ -202,7 +202,7 @@ def test_understanding_is_json_ready():
 
 
 def test_the_shipped_samples_brands_include_sony_though_half_its_sony_names_are_accessories():
-    from core.catalog import read_catalog
+    from core.catalog.parse import read_catalog
     from tests.conftest import SAMPLE
 
     names = [p.name for p in read_catalog(SAMPLE).products]

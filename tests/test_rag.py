@@ -3,10 +3,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.catalog_facts import build_facts
+from core.catalog.facts import build_facts
 from core.llm import LLMConfig
-from core.query import understand
-from core.rag import (
+from core.retrieval.answer import (
     APPEARANCE,
     BRAND,
     DISCOUNT,
@@ -20,8 +19,9 @@ from core.rag import (
     recommendable,
     stream_answer,
 )
-from core.search import Hit, SearchResult
-from core.shopping import unmet
+from core.retrieval.query import understand
+from core.retrieval.search import Hit, SearchResult
+from core.retrieval.shopping import unmet
 from tests.fake_llm import FakeLLM
 
 

@@ -5,9 +5,11 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from core.search import Filters, QueryError, _vector_search, clean_query, rrf_fuse, search
-from core.service import Lens
-from core.store import Store, vector_schema
+from core.lens import Lens
+from core.retrieval.filters import Filters, QueryError, clean_query
+from core.retrieval.search import _vector_search, rrf_fuse, search
+from core.store import Store
+from core.store.schema import vector_schema
 
 
 def test_vector_search_returns_known_neighbours_in_order(tmp_path):
@@ -30,8 +32,8 @@ def test_vector_search_returns_known_neighbours_in_order(tmp_path):
         }
         for i, v in enumerate(vectors)
     ]
-    store.upsert_vectors("text", "toy", 4, rows)
-    table = store.open_vectors("text", "toy")
+    store.vectors.upsert("text", "toy", 4, rows)
+    table = store.vectors.open("text", "toy")
     hits = _vector_search(table, axis[0], 4, "catalog = 'c'")
     assert [pid for pid, _ in hits] == [0, 1, 2, 3]
     assert hits[0][1] == pytest.approx(1.0) and hits[-1][1] == pytest.approx(-1.0)
@@ -75,7 +77,7 @@ def test_clean_query():
 
 def test_text_query_finds_its_own_product_in_both_indexes(embedded_sample):
     lens = Lens(embedded_sample)
-    target = lens.store.get_product("mini", 12)
+    target = lens.store.products.get("mini", 12)
     result = search(lens, "mini", target["text_doc"], k=5)
     assert result.text_hits[0].product_id == 12
     assert result.text_hits[0].source == "text"
@@ -87,7 +89,7 @@ def test_text_query_finds_its_own_product_in_both_indexes(embedded_sample):
 
 def test_image_query_returns_its_own_product_first(embedded_sample):
     lens = Lens(embedded_sample)
-    product = lens.store.get_product("mini", 21)
+    product = lens.store.products.get("mini", 21)
     result = search(lens, "mini", image=Image.open(product["image_path"]), k=3)
     assert result.text_hits == []
     assert result.image_hits[0].product_id == 21
@@ -109,7 +111,7 @@ def test_hybrid_finds_an_exact_model_number(embedded_sample):
 
     lens = Lens(embedded_sample)
     model_number = re.compile(r"\b(?=[A-Za-z-]*\d)(?=[\d-]*[A-Za-z])[A-Za-z0-9-]{5,}\b")
-    names = {p: lens.store.get_product("mini", p)["name"] for p in range(40)}
+    names = {p: lens.store.products.get("mini", p)["name"] for p in range(40)}
     pid, code = next(
         (p, m.group(0)) for p, n in names.items() for m in [model_number.search(n)] if m
     )
@@ -129,12 +131,13 @@ def test_in_memory_search_matches_lancedb_for_any_filter(embedded_sample):
 
     import numpy as np
 
-    from core.search import Filters, _catalog_where, _vector_search
-    from core.service import Lens
+    from core.lens import Lens
+    from core.retrieval.filters import Filters
+    from core.retrieval.search import _catalog_where, _vector_search
 
     lens = Lens(embedded_sample)
     key = lens.text_model().source.key
-    table = lens.store.open_vectors("text", key)
+    table = lens.store.vectors.open("text", key)
     matrix = lens.matrices.get(table.name, table, "mini")
     assert matrix is not None and len(matrix.ids) == 40
     frame = lens.catalog_frame("mini")
@@ -161,9 +164,10 @@ def test_large_tables_get_an_ann_index_with_measured_recall(tmp_path, monkeypatc
     import numpy as np
     import pyarrow as pa
 
-    import core.ann as ann
-    from core.search import _vector_search
-    from core.store import Store, vector_schema
+    import core.retrieval.ann as ann
+    from core.retrieval.search import _vector_search
+    from core.store import Store
+    from core.store.schema import vector_schema
 
     monkeypatch.setattr(ann, "ANN_MIN_ROWS", 2_000)
     store = Store(tmp_path / "db")
@@ -177,12 +181,14 @@ def test_large_tables_get_an_ann_index_with_measured_recall(tmp_path, monkeypatc
          "meta_hash": ""}
         for i, v in enumerate(vectors)
     ]  # fmt: skip
-    table = store.db.create_table("vectors__image__synthetic", schema=schema)
+    table = store.database.connection.create_table("vectors__image__synthetic", schema=schema)
     table.add(pa.Table.from_pylist(rows, schema=schema))
     health = ann.ensure_index(store, "vectors__image__synthetic", 64)
     assert health is not None and health["recall@10"] >= 0.9 and "build_s" in health
-    assert ann.has_vector_index(store.db.open_table("vectors__image__synthetic"))
+    assert ann.has_vector_index(store.database.connection.open_table("vectors__image__synthetic"))
     assert ann.read_health(store.path)["vectors__image__synthetic"]["rows"] == 3_000
     assert ann.ensure_index(store, "vectors__image__synthetic", 64) == health  # no rebuild
-    hits = _vector_search(store.db.open_table("vectors__image__synthetic"), vectors[7], 5, None)
+    hits = _vector_search(
+        store.database.connection.open_table("vectors__image__synthetic"), vectors[7], 5, None
+    )
     assert hits[0][0] == 7

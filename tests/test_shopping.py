@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from core.query import understand
-from core.rag import answer
-from core.search import QueryError, search
-from core.service import Lens
-from core.shopping import retrieve
+from core.lens import Lens
+from core.retrieval.answer import answer
+from core.retrieval.filters import QueryError
+from core.retrieval.query import understand
+from core.retrieval.search import search
+from core.retrieval.shopping import retrieve
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,8 @@ def test_a_follow_up_keeps_the_subject_and_adds_constraints(lens):
 
 
 def test_constrained_hits_that_do_not_match_the_words_give_way_to_alternatives():
-    from core.search import SearchResult
-    from core.shopping import WEAK_MATCH, _matches_words
+    from core.retrieval.search import SearchResult
+    from core.retrieval.shopping import WEAK_MATCH, _matches_words
 
     def result(similarity, has_image=False):
         hit = _hit_like(similarity)
@@ -97,7 +98,7 @@ def test_constrained_hits_that_do_not_match_the_words_give_way_to_alternatives()
 
 
 def _hit_like(similarity):
-    from core.search import Hit
+    from core.retrieval.search import Hit
 
     if similarity is None:
         return None

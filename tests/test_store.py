@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.catalog import read_catalog
+from core.catalog.parse import read_catalog
 from core.ingest import ingest
 from core.store import Store, StoreError, catalog_name_from_path, validate_catalog_name
-from tests.conftest import KAGGLE_CSV, write_sample_subset
+from tests.conftest import KAGGLE_CSV, needs_kaggle, write_sample_subset
 
 
+@needs_kaggle
 def test_kaggle_ingest_is_idempotent_and_exact(tmp_path):
     store = Store(tmp_path / "db")
     first = ingest(store, KAGGLE_CSV)
@@ -16,20 +17,21 @@ def test_kaggle_ingest_is_idempotent_and_exact(tmp_path):
     assert first.images["missing"] == 9600  # URLs only, not downloaded
     again = ingest(store, KAGGLE_CSV)
     assert again.products_in_catalog == 9600
-    product = store.get_product("amazon_electronics_2023", 0)
+    product = store.products.get("amazon_electronics_2023", 0)
     assert product["discount_price"] == 10999 and product["actual_price"] == 18999
     assert product["rating"] == 4.0 and product["rating_count"] == 965
     assert product["price"] == 10999 and product["currency"] == "INR"
 
 
+@needs_kaggle
 def test_interrupted_ingest_completes_without_duplicates_or_losses(tmp_path):
     """A run killed after some chunks: the next run fills the rest, duplicates nothing."""
     store = Store(tmp_path / "db")
     products = read_catalog(KAGGLE_CSV).products
-    store.upsert_products("k", products[:3000])  # what a killed run left behind
-    store.upsert_products("k", products)
-    assert store.count_products("k") == 9600
-    ids = store.products_where("k", columns=["product_id"]).column("product_id").to_pylist()
+    store.products.upsert("k", products[:3000])  # what a killed run left behind
+    store.products.upsert("k", products)
+    assert store.products.count("k") == 9600
+    ids = store.products.where("k", columns=["product_id"]).column("product_id").to_pylist()
     assert sorted(ids) == list(range(9600))
 
 
@@ -38,10 +40,10 @@ def test_catalogs_live_side_by_side(tmp_path):
     folder = write_sample_subset(tmp_path / "mini", 5)
     ingest(store, folder, catalog="one")
     ingest(store, folder, catalog="two")
-    assert set(store.catalogs()) == {"one", "two"}
-    assert store.catalogs()[0] == "two"  # most recent first
-    assert store.count_products("one") == store.count_products("two") == 5
-    assert store.get_product("one", 4)["name"] == store.get_product("two", 4)["name"]
+    assert set(store.catalogs.names()) == {"one", "two"}
+    assert store.catalogs.names()[0] == "two"  # most recent first
+    assert store.products.count("one") == store.products.count("two") == 5
+    assert store.products.get("one", 4)["name"] == store.products.get("two", 4)["name"]
 
 
 def test_reingest_updates_changed_fields(tmp_path):
@@ -51,8 +53,8 @@ def test_reingest_updates_changed_fields(tmp_path):
     manifest = folder / "manifest.csv"
     manifest.write_text(manifest.read_text().replace("16.44", "99.5"))
     ingest(store, folder, catalog="c")
-    assert store.count_products("c") == 3
-    assert store.get_product("c", 0)["price"] == 99.5
+    assert store.products.count("c") == 3
+    assert store.products.get("c", 0)["price"] == 99.5
 
 
 @pytest.mark.parametrize("bad", ["", "Upper", "a b", "x'; drop", "-lead", "a" * 65])

@@ -1,0 +1,121 @@
+"""Which CLIP models and datasets the comparison can offer: the configured CLIP, the
+offline CLIP and every fine-tuning run, each with a stable identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    label: str  # what people read
+    spec: str  # what --clip / PRODUCTLENS_CLIP takes
+
+
+def model_choices(settings: Settings) -> list[ModelChoice]:
+    """The configured CLIP, the offline CLIP if built, and every finished run.
+
+    Models with the same weights (same weights digest) are listed once: a comparison of
+    a model with itself shows nothing."""
+    from core.models.sources import (
+        CLIP_CONFIG_FILE,
+        ModelUnavailable,
+        offline_clip_dir,
+        resolve_clip,
+    )
+    from core.training.runs import list_runs
+
+    candidates: list[ModelChoice] = []
+    try:
+        source = resolve_clip(settings)
+        candidates.append(ModelChoice(f"{source.key} ({source.status})", settings.clip_model))
+    except ModelUnavailable:
+        pass
+    offline = offline_clip_dir(settings)
+    if (offline / CLIP_CONFIG_FILE).is_file():
+        candidates.append(ModelChoice("offline CLIP (EfficientNet-Lite + MiniLM)", str(offline)))
+    for run in list_runs(settings.runs_dir):
+        if run.status == "done" and run.checkpoint:
+            candidates.append(ModelChoice(f"run {run.run_id} ({run.name})", run.clip_spec))
+    choices, seen = [], set()
+    for choice in candidates:
+        identity = model_identity(settings, choice.spec)
+        if identity not in seen:
+            seen.add(identity)
+            choices.append(choice)
+    return choices
+
+
+def default_pair(settings: Settings, choices: list[ModelChoice]) -> tuple[int, int]:
+    """(baseline, fine-tuned) indices: the newest run and the model it was tuned from.
+
+    Without a run, the first two different models; the two are never the same weights."""
+    from core.run_ids import RunError
+    from core.training.runs import load_run
+
+    runs = [i for i, c in enumerate(choices) if c.spec.startswith("run:")]
+    if not runs:
+        return 0, min(1, len(choices) - 1)
+    tuned = runs[0]
+    try:
+        base = load_run(settings.runs_dir, choices[tuned].spec.removeprefix("run:")).base
+    except RunError:
+        base = {}
+    base_identity = model_identity(settings, base["load"]) if base.get("load") else None
+    for i, choice in enumerate(choices):
+        if i != tuned and model_identity(settings, choice.spec) == base_identity:
+            return i, tuned
+    return next(i for i in range(len(choices)) if i != tuned), tuned
+
+
+def model_identity(settings: Settings, spec: str) -> str:
+    """What makes two specs the same model: the weights digest, or the resolved load."""
+    from core.models.clip import weights_digest
+    from core.models.sources import ModelUnavailable, resolve_clip
+
+    try:
+        source = resolve_clip(settings.with_overrides(clip_model=spec))
+    except ModelUnavailable:
+        return f"unavailable:{spec}"
+    if source.path is not None:
+        return weights_digest(source.path) or source.loads
+    return source.loads
+
+
+def same_weights(settings: Settings, spec_a: str, spec_b: str) -> bool:
+    return model_identity(settings, spec_a) == model_identity(settings, spec_b)
+
+
+def dataset_choices(store: Any, extra_folders: list[Path]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, evaluate_cached kwargs) for labelled catalogs and class folders."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for catalog in store.catalogs.names():
+        for labeller, _vocab, count in store.labels.labellers(catalog):
+            out.append(
+                (
+                    f"{catalog} — {labeller} labels ({count})",
+                    {"catalog": catalog, "labeller": labeller},
+                )
+            )
+    for folder in extra_folders:
+        if folder.is_dir():
+            out.append((f"folder {folder.name}", {"folder": folder}))
+    return out
+
+
+def clip_spec_for_key(settings: Settings, model_key: str) -> str | None:
+    """The CLIP spec whose vectors are stored under `model_key`, among the known models."""
+    from core.models.sources import ModelUnavailable, resolve_clip
+
+    for choice in model_choices(settings):
+        try:
+            if resolve_clip(settings.with_overrides(clip_model=choice.spec)).key == model_key:
+                return choice.spec
+        except ModelUnavailable:
+            continue
+    return None

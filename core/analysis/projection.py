@@ -1,0 +1,229 @@
+"""UMAP maps of the embedding space, cached on disk so reopening a map is instant.
+
+A map is keyed by (catalog, vector kind, model key, the vector table's LanceDB version,
+UMAP parameters): any re-embedding changes the version and so the key. Two models are
+put on comparable maps by initialising the second from the first's coordinates and
+then rotating it onto the first (orthogonal Procrustes), so the same product sits in a
+comparable place on both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.files import atomic_path
+from core.progress import Progress
+
+PCA_ABOVE = 5_000  # points; above this, PCA to `pca_dims` first (UMAP's kNN is the cost)
+
+
+@dataclass(frozen=True)
+class MapParams:
+    n_components: int = 2
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    metric: str = "cosine"
+    seed: int = 42
+    pca_dims: int = 50
+
+    def __post_init__(self) -> None:
+        if self.n_components not in (2, 3):
+            raise ValueError("maps are 2-D or 3-D")
+        if not 2 <= self.n_neighbors <= 200 or not 0.0 <= self.min_dist <= 1.0:
+            raise ValueError("n_neighbors is 2–200 and min_dist 0–1")
+
+
+@dataclass
+class Projection:
+    ids: list[int]
+    coords: np.ndarray
+    params: MapParams
+    seconds: float = 0.0  # time to compute (the original computation, when cached)
+    cached: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _reduce(vectors: np.ndarray, params: MapParams) -> np.ndarray:
+    if len(vectors) <= PCA_ABOVE or vectors.shape[1] <= params.pca_dims:
+        return vectors
+    from sklearn.decomposition import PCA
+
+    return PCA(params.pca_dims, random_state=params.seed).fit_transform(vectors)
+
+
+def umap_coords(
+    vectors: np.ndarray, params: MapParams, init: np.ndarray | None = None
+) -> np.ndarray:
+    """UMAP of `vectors` (rows); `init` pins the starting layout (used for alignment)."""
+    import umap
+
+    n = len(vectors)
+    if n < 4:  # UMAP needs a neighbourhood; a handful of points is drawn as is
+        out = np.zeros((n, params.n_components), dtype=np.float32)
+        out[:, 0] = np.arange(n)
+        return out
+    reducer = umap.UMAP(
+        n_components=params.n_components,
+        n_neighbors=min(params.n_neighbors, n - 1),
+        min_dist=params.min_dist,
+        metric=params.metric,
+        random_state=params.seed,
+        init=init
+        if init is not None
+        else ("spectral" if n > params.n_components + 1 else "random"),
+        n_jobs=1,  # random_state makes UMAP single-threaded anyway; say so explicitly
+    )
+    return reducer.fit_transform(_reduce(vectors, params)).astype(np.float32)
+
+
+def procrustes_onto(reference: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """Rotate/reflect, scale and shift `moving` to best match `reference` (same rows)."""
+    from scipy.linalg import orthogonal_procrustes
+
+    ref_centre, mov_centre = reference.mean(axis=0), moving.mean(axis=0)
+    ref, mov = reference - ref_centre, moving - mov_centre
+    rotation, _ = orthogonal_procrustes(mov, ref)
+    aligned = mov @ rotation
+    scale = np.linalg.norm(ref) / max(np.linalg.norm(aligned), 1e-12)
+    return (aligned * scale + ref_centre).astype(np.float32)
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _load(path: Path, params: MapParams) -> Projection | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return Projection(
+                data["ids"].tolist(), data["coords"], params, meta["seconds"], True, meta
+            )
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged cache file is recomputed, not trusted
+
+
+def _save(path: Path, projection: Projection) -> None:
+    meta = {**projection.meta, "seconds": projection.seconds, "params": asdict(projection.params)}
+    with atomic_path(path) as tmp:
+        np.savez(
+            tmp, ids=np.asarray(projection.ids), coords=projection.coords, meta=json.dumps(meta)
+        )
+
+
+def cached_projection(
+    cache_dir: Path,
+    key_parts: dict[str, Any],
+    load_vectors: Callable[[], tuple[list[int], np.ndarray]],
+    params: MapParams,
+    init_from: Projection | None = None,
+    progress: Progress | None = None,
+) -> Projection:
+    """The map for `key_parts`, from the cache or computed (and then cached)."""
+    parts = {**key_parts, "params": asdict(params)}
+    if init_from is not None:
+        parts["aligned_to"] = init_from.meta.get("key")
+    key = cache_key(parts)
+    path = Path(cache_dir) / f"{key}.npz"
+    if (hit := _load(path, params)) is not None:
+        return hit
+    if progress:
+        progress(0, 2, "load vectors")
+    ids, vectors = load_vectors()
+    if progress:
+        progress(1, 2, f"UMAP of {len(ids):,} points")
+    started = time.perf_counter()
+    init = None
+    if init_from is not None:
+        where = {pid: i for i, pid in enumerate(init_from.ids)}
+        if all(pid in where for pid in ids):
+            init = init_from.coords[[where[pid] for pid in ids]]
+    coords = umap_coords(vectors, params, init)
+    if init is not None:
+        coords = procrustes_onto(init, coords)
+    projection = Projection(ids, coords, params, time.perf_counter() - started, False)
+    projection.meta = {"key": key, **{k: str(v) for k, v in key_parts.items()}}
+    _save(path, projection)
+    if progress:
+        progress(2, 2, "done")
+    return projection
+
+
+def _stored_vectors_key(store: Any, catalog: str, kind: str, model_key: str) -> dict:
+    """What a map of stored vectors depends on: the table's version changes on any write."""
+    from core.store.schema import vector_table_name
+
+    version = store.database.version(vector_table_name(kind, model_key))
+    if version == 0:
+        raise ValueError(f"no {kind} vectors for model {model_key}: run `productlens embed`")
+    return {"catalog": catalog, "kind": kind, "model": model_key, "version": version}
+
+
+def catalog_projection(
+    store: Any,
+    catalog: str,
+    kind: str,
+    model_key: str,
+    cache_dir: Path,
+    params: MapParams = MapParams(),
+    init_from: Projection | None = None,
+    progress: Progress | None = None,
+) -> Projection:
+    """UMAP of a catalog's stored image or text vectors for one model."""
+    key_parts = _stored_vectors_key(store, catalog, kind, model_key)
+    return cached_projection(
+        cache_dir,
+        key_parts,
+        lambda: store.vectors.load(kind, model_key, catalog),
+        params,
+        init_from,
+        progress,
+    )
+
+
+def modality_projection(
+    store: Any,
+    catalog: str,
+    clip: Any,
+    cache_dir: Path,
+    params: MapParams = MapParams(),
+    progress: Progress | None = None,
+) -> tuple[Projection, int]:
+    """One map of a product's CLIP image vector and CLIP text vector of its name.
+
+    Returns the projection (ids repeat: first the images, then the texts) and the count
+    of images, so callers can split the two halves. The gap between them is CLIP's
+    modality gap.
+    """
+    key = clip.source.key
+    key_parts = {**_stored_vectors_key(store, catalog, "image", key), "kind": "image+name"}
+
+    def vectors() -> tuple[list[int], np.ndarray]:
+        ids, images = store.vectors.load("image", key, catalog)
+        names = store.products.get_many(catalog, ids)
+        texts = [names[pid]["name"] for pid in ids]
+        text_vecs = np.concatenate(
+            [clip.encode_texts(texts[i : i + 64]) for i in range(0, len(texts), 64)]
+        ) if texts else np.zeros((0, images.shape[1]), dtype=np.float32)  # fmt: skip
+        return ids + ids, np.concatenate([images, text_vecs])
+
+    projection = cached_projection(cache_dir, key_parts, vectors, params, None, progress)
+    return projection, len(projection.ids) // 2
+
+
+def modality_gap(projection: Projection, images: int) -> float:
+    """Mean distance between a product's image point and its name point on the map."""
+    coords = projection.coords
+    if images == 0:
+        return 0.0
+    return float(np.linalg.norm(coords[:images] - coords[images:], axis=1).mean())

@@ -1,0 +1,92 @@
+"""The `productlens` command line: global options, the sub-commands registered by the
+command modules, and one error discipline.
+
+Every command prints a human summary, or with --json one JSON document on stdout.
+Progress bars go to stderr so that --json output stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.catalog.parse import CatalogFormatError
+
+# Importing the command modules registers their commands, in this order in `--help`.
+from core.cli import (  # noqa: F401
+    catalog_commands,
+    model_commands,
+    search_commands,
+    training_commands,
+)
+from core.cli.registry import COMMANDS, CliError
+from core.models.sources import ModelUnavailable
+from core.retrieval.filters import QueryError
+from core.run_ids import RunError
+from core.settings import load_settings
+from core.store import Store, StoreError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Global options are accepted before or after the sub-command; SUPPRESS keeps the
+    # sub-parser from overwriting a value given before it with its own default.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--db", help="LanceDB directory (env PRODUCTLENS_DB)")
+    common.add_argument("--json", action="store_true", help="print one JSON document")
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    common.add_argument("--clip", help="CLIP: NAME/TAG, hf-hub:ORG/REPO or a checkpoint dir")
+    common.add_argument("--text-model", help="Sentence-BERT model id or local path")
+
+    parser = argparse.ArgumentParser(
+        prog="productlens", description="ProductLens catalog tools", parents=[common]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for spec in COMMANDS.values():
+        p = sub.add_parser(spec.name, parents=[common], help=spec.help)
+        if spec.arguments:
+            spec.arguments(p)
+    return parser
+
+
+_GLOBAL_DEFAULTS = {"db": None, "json": False, "quiet": False, "clip": None, "text_model": None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name, default in _GLOBAL_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    settings = load_settings().with_overrides(
+        db_path=Path(args.db) if args.db else None,
+        clip_model=args.clip,
+        text_model=args.text_model,
+    )
+    store = Store(settings.db_path)
+    try:
+        payload, text = COMMANDS[args.command].handler(args, settings, store)
+    except (
+        CliError,
+        CatalogFormatError,
+        StoreError,
+        ModelUnavailable,
+        QueryError,
+        RunError,
+        OSError,
+    ) as exc:
+        if args.json:
+            print(json.dumps({"error": str(exc)}))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""One object the pages and the CLI share: settings, the store, and models loaded once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pandas as pd
+
+from core.catalog.facts import CatalogFacts, build_facts
+from core.models.clip import ClipModel, load_clip
+from core.models.sources import ModelSource, resolve_clip, resolve_text_model
+from core.models.text import TextModel, load_text_model
+from core.retrieval.vector_cache import MatrixCache, RecordCache
+from core.settings import Settings, load_settings
+from core.store import Store
+
+CATALOG_COLUMNS = [
+    "product_id",
+    "name",
+    "main_category",
+    "sub_category",
+    "rating",
+    "rating_count",
+    "discount_price",
+    "actual_price",
+    "price",
+    "currency",
+    "image_status",
+    "image_error",
+    "image_path",
+    "image_url",
+    "link",
+]
+
+
+@dataclass
+class Lens:
+    settings: Settings
+    _facts: dict[tuple[str, int], CatalogFacts] = field(default_factory=dict, repr=False)
+    _facts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.settings.db_path)
+
+    @cached_property
+    def clip_source(self) -> ModelSource:
+        return resolve_clip(self.settings)
+
+    @cached_property
+    def text_source(self) -> ModelSource:
+        return resolve_text_model(self.settings)
+
+    @cached_property
+    def matrices(self) -> MatrixCache:
+        return MatrixCache()
+
+    @cached_property
+    def records(self) -> RecordCache:
+        return RecordCache()
+
+    def clip(self) -> ClipModel:
+        return load_clip(self.settings)
+
+    def text_model(self) -> TextModel:
+        return load_text_model(self.settings)
+
+    def facts(self, catalog: str) -> CatalogFacts:
+        """Brands, discounts, identical listings… of this catalog, as of its last write."""
+        key = (catalog, self.store.products.version())
+        with self._facts_lock:
+            facts = self._facts.get(key)
+        if facts is None:
+            facts = build_facts(self.catalog_frame(catalog))
+            with self._facts_lock:
+                self._facts = {k: v for k, v in self._facts.items() if k[0] != catalog}
+                self._facts[key] = facts
+        return facts
+
+    def catalog_frame(self, catalog: str) -> pd.DataFrame:
+        table = self.store.products.where(catalog, columns=CATALOG_COLUMNS)
+        return table.to_pandas().sort_values("product_id").reset_index(drop=True)
+
+
+_lock = threading.Lock()
+_lenses: dict[Settings, Lens] = {}
+
+
+def get_lens(settings: Settings | None = None) -> Lens:
+    """The process-wide Lens for these settings (Streamlit reruns reuse it)."""
+    settings = settings or load_settings()
+    with _lock:
+        if settings not in _lenses:
+            _lenses[settings] = Lens(settings)
+        return _lenses[settings]

@@ -1,0 +1,512 @@
+"""Question understanding: the constraints a shopper's words state, as validated filters.
+
+A deterministic parser always runs. It finds price bounds ("under 1k rupees", "between
+$20 and $50", "around ₹5,000"), a minimum rating ("4 stars and up"), a discount ("at least
+40% off", "big discount"), popularity ("1000+ reviews"), an ordering ("best rated",
+"cheapest", "most popular"), the catalog's brands (even mid-question), colours and shape
+words, and model numbers that a product's name must contain ("WH-1000XM4"). What remains
+is the text that is embedded. Every constraint is a :class:`Constraint` the page shows as
+a removable chip; :meth:`Understanding.without` drops the ones a person removed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from core.catalog.facts import NOISE_CANCELLING, words
+from core.catalog.parse import CURRENCY_SIGNS, format_price
+
+if TYPE_CHECKING:
+    from core.catalog.facts import CatalogFacts
+    from core.retrieval.filters import Filters
+
+RATING, PRICE, DISCOUNT, POPULARITY = "rating", "price", "discount", "popularity"
+ORDER_LABELS = {
+    RATING: "best rated first",
+    PRICE: "cheapest first",
+    DISCOUNT: "biggest discount first",
+    POPULARITY: "most rated first",
+}
+BIG_DISCOUNT = 0.4  # "a big discount": 40% off or more
+GOOD_RATING = 4.0  # "well rated", "good reviews"
+POPULAR_MIN_RATINGS = 100  # "popular": at least this many ratings
+
+COLOURS = frozenset(
+    "black white red blue green yellow pink purple violet orange grey gray silver gold golden "
+    "brown beige navy teal maroon transparent rose".split()
+)
+SHAPES = frozenset(
+    "round square rectangular circular oval slim thin compact small large mini tiny "
+    "portable foldable curved flat wide tall matte glossy metallic".split()
+)
+# Filler that carries no meaning for retrieval once the constraints are taken out.
+_FILLER = frozenset(
+    "which what whats what's show me find i want need looking for looking some any a an the "
+    "is are do does have has with that those these there please can you get give "
+    "recommend suggest best good great top one ones options option products product "
+    "items item buy to of in on me my price priced cost costs costing rupees rs inr "
+    "dollars usd bucks and or also only but instead what about how it them".split()
+)
+_FOLLOW_UP_ONLY = _FILLER | COLOURS | SHAPES | frozenset("cheaper cheap bigger smaller".split())
+
+_CURRENCY_WORDS = {
+    "₹": "INR", "rs": "INR", "rs.": "INR", "inr": "INR", "rupees": "INR", "rupee": "INR",
+    "$": "USD", "usd": "USD", "dollars": "USD", "dollar": "USD", "bucks": "USD",
+    "€": "EUR", "eur": "EUR", "euros": "EUR", "£": "GBP", "gbp": "GBP", "pounds": "GBP",
+}  # fmt: skip
+_MULTIPLIERS = {"k": 1e3, "thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5}
+_CUR = r"(?:₹|\$|€|£|rs\.?|inr|usd|eur|gbp)"
+_CUR_AFTER = r"(?:rupees?|rs\.?|inr|dollars?|usd|bucks|euros?|eur|pounds|gbp)"
+# A number followed by a unit is a quantity, not a price: "over 50 inch", "20000 mAh".
+_NOT_MONEY = (
+    r"(?![\d,.]*\s*(?:inch|inches|\"|mah|gb|tb|mb|watts?|w\b|hz|mp|cm|mm|hours?|hrs?|mins?|"
+    r"days?|months?|years?|met(?:er|re)s?|ft|feet|%|stars?|ratings?|reviews?))"
+)
+_AMOUNT = (
+    rf"(?P<{{name}}cur>{_CUR})?\s*(?P<{{name}}num>\d[\d,]*(?:\.\d+)?){_NOT_MONEY}\s*"
+    rf"(?P<{{name}}mult>k\b|thousand\b|lakhs?\b|lac\b)?\s*(?P<{{name}}cur2>{_CUR_AFTER}\b)?"
+)
+
+
+def _amount(name: str) -> str:
+    return _AMOUNT.replace("{name}", name)
+
+
+_BETWEEN = re.compile(
+    rf"\b(?:between|from)\s+{_amount('a')}\s*(?:and|to|-)\s*{_amount('b')}", re.IGNORECASE
+)
+_RANGE = re.compile(rf"(?<![\w.]){_amount('a')}\s*(?:-|to)\s*{_amount('b')}", re.IGNORECASE)
+_MAX = re.compile(
+    r"\b(?:under|below|less than|lower than|cheaper than|up ?to|within|at most|max(?:imum)?"
+    rf"|not more than|no more than|upto)\s*(?:of\s+)?{_amount('a')}"
+    rf"|<=?\s*{_amount('b')}",
+    re.IGNORECASE,
+)
+_MIN = re.compile(
+    r"\b(?:over|above|more than|at least|min(?:imum)?|starting at|from)\s*"
+    rf"{_amount('a')}|>=?\s*{_amount('b')}",
+    re.IGNORECASE,
+)
+_AROUND = re.compile(r"\b(?:around|about|approx(?:imately)?|roughly|~)\s*" + _amount("a"), re.I)
+_BUDGET = re.compile(r"\b(?:budget|price)\s*(?:of|is|:)?\s*" + _amount("a"), re.IGNORECASE)
+
+_RATING_MIN = re.compile(
+    r"\b(?:(?:rated|rating|ratings|stars?)\s*(?:of\s+)?(?:at least|above|over|>=?|of)?\s*"
+    r"(?P<a>[1-5](?:\.\d)?)\s*(?:stars?)?(?:\s*(?:\+|and up|& up|or more|or above|and above))?"
+    r"|(?:at least|above|over|min(?:imum)?)?\s*(?P<b>[1-5](?:\.\d)?)\s*(?:\+\s*)?stars?"
+    r"(?:\s*(?:\+|and up|& up|or more|or above|and above|rating|rated))?"
+    r"|(?P<c>[1-5](?:\.\d)?)\s*\+\s*(?:rating|rated))",
+    re.IGNORECASE,
+)
+_RATING_GOOD = re.compile(
+    r"\b(?:well|highly|high|good|great)[ -]?(?:rated|ratings?|reviews?|reviewed)\b", re.I
+)
+_RATING_ORDER = re.compile(
+    r"\b(?:best|top|highest|most highly)[ -]?(?:rated|ratings?|reviewed|reviews?)\b"
+    r"|\bhave the best rating\b|\bbest rating\b",
+    re.IGNORECASE,
+)
+_DISCOUNT_MIN = re.compile(
+    r"\b(?:at least|over|above|more than|min(?:imum)?|>=?)?\s*(?P<a>\d{1,2}(?:\.\d+)?)\s*%"
+    r"\s*(?:\+\s*)?(?:off|discount|or more off|or more)?",
+    re.IGNORECASE,
+)
+_DISCOUNT_BIG = re.compile(
+    r"\b(?:with\s+(?:a\s+)?)?(?:big|huge|great|large|heavy|deep|good|massive|best|biggest|"
+    r"highest|maximum|max)\s+(?:discounts?|deals?|offers?|savings?|price cuts?)\b",
+    re.IGNORECASE,
+)
+_DISCOUNT_ANY = re.compile(
+    r"\b(?:with\s+(?:a\s+)?)?(?:discounted|on sale|on offer|any discount|a discount|"
+    r"discounts?|deals?)\b",
+    re.IGNORECASE,
+)
+_DISCOUNT_ORDER = re.compile(
+    r"\b(?:biggest|highest|best|maximum|max|most)\s+(?:discount|deal|savings?)", re.IGNORECASE
+)
+_COUNT_MIN = re.compile(
+    r"\b(?:at least|over|more than|min(?:imum)?)?\s*(?P<a>\d[\d,]*)\s*(?P<mult>k)?\s*\+?\s*"
+    r"(?:or more\s+)?(?:ratings|reviews|reviewers|buyers)\b",
+    re.IGNORECASE,
+)
+_POPULAR = re.compile(
+    r"\b(?:most popular|popular|best[ -]?sell(?:ing|ers?)|most reviewed|most ratings|"
+    r"most bought|trending)\b",
+    re.IGNORECASE,
+)
+_CHEAPEST = re.compile(
+    r"\b(?:cheapest|lowest price|least expensive|cheaper|cheap|budget|affordable|"
+    r"inexpensive)\b",
+    re.IGNORECASE,
+)
+# A model number: letters and digits together ("WH-1000XM4", "M33"), not a quantity with
+# a unit ("50000mAh", "8GB", "4K", "1080p").
+_MODEL = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{2,}(?![\w-])")
+_QUANTITY = re.compile(
+    r"^\d+(?:\.\d+)?(?:mah|gb|tb|mb|w|v|hz|khz|mhz|ghz|k|p|mm|cm|m|inch|inches|in|ft|ml|l|kg|"
+    r"g|x|pcs|pc|db|mp|th|nd|rd|st|hrs?|h|mins?|s|ch|port|ports|a|amp)$"
+)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One understood constraint, shown as a chip; `key` is what `without` removes."""
+
+    key: str
+    label: str
+    source: str = "parser"  # or "llm"
+
+
+@dataclass(frozen=True)
+class Understanding:
+    question: str
+    search_text: str
+    min_price: float | None = None
+    max_price: float | None = None
+    min_rating: float | None = None
+    min_rating_count: int | None = None
+    min_discount: float | None = None
+    brands: tuple[str, ...] = ()
+    colours: tuple[str, ...] = ()
+    appearance: tuple[str, ...] = ()
+    specs: tuple[str, ...] = ()  # quantities a name should state ("8GB", "55 inch")
+    keywords: tuple[str, ...] = ()
+    order_by: str | None = None
+    currency: str = ""  # the catalog's currency, for labels
+    follow_up_of: str = ""  # the earlier search this one continues ("" for none)
+    notes: tuple[str, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()  # (constraint key, "llm") for proposals
+
+    # --- chips -------------------------------------------------------------------------
+
+    def constraints(self) -> list[Constraint]:
+        llm = {key for key, source in self.sources if source == "llm"}
+
+        def chip(key: str, label: str) -> Constraint:
+            return Constraint(key, label, "llm" if key.split(":", 1)[0] in llm else "parser")
+
+        chips = [chip(f"brand:{b}", f"brand: {b}") for b in self.brands]
+        price = self._price_label()
+        if price:
+            chips.append(chip(PRICE, price))
+        if self.min_rating is not None:
+            chips.append(chip("min_rating", f"rating ≥ {self.min_rating:g}★"))
+        if self.min_discount is not None:
+            chips.append(chip("min_discount", f"≥ {self.min_discount:.0%} off"))
+        if self.min_rating_count is not None:
+            chips.append(chip("min_rating_count", f"≥ {self.min_rating_count:,} ratings"))
+        chips += [chip(f"keyword:{k}", f"name has “{k}”") for k in self.keywords]
+        chips += [chip(f"colour:{c}", f"colour: {c}") for c in self.colours]
+        chips += [chip(f"look:{a}", f"looks: {a}") for a in self.appearance]
+        chips += [chip(f"spec:{q}", f"spec: {q}") for q in self.specs]
+        if self.order_by:
+            chips.append(chip("order", ORDER_LABELS[self.order_by]))
+        return chips
+
+    def _price_label(self) -> str:
+        def money(value: float) -> str:
+            return format_price(value, self.currency) or f"{value:,.0f}"
+
+        if self.min_price is not None and self.max_price is not None:
+            return f"{money(self.min_price)} – {money(self.max_price)}"
+        if self.max_price is not None:
+            return f"≤ {money(self.max_price)}"
+        if self.min_price is not None:
+            return f"≥ {money(self.min_price)}"
+        return ""
+
+    def without(self, keys: set[str] | frozenset[str]) -> Understanding:
+        """This understanding minus the chips a person removed."""
+        if not keys:
+            return self
+        drop = set(keys)
+        return replace(
+            self,
+            min_price=None if PRICE in drop else self.min_price,
+            max_price=None if PRICE in drop else self.max_price,
+            min_rating=None if "min_rating" in drop else self.min_rating,
+            min_discount=None if "min_discount" in drop else self.min_discount,
+            min_rating_count=None if "min_rating_count" in drop else self.min_rating_count,
+            order_by=None if "order" in drop else self.order_by,
+            brands=tuple(b for b in self.brands if f"brand:{b}" not in drop),
+            colours=tuple(c for c in self.colours if f"colour:{c}" not in drop),
+            appearance=tuple(a for a in self.appearance if f"look:{a}" not in drop),
+            specs=tuple(q for q in self.specs if f"spec:{q}" not in drop),
+            keywords=tuple(k for k in self.keywords if f"keyword:{k}" not in drop),
+        )
+
+    # --- as filters --------------------------------------------------------------------
+
+    @property
+    def hard(self) -> bool:
+        """Whether anything must hold of every recommended product."""
+        return bool(
+            self.brands or self.keywords
+            or any(v is not None for v in (self.min_price, self.max_price, self.min_rating,
+                                           self.min_rating_count, self.min_discount))
+        )  # fmt: skip
+
+    def filters(self, base: Filters | None = None) -> Filters:
+        """`base` (what the UI set) tightened by what the question states."""
+        from core.retrieval.filters import Filters
+
+        base = base or Filters()
+        return replace(
+            base,
+            min_price=_tighter(base.min_price, self.min_price, max),
+            max_price=_tighter(base.max_price, self.max_price, min),
+            min_rating=_tighter(base.min_rating, self.min_rating, max),
+            min_rating_count=_tighter(base.min_rating_count, self.min_rating_count, max),
+            min_discount=_tighter(base.min_discount, self.min_discount, max),
+            brands=tuple(dict.fromkeys([*base.brands, *self.brands])),
+            keywords=tuple(dict.fromkeys([*base.keywords, *self.keywords])),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "search_text": self.search_text,
+            "constraints": [vars(c) for c in self.constraints()],
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+            "min_rating": self.min_rating,
+            "min_rating_count": self.min_rating_count,
+            "min_discount": self.min_discount,
+            "brands": list(self.brands),
+            "colours": list(self.colours),
+            "appearance": list(self.appearance),
+            "specs": list(self.specs),
+            "keywords": list(self.keywords),
+            "order_by": self.order_by,
+            "follow_up_of": self.follow_up_of,
+            "notes": list(self.notes),
+        }
+
+
+def _tighter(a: float | None, b: float | None, pick) -> Any:
+    return b if a is None else a if b is None else pick(a, b)
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Parse:
+    text: str  # the question, with understood spans blanked out as they are consumed
+    currency: str
+    notes: list[str] = field(default_factory=list)
+    found: dict[str, Any] = field(default_factory=dict)
+
+    def take(self, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+        matches = list(pattern.finditer(self.text))
+        for match in reversed(matches):
+            start, end = match.span()
+            self.text = self.text[:start] + " " * (end - start) + self.text[end:]
+        return matches
+
+
+def _number(match: re.Match[str], name: str) -> float | None:
+    raw = match.group(f"{name}num")
+    if raw is None:
+        return None
+    try:
+        value = float(raw.replace(",", ""))
+    except ValueError:
+        return None
+    mult = (match.group(f"{name}mult") or "").lower()
+    return value * _MULTIPLIERS.get(mult, 1.0) if math.isfinite(value) else None
+
+
+def _currency(match: re.Match[str], *names: str) -> str:
+    for name in names:
+        for group in (f"{name}cur", f"{name}cur2"):
+            raw = (match.group(group) or "").lower()
+            if raw:
+                return _CURRENCY_WORDS.get(raw, _CURRENCY_WORDS.get(raw.rstrip("."), ""))
+    return ""
+
+
+def _price_ok(parse: _Parse, match: re.Match[str], *names: str) -> bool:
+    """A written currency that is not the catalog's is reported, not silently converted."""
+    written = _currency(match, *names)
+    if written and parse.currency and written != parse.currency:
+        sign = CURRENCY_SIGNS.get(parse.currency, parse.currency)
+        parse.notes.append(
+            f"“{match.group(0).strip()}” is not applied: prices in this catalog are in {sign}"
+        )
+        return False
+    return True
+
+
+def _parse_prices(parse: _Parse) -> None:
+    for match in parse.take(_BETWEEN) + parse.take(_RANGE):
+        low, high = _number(match, "a"), _number(match, "b")
+        if low is None or high is None or not _price_ok(parse, match, "a", "b"):
+            continue
+        if _RANGE.fullmatch(match.group(0).strip()) and not _currency(match, "a", "b"):
+            continue  # "3-5" alone is not a price
+        parse.found["min_price"], parse.found["max_price"] = sorted((low, high))
+    for match in parse.take(_AROUND):
+        value = _number(match, "a")
+        if value is not None and _price_ok(parse, match, "a"):
+            parse.found["min_price"], parse.found["max_price"] = value * 0.8, value * 1.2
+    for pattern, key in ((_MAX, "max_price"), (_MIN, "min_price"), (_BUDGET, "max_price")):
+        for match in parse.take(pattern):
+            name = "a" if match.group("anum") else "b"
+            value = _number(match, name)
+            if value is not None and _price_ok(parse, match, name):
+                parse.found[key] = value
+
+
+def _parse_rating(parse: _Parse) -> None:
+    if parse.take(_RATING_ORDER):
+        parse.found["order_by"] = RATING
+    for match in parse.take(_RATING_MIN):
+        value = float(match.group("a") or match.group("b") or match.group("c"))
+        parse.found["min_rating"] = max(parse.found.get("min_rating", 0.0), value)
+    if parse.take(_RATING_GOOD):
+        parse.found.setdefault("min_rating", GOOD_RATING)
+
+
+def _parse_discount(parse: _Parse) -> None:
+    if _DISCOUNT_ORDER.search(parse.text):
+        parse.found["order_by"] = parse.found.get("order_by") or DISCOUNT
+    for match in parse.take(_DISCOUNT_MIN):
+        parse.found["min_discount"] = float(match.group("a")) / 100
+    if parse.take(_DISCOUNT_BIG):
+        parse.found.setdefault("min_discount", BIG_DISCOUNT)
+        parse.found["order_by"] = parse.found.get("order_by") or DISCOUNT
+    if parse.take(_DISCOUNT_ANY):
+        parse.found.setdefault("min_discount", 0.01)
+
+
+def _parse_popularity(parse: _Parse) -> None:
+    for match in parse.take(_COUNT_MIN):
+        value = float(match.group("a").replace(",", "")) * (1e3 if match.group("mult") else 1)
+        parse.found["min_rating_count"] = int(value)
+    if parse.take(_POPULAR):
+        parse.found.setdefault("min_rating_count", POPULAR_MIN_RATINGS)
+        parse.found["order_by"] = parse.found.get("order_by") or POPULARITY
+
+
+def _parse_cheapest(parse: _Parse) -> None:
+    if parse.take(_CHEAPEST):
+        parse.found["order_by"] = parse.found.get("order_by") or PRICE
+
+
+def _brands(text: str, vocabulary: frozenset[str]) -> tuple[str, ...]:
+    """Brands the question names, except ones it names as what a product fits ("a case
+    for Samsung") and the "noise" of noise-cancelling."""
+    tokens = words(NOISE_CANCELLING.sub(" ", text))
+    found = []
+    for i, token in enumerate(tokens):
+        if token in vocabulary and (i == 0 or tokens[i - 1] not in {"for", "compatible", "fits"}):
+            found.append(token)
+    return tuple(dict.fromkeys(found))
+
+
+_SPEC = re.compile(
+    r"\b(\d+(?:\.\d+)?)\s?(mah|gb|tb|w|watts?|hz|inch(?:es)?|\"|mp|k)\b", re.IGNORECASE
+)
+_UNIT = {"watt": "w", "watts": "w", "inches": "inch", '"': "inch"}
+
+
+def _specs(text: str) -> tuple[str, ...]:
+    """Quantities with a unit ("8GB", "50000 mAh", "55 inch"), normalised to how names
+    write them once spaces are dropped ("8gb", "50000mah", "55inch")."""
+    found = [f"{n}{_UNIT.get(u.lower(), u.lower())}" for n, u in _SPEC.findall(text)]
+    return tuple(dict.fromkeys(found))
+
+
+def _model_numbers(text: str) -> tuple[str, ...]:
+    found = [m for m in _MODEL.findall(text) if not _QUANTITY.match(m.lower().replace("-", ""))]
+    return tuple(dict.fromkeys(found))
+
+
+def understand(
+    question: str,
+    facts: CatalogFacts | None = None,
+    previous: Understanding | None = None,
+) -> Understanding:
+    """What `question` asks for. A question that names no product of its own ("under 2k?",
+    "in black", "cheaper ones") continues `previous`, visibly: `follow_up_of` says so."""
+    from core.retrieval.filters import clean_query
+
+    question = clean_query(question)
+    # A brand the catalog only sells accessories for is still a brand asked for.
+    vocabulary = facts.vocabulary | facts.fitted if facts is not None else frozenset()
+    parse = _Parse(text=question.lower(), currency=facts.currency if facts is not None else "")
+    _parse_rating(parse)  # before prices: "4 stars" is not ₹4
+    _parse_discount(parse)
+    _parse_popularity(parse)
+    _parse_prices(parse)
+    _parse_cheapest(parse)
+    rest = parse.text
+    tokens = words(rest)
+    colours = tuple(dict.fromkeys(t for t in tokens if t in COLOURS))
+    shapes = tuple(dict.fromkeys(t for t in tokens if t in SHAPES))
+    brands = _brands(rest, vocabulary)
+    keywords = tuple(
+        k for k in _model_numbers(question) if k.lower() in rest and k.lower() not in brands
+    )
+    kept = " ".join(t for t in _original_words(question, rest) if t.lower() not in _FILLER)
+    found = parse.found
+    understood = Understanding(
+        question=question,
+        search_text=kept or question,
+        min_price=found.get("min_price"),
+        max_price=found.get("max_price"),
+        min_rating=found.get("min_rating"),
+        min_rating_count=found.get("min_rating_count"),
+        min_discount=found.get("min_discount"),
+        brands=brands,
+        colours=colours,
+        appearance=shapes,
+        specs=_specs(rest),
+        keywords=keywords,
+        order_by=found.get("order_by"),
+        currency=parse.currency,
+        notes=tuple(parse.notes),
+    )
+    if previous is not None and _continues(rest, brands):
+        return _merge(previous, understood, kept)
+    return understood
+
+
+def _original_words(question: str, rest: str) -> list[str]:
+    """The question's words (original case) at the positions `rest` still holds."""
+    kept = []
+    for match in re.finditer(r"[\w₹$][\w.+%/-]*[\w+%]|[\w₹$]", question):
+        start, end = match.span()
+        if rest[start:end].strip():
+            kept.append(match.group(0))
+    return kept
+
+
+def _continues(rest: str, brands: tuple[str, ...]) -> bool:
+    """Nothing but constraints, colours or filler: a refinement of the previous question."""
+    return not [t for t in words(rest) if t not in _FOLLOW_UP_ONLY and t not in brands]
+
+
+def _merge(previous: Understanding, new: Understanding, extra: str) -> Understanding:
+    subject = previous.follow_up_of or previous.search_text
+    merged = Understanding(
+        question=new.question,
+        search_text=f"{previous.search_text} {extra}".strip(),
+        brands=tuple(dict.fromkeys([*previous.brands, *new.brands])),
+        colours=new.colours or previous.colours,
+        appearance=new.appearance or previous.appearance,
+        specs=new.specs or previous.specs,
+        keywords=previous.keywords,
+        order_by=new.order_by or previous.order_by,
+        currency=new.currency,
+        follow_up_of=subject,
+        notes=new.notes,
+    )
+    fields = ("min_price", "max_price", "min_rating", "min_rating_count", "min_discount")
+    return replace(
+        merged, **{f: getattr(new, f) if getattr(new, f) is not None else getattr(previous, f)
+                   for f in fields}
+    )  # fmt: skip

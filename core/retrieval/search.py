@@ -1,0 +1,344 @@
+"""Retrieval: text → text index, text → image index (CLIP text tower), image → image index.
+
+Filters become a where-clause on the vector query itself (LanceDB prefilter), built only
+from validated numbers and escaped strings. Hybrid mode fuses a full-text search on product
+names with the vector hits by reciprocal rank fusion, so exact model numbers are found.
+Brand, discount and keyword filters are resolved to product ids from the catalog's facts
+first. Identical listings collapse into one hit that lists their ids, and every hit says
+why it matched: its text and image similarity (measured whichever index found it) and
+the query words its name contains.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.retrieval.filters import Filters, QueryError, clean_query
+from core.store import sql_str
+from core.store.vectors import FTS_COLUMN
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from core.catalog.facts import CatalogFacts
+    from core.lens import Lens
+    from core.retrieval.query import Understanding
+
+TEXT, IMAGE, HYBRID = "text", "image", "hybrid"
+RRF_K = 60
+
+
+@dataclass
+class Hit:
+    source: str
+    rank: int
+    product_id: int
+    score: float
+    name: str = ""
+    rating: float | None = None
+    rating_count: int | None = None
+    price: float | None = None
+    discount_price: float | None = None
+    actual_price: float | None = None
+    currency: str = ""
+    main_category: str = ""
+    sub_category: str = ""
+    image_path: str = ""
+    image_url: str = ""
+    image_status: str = ""
+    link: str = ""
+    # Why this result: each part on its own scale (cosines are -1..1; None = not measured).
+    text_similarity: float | None = None
+    image_similarity: float | None = None
+    keywords_matched: list[str] = field(default_factory=list)
+    duplicate_ids: list[int] = field(default_factory=list)  # identical listings elsewhere
+    unmet: list[str] = field(default_factory=list)  # constraints this product breaks
+    alternative: bool = False  # shown because nothing met the constraints
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SearchResult:
+    query: str
+    has_image: bool
+    text_hits: list[Hit] = field(default_factory=list)
+    image_hits: list[Hit] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    understanding: Understanding | None = None
+    catalog_has_images: bool = True
+    alternatives: bool = False  # the hits are the nearest products, not ones that qualify
+
+    @property
+    def hits(self) -> list[Hit]:
+        return [*self.text_hits, *self.image_hits]
+
+    @property
+    def product_ids(self) -> set[int]:
+        return {h.product_id for h in self.hits}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "image_query": self.has_image,
+            "text_results": [h.as_dict() for h in self.text_hits],
+            "image_results": [h.as_dict() for h in self.image_hits],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "notes": self.notes,
+            "understood": self.understanding.as_dict() if self.understanding else None,
+            "alternatives": self.alternatives,
+        }
+
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+def query_image(upload: Any) -> Image.Image:
+    """An uploaded file (name, size, getvalue()) as an RGB image, or a QueryError."""
+    from core.catalog.images import ImageError, load_rgb
+
+    size = int(getattr(upload, "size", 0) or 0)
+    if size > MAX_UPLOAD_BYTES:
+        raise QueryError(f"the image is {size / 1e6:.1f} MB; the limit is 10 MB")
+    try:
+        return load_rgb(upload.getvalue())
+    except ImageError as exc:
+        raise QueryError(
+            f"{getattr(upload, 'name', 'the upload')} is not a usable image: {exc}"
+        ) from exc
+
+
+def _ranked(
+    lens: Lens,
+    table: Any,
+    vector: np.ndarray,
+    k: int,
+    catalog: str,
+    filters: Filters,
+    where: str,
+) -> list[tuple[int, float]]:
+    """Exact in-memory search when the table fits in RAM, else LanceDB (ANN if indexed)."""
+    matrix = lens.matrices.get(table.name, table, catalog)
+    if matrix is not None:
+        return matrix.top_k(vector, k, filters)
+    return _vector_search(table, vector, k, where)
+
+
+def _vector_search(
+    table: Any, vector: np.ndarray, k: int, where: str | None
+) -> list[tuple[int, float]]:
+    from core.retrieval.ann import ann_query
+
+    query = ann_query(table, vector, k)  # the ANN settings only matter once indexed
+    if where:
+        query = query.where(where, prefilter=True)
+    rows = query.select(["product_id", "_distance"]).to_arrow().to_pylist()
+    return [(r["product_id"], 1.0 - float(r["_distance"])) for r in rows]
+
+
+def _catalog_where(catalog: str, filters: Filters) -> str:
+    clause = f"catalog = {sql_str(catalog)}"
+    extra = filters.where()
+    return f"{clause} AND {extra}" if extra else clause
+
+
+def _fts_search(table: Any, query: str, k: int, where: str) -> list[tuple[int, float]]:
+    """Keyword matches on names, through the index the writer built (Vectors.index_names)."""
+    rows = (
+        table.search(query, query_type="fts", fts_columns=FTS_COLUMN)
+        .where(where, prefilter=True)
+        .select(["product_id", "_score"])
+        .limit(k)
+        .to_arrow()
+        .to_pylist()
+    )
+    return [(r["product_id"], float(r.get("_score") or 0.0)) for r in rows]
+
+
+def rrf_fuse(*rankings: list[tuple[int, float]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: each list adds 1/(k + rank) for every product it holds."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (product_id, _) in enumerate(ranking, start=1):
+            scores[product_id] = scores.get(product_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def collapse_copies(
+    ranked: list[tuple[int, float]], facts: CatalogFacts, k: int
+) -> list[tuple[int, float]]:
+    """The first k distinct listings: identical copies (same name and price) of a better
+    ranked product are dropped here and listed on its hit instead."""
+    seen: set[int] = set()
+    kept = []
+    for product_id, score in ranked:
+        group = facts.group_of(product_id)
+        if group not in seen:
+            seen.add(group)
+            kept.append((product_id, score))
+            if len(kept) == k:
+                break
+    return kept
+
+
+HIT_COLUMNS = [
+    n for n in Hit.__dataclass_fields__
+    if n not in ("source", "rank", "score", "text_similarity", "image_similarity",
+                 "keywords_matched", "duplicate_ids", "unmet", "alternative")
+]  # fmt: skip
+
+
+def _hits(lens: Lens, catalog: str, source: str, ranked: list[tuple[int, float]]) -> list[Hit]:
+    records = lens.records.lookup(lens.store, catalog, [pid for pid, _ in ranked], HIT_COLUMNS)
+    hits = []
+    for rank, (product_id, score) in enumerate(ranked, start=1):
+        record = records.get(product_id, {})
+        fields = {name: record.get(name) for name in HIT_COLUMNS if name in record}
+        fields.pop("product_id", None)
+        hits.append(Hit(source=source, rank=rank, product_id=product_id, score=score, **fields))
+    return hits
+
+
+# Words too common to say anything about why a product matched.
+_STOPWORDS = frozenset("a an and the for with of in on to or by is it my me under over".split())
+
+
+def _explain(lens: Lens, result: SearchResult, facts: CatalogFacts, vectors: dict) -> None:
+    """Fill each hit's text and image similarity (both measured for every hit, whichever
+    index found it), the query words its name contains, and its identical listings."""
+    from core.catalog.facts import words
+
+    ids = [h.product_id for h in result.hits]
+    similarity: dict[str, dict[int, float]] = {}
+    for kind, (table, vector, catalog) in vectors.items():
+        matrix = lens.matrices.get(table.name, table, catalog)
+        similarity[kind] = matrix.similarities(vector, ids) if matrix is not None else {}
+    asked = [w for w in dict.fromkeys(words(result.query)) if w not in _STOPWORDS]
+    for hit in result.hits:
+        hit.text_similarity = similarity.get(TEXT, {}).get(hit.product_id)
+        hit.image_similarity = similarity.get(IMAGE, {}).get(hit.product_id)
+        if hit.source == TEXT and hit.text_similarity is None:
+            hit.text_similarity = hit.score
+        if hit.source == IMAGE and hit.image_similarity is None:
+            hit.image_similarity = hit.score
+        named = set(words(hit.name))
+        hit.keywords_matched = [w for w in asked if w in named]
+        hit.duplicate_ids = [i for i in facts.copies(hit.product_id) if i != hit.product_id]
+
+
+def _search_images(
+    lens: Lens,
+    catalog: str,
+    key: str,
+    vector: np.ndarray,
+    k: int,
+    filters: Filters,
+    where: str,
+    result: SearchResult,
+    facts: CatalogFacts,
+) -> Any:
+    table = lens.store.vectors.open("image", key)
+    if table is None:
+        result.notes.append("no image index yet: run `productlens embed`")
+        return None
+    ranked = _ranked(lens, table, vector, _overfetch(k), catalog, filters, where)
+    result.image_hits = _hits(lens, catalog, IMAGE, collapse_copies(ranked, facts, k))
+    return table
+
+
+def _overfetch(k: int) -> int:
+    return min(3 * k + 10, 300)  # room for identical listings to collapse
+
+
+def no_images_note(facts: CatalogFacts) -> str:
+    return (
+        f"This catalog has no product images (0 of {len(facts):,} products), so only text "
+        "search runs and appearance is judged from product names."
+    )
+
+
+def search(
+    lens: Lens,
+    catalog: str,
+    query: str | None = None,
+    image: Image.Image | None = None,
+    k: int = 5,
+    filters: Filters | None = None,
+    hybrid: bool = False,
+) -> SearchResult:
+    """Top-k distinct listings from the text and image indexes for a text query, an image,
+    or both, each with why it matched."""
+    text = clean_query(query)
+    if not text and image is None:
+        raise QueryError("type a question or upload an image")
+    k = max(1, min(int(k), 100))
+    facts = lens.facts(catalog)
+    if image is not None and not facts.has_images:
+        raise QueryError(
+            f"This catalog has no product images (0 of {len(facts):,} products have one), so "
+            "there is nothing to match a photo against. Search by text, or ingest the "
+            "catalog with `--download-images` where its image URLs can be fetched."
+        )
+    resolved = (filters or Filters()).resolve(facts)
+    result = SearchResult(query=text, has_image=image is not None)
+    result.catalog_has_images = facts.has_images
+    if resolved is None:
+        return result  # no product passes the filters: nothing to rank
+    filters = resolved
+    where = _catalog_where(catalog, filters)
+    timings = result.timings_ms
+    vectors: dict[str, tuple[Any, np.ndarray, str]] = {}
+
+    started = time.perf_counter()
+    clip = lens.clip() if facts.has_images else None
+    text_model = lens.text_model() if text else None
+    timings["load_models"] = (time.perf_counter() - started) * 1000
+
+    if text and text_model is not None:
+        started = time.perf_counter()
+        text_vector = text_model.encode([text])[0]
+        clip_text_vector = clip.encode_texts([text])[0] if clip is not None else None
+        timings["embed_text"] = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        text_table = lens.store.vectors.open("text", text_model.source.key)
+        if text_table is None:
+            result.notes.append("no text index yet: run `productlens embed`")
+        else:
+            vectors[TEXT] = (text_table, text_vector, catalog)
+            ranked = _ranked(lens, text_table, text_vector, _overfetch(k), catalog, filters, where)
+            source = TEXT
+            if hybrid:
+                keyword = _fts_search(text_table, text, _overfetch(k), where)
+                ranked = rrf_fuse(ranked, keyword)
+                source = HYBRID
+            result.text_hits = _hits(lens, catalog, source, collapse_copies(ranked, facts, k))
+        if image is None and clip is not None:
+            table = _search_images(
+                lens, catalog, clip.source.key, clip_text_vector, k, filters, where, result, facts
+            )
+            if table is not None:
+                vectors[IMAGE] = (table, clip_text_vector, catalog)
+        timings["search"] = (time.perf_counter() - started) * 1000
+
+    if image is not None and clip is not None:
+        started = time.perf_counter()
+        image_vector = clip.encode_images(clip.preprocess(image.convert("RGB"))[None])[0]
+        timings["embed_image"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        table = _search_images(
+            lens, catalog, clip.source.key, image_vector, k, filters, where, result, facts
+        )
+        if table is not None:
+            vectors[IMAGE] = (table, image_vector, catalog)
+        timings["search"] = timings.get("search", 0.0) + (time.perf_counter() - started) * 1000
+    if not facts.has_images:
+        result.notes.append(no_images_note(facts))
+    _explain(lens, result, facts, vectors)
+    return result

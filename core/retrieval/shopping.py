@@ -1,0 +1,276 @@
+"""A question in, products that honour it out: understanding → filters → search → order.
+
+The constraints a question states are hard filters on retrieval, so every product found
+satisfies them. When nothing in the catalog does, the nearest products are retrieved
+without them (the brand is the last thing dropped) and marked as alternatives, each with
+the constraints it breaks. An ordering ("best rated", "cheapest") reorders the products
+that match the words about as well as the best one, never a weak match above a strong one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.catalog.facts import compact, words
+from core.catalog.parse import format_price
+from core.retrieval.filters import Filters
+from core.retrieval.query import (
+    COLOURS,
+    DISCOUNT,
+    POPULARITY,
+    PRICE,
+    RATING,
+    Understanding,
+    understand,
+)
+from core.retrieval.search import Hit, SearchResult, search
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from core.catalog.facts import CatalogFacts
+    from core.lens import Lens
+    from core.llm import LLMConfig
+
+# Products within this text similarity of the best match count as matching the words
+# equally well, so an ordering may reorder them (MiniLM cosines; see the query-set bench).
+RELEVANCE_BAND = 0.08
+# Below this MiniLM cosine the best text match is not a match. On the query set, real
+# matches score ≥ 0.45 and questions about absent products ≤ 0.35.
+WEAK_MATCH = 0.35
+POOL = 30  # candidates retrieved when an ordering or a look preference will reorder them
+
+
+def retrieve(
+    lens: Lens,
+    catalog: str,
+    understanding: Understanding | None,
+    image: Image.Image | None = None,
+    k: int = 5,
+    base: Filters | None = None,
+    hybrid: bool = False,
+) -> SearchResult:
+    """Search with the question's constraints; fall back to marked alternatives."""
+    base = base or Filters()
+    text = understanding.search_text if understanding else ""
+    reorders = bool(
+        understanding and (understanding.order_by or _looks(understanding) or understanding.specs)
+    )
+    pool = max(k, POOL) if reorders else k
+    filters = understanding.filters(base) if understanding else base
+    result = search(lens, catalog, text, image, pool, filters, hybrid)
+    named = bool(understanding and understanding.keywords and result.hits)  # exact model no.
+    if (
+        understanding is not None
+        and understanding.hard
+        and not named
+        and not _matches_words(result)
+    ):
+        # Nothing that meets the constraints matches the words ("sony headphones ≤ $50"
+        # finds only a Sony DVD player): show what does match them, as alternatives.
+        for relaxed in _relaxations(understanding, base):
+            nearest = search(lens, catalog, text, image, pool, relaxed, hybrid)
+            if _matches_words(nearest) or (nearest.hits and not result.hits):
+                result = nearest
+                result.alternatives = True
+                break
+    result.understanding = understanding
+    if understanding is not None:
+        result.text_hits = _order(result.text_hits, understanding, k)
+        result.image_hits = result.image_hits[:k]
+        facts = lens.facts(catalog)
+        for hit in result.hits:
+            hit.unmet = unmet(hit, understanding, facts)
+            hit.alternative = result.alternatives
+    return result
+
+
+def best_text_similarity(result: SearchResult) -> float | None:
+    scores = [h.text_similarity for h in result.text_hits if h.text_similarity is not None]
+    return max(scores, default=None)
+
+
+def _matches_words(result: SearchResult) -> bool:
+    """Some hit matches the question's words: a text similarity of at least WEAK_MATCH, or
+    an image query (whose hits have no text to compare)."""
+    best = best_text_similarity(result)
+    return bool(result.hits) and (best is None or best >= WEAK_MATCH or result.has_image)
+
+
+def _relaxations(understanding: Understanding, base: Filters) -> list[Filters]:
+    """Keep the brand (it comes first in precedence) if that alone finds something."""
+    tries = []
+    if understanding.brands:
+        tries.append(
+            replace(base, brands=tuple(dict.fromkeys([*base.brands, *understanding.brands])))
+        )
+    tries.append(base)
+    return tries
+
+
+def _looks(understanding: Understanding) -> tuple[str, ...]:
+    return (*understanding.colours, *understanding.appearance)
+
+
+_ORDER_KEYS = {
+    RATING: lambda h: (-(h.rating or 0.0), -(h.rating_count or 0)),
+    PRICE: lambda h: h.price if h.price is not None else float("inf"),
+    DISCOUNT: lambda h: -discount_share(h),
+    POPULARITY: lambda h: -(h.rating_count or 0),
+}
+
+
+def _order(hits: list[Hit], understanding: Understanding, k: int) -> list[Hit]:
+    """Within the relevance band: names stating more of the asked quantities first, then
+    the asked look (appearance comes before discount and rating in precedence), then the
+    asked ordering."""
+    if not hits:
+        return hits
+    looks = set(_looks(understanding))
+    specs = understanding.specs
+    order = _ORDER_KEYS.get(understanding.order_by or "")
+    if not looks and not specs and order is None:
+        return _renumber(hits[:k])
+    best = max((h.text_similarity or h.score) for h in hits)
+    band = [h for h in hits if (h.text_similarity or h.score) >= best - RELEVANCE_BAND]
+    rest = [h for h in hits if h not in band]
+
+    def key(hit: Hit) -> tuple:
+        name = compact(hit.name)
+        specs_missing = sum(spec not in name for spec in specs)
+        look_missing = bool(looks) and not looks & set(words(hit.name))
+        return (specs_missing, look_missing, order(hit) if order else 0)
+
+    return _renumber((sorted(band, key=key) + rest)[:k])
+
+
+def _renumber(hits: list[Hit]) -> list[Hit]:
+    for rank, hit in enumerate(hits, start=1):
+        hit.rank = rank
+    return hits
+
+
+def discount_share(hit: Hit) -> float:
+    if hit.discount_price is None or not hit.actual_price:
+        return 0.0
+    return max(0.0, 1.0 - hit.discount_price / hit.actual_price)
+
+
+def unmet(hit: Hit, understanding: Understanding, facts: CatalogFacts) -> list[str]:
+    """The stated constraints this product breaks, each as "chip label (its value)"."""
+    chips = {c.key: c.label for c in understanding.constraints()}
+    broken = []
+    price = format_price(hit.price, hit.currency) or "no price"
+    if understanding.min_price is not None or understanding.max_price is not None:
+        low = understanding.min_price if understanding.min_price is not None else -float("inf")
+        high = understanding.max_price if understanding.max_price is not None else float("inf")
+        if hit.price is None or not low <= hit.price <= high:
+            broken.append(f"{chips[PRICE]} ({price})")
+    if understanding.min_rating is not None and (hit.rating or 0) < understanding.min_rating:
+        broken.append(f"{chips['min_rating']} (rated {hit.rating if hit.rating else 'never'})")
+    count = understanding.min_rating_count
+    if count is not None and (hit.rating_count or 0) < count:
+        broken.append(f"{chips['min_rating_count']} ({hit.rating_count or 0:,})")
+    if understanding.min_discount is not None:
+        share = discount_share(hit)
+        if share + 1e-9 < understanding.min_discount:
+            broken.append(f"{chips['min_discount']} ({share:.0%} off)")
+    if understanding.brands:
+        at = facts.position(hit.product_id)
+        brand = facts.brands[at] if at is not None else ""
+        if brand not in understanding.brands:
+            broken.append(f"{', '.join(chips[f'brand:{b}'] for b in understanding.brands)}"
+                          f" (by {brand or 'another maker'})")  # fmt: skip
+    name = compact(hit.name)  # as Filters.resolve compares, so check and filter agree
+    for keyword in understanding.keywords:
+        if compact(keyword) not in name:
+            broken.append(chips[f"keyword:{keyword}"])
+    return broken
+
+
+# --- an LLM's reading of the question ----------------------------------------------------
+
+PROPOSAL_PROMPT = """Extract the shopping constraints a question states. Reply with one JSON
+object and nothing else, using only these keys (omit what the question does not state):
+min_price, max_price (numbers in the catalog's currency, {currency}), min_rating (1-5),
+min_rating_count (integer), min_discount (share 0-1, "40% off" is 0.4), brands (list of
+lower-case brand names), colours (list), order_by (one of "rating", "price", "discount",
+"popularity")."""
+
+
+class Proposal(BaseModel):
+    """What an LLM may propose; validated like the parser's output."""
+
+    model_config = ConfigDict(extra="ignore")
+    min_price: float | None = Field(None, ge=0)
+    max_price: float | None = Field(None, ge=0)
+    min_rating: float | None = Field(None, ge=0, le=5)
+    min_rating_count: int | None = Field(None, ge=0)
+    min_discount: float | None = Field(None, ge=0, le=1)
+    brands: list[str] = Field(default_factory=list, max_length=5)
+    colours: list[str] = Field(default_factory=list, max_length=5)
+    order_by: Literal["rating", "price", "discount", "popularity"] | None = None
+
+    def merge_into(self, understood: Understanding, facts: CatalogFacts) -> Understanding:
+        """Fill only what the parser left empty; brands must be the catalog's own."""
+        changes: dict[str, Any] = {}
+        for name in _NUMERIC:
+            value = getattr(self, name)
+            if value is not None and getattr(understood, name) is None:
+                changes[name] = value
+        brands = [b.lower() for b in self.brands if b.lower() in facts.vocabulary]
+        if brands and not understood.brands:
+            changes["brands"] = tuple(dict.fromkeys(brands))
+        colours = [c.lower() for c in self.colours if c.lower() in COLOURS]
+        if colours and not understood.colours:
+            changes["colours"] = tuple(dict.fromkeys(colours))
+        if not changes:
+            return understood
+        sources = tuple((_CHIP_OF.get(name, name), "llm") for name in changes)
+        return replace(understood, **changes, sources=understood.sources + sources)
+
+
+_NUMERIC = ("min_price", "max_price", "min_rating", "min_rating_count", "min_discount", "order_by")
+# Proposal field → the chip key prefix it shows under.
+_CHIP_OF = {"min_price": PRICE, "max_price": PRICE, "order_by": "order", "brands": "brand",
+            "colours": "colour"}  # fmt: skip
+
+
+def propose_with_llm(
+    question: str, understood: Understanding, config: LLMConfig, facts: CatalogFacts
+) -> Understanding:
+    """`understood` plus what an LLM reads in the question (JSON mode), validated against
+    the same types; a failed call or an invalid reply leaves it unchanged."""
+    from core.llm import complete
+
+    prompt = PROPOSAL_PROMPT.format(currency=facts.currency or "unknown")
+    messages = [{"role": "system", "content": prompt}, {"role": "user", "content": question}]
+    try:
+        reply = complete(config, messages, temperature=0.0,
+                         response_format={"type": "json_object"})  # fmt: skip
+        proposal = Proposal.model_validate(json.loads(_json_part(reply)))
+    except Exception:  # the proposal is optional: the parser's reading stands
+        return understood
+    return proposal.merge_into(understood, facts)
+
+
+def _json_part(reply: str) -> str:
+    start, end = reply.find("{"), reply.rfind("}")
+    return reply[start : end + 1] if start >= 0 and end > start else reply
+
+
+def understand_question(
+    question: str,
+    facts: CatalogFacts,
+    previous: Understanding | None = None,
+    config: LLMConfig | None = None,
+) -> Understanding:
+    """The deterministic reading, refined by the LLM's when one is configured."""
+    understood = understand(question, facts, previous)
+    if config is not None and config.model:
+        understood = propose_with_llm(question, understood, config, facts)
+    return understood

@@ -1,0 +1,176 @@
+"""Exact search in memory for catalogs that fit: one matrix product instead of a query plan.
+
+At catalog scale (10k–200k rows) a LanceDB query spends most of its time planning and
+materialising, not scoring: a matrix-vector product over the normalised vectors is an
+order of magnitude faster and exact. The matrix is loaded once per (table, catalog,
+table version) and dropped when the table changes. Filters are applied as NumPy masks
+that mirror `Filters.where()` (a test checks both give the same products). Larger
+tables stay in LanceDB, with an ANN index above `core.retrieval.ann.ANN_MIN_ROWS`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+IN_MEMORY_MAX_ROWS = 200_000
+# The product fields VectorMatrix.mask filters on, loaded beside the vectors.
+MASK_COLUMNS = ["price", "rating", "rating_count", "main_category", "sub_category"]
+_CACHED_MATRICES = 4
+
+
+@dataclass
+class VectorMatrix:
+    ids: np.ndarray  # int64
+    vectors: np.ndarray  # float32, rows L2-normalised
+    price: np.ndarray  # float64, NaN for missing
+    rating: np.ndarray
+    rating_count: np.ndarray
+    main_category: np.ndarray  # object (str)
+    sub_category: np.ndarray
+    _rows: dict[int, int] | None = field(default=None, repr=False)  # product id → row
+
+    def mask(self, filters: Any) -> np.ndarray | None:
+        """Rows passing `filters`; None when nothing is filtered. Missing values fail a
+        numeric condition, as NULL does in SQL."""
+        keep = np.ones(len(self.ids), dtype=bool)
+        touched = False
+        with np.errstate(invalid="ignore"):
+            for column, op, value in (
+                (self.price, ">=", filters.min_price),
+                (self.price, "<=", filters.max_price),
+                (self.rating, ">=", filters.min_rating),
+                (self.rating_count, ">=", filters.min_rating_count),
+            ):
+                if value is None:
+                    continue
+                bound = float(value)
+                keep &= (column >= bound) if op == ">=" else (column <= bound)
+                touched = True
+        if filters.categories:
+            wanted = list(filters.categories)
+            keep &= np.isin(self.sub_category, wanted) | np.isin(self.main_category, wanted)
+            touched = True
+        if filters.product_ids:
+            keep &= np.isin(self.ids, np.asarray([int(i) for i in filters.product_ids]))
+            touched = True
+        return keep if touched else None
+
+    def top_k(self, query: np.ndarray, k: int, filters: Any = None) -> list[tuple[int, float]]:
+        """(product_id, cosine similarity) of the k best rows, best first."""
+        if len(self.ids) == 0:
+            return []
+        scores = _matvec(self.vectors, np.asarray(query, dtype=np.float32))
+        if filters is not None and (keep := self.mask(filters)) is not None:
+            scores = np.where(keep, scores, -np.inf)
+        k = min(k, int(np.isfinite(scores).sum()))
+        if k <= 0:
+            return []
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.lexsort((self.ids[best], -scores[best]))]
+        return [(int(self.ids[i]), float(scores[i])) for i in best]
+
+    def similarities(self, query: np.ndarray, product_ids: list[int]) -> dict[int, float]:
+        """Cosine similarity of `query` to each listed product that has a vector here."""
+        if self._rows is None:
+            self._rows = {int(pid): i for i, pid in enumerate(self.ids)}
+        rows = [(pid, self._rows[pid]) for pid in dict.fromkeys(product_ids) if pid in self._rows]
+        if not rows:
+            return {}
+        picked = self.vectors[[i for _, i in rows]]
+        scores = picked @ np.asarray(query, dtype=np.float32)
+        return {pid: float(score) for (pid, _), score in zip(rows, scores, strict=True)}
+
+
+def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    # Through torch, not NumPy: OpenBLAS worker threads spin after a large product and
+    # then steal the cores torch needs to encode the next query (4x slower encodes).
+    import torch
+
+    return (torch.from_numpy(matrix) @ torch.from_numpy(vector)).numpy()
+
+
+def _as_float(column: Any) -> np.ndarray:
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def load_matrix(table: Any, catalog: str) -> VectorMatrix:
+    from core.store import sql_str
+    from core.store.database import read_all
+
+    columns = ["product_id", "vector", *MASK_COLUMNS]
+    data = read_all(table, f"catalog = {sql_str(catalog)}", columns)
+    n = data.num_rows
+    flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    vectors = flat.reshape(n, -1).astype(np.float32, copy=False) if n else np.zeros((0, 1))
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True) if n else np.ones((0, 1))
+    return VectorMatrix(
+        ids=np.asarray(data.column("product_id").to_pylist(), dtype=np.int64),
+        vectors=(vectors / np.where(norms > 0, norms, 1)).astype(np.float32),
+        price=_as_float(data.column("price")),
+        rating=_as_float(data.column("rating")),
+        rating_count=_as_float(data.column("rating_count")),
+        main_category=np.asarray(data.column("main_category").to_pylist(), dtype=object),
+        sub_category=np.asarray(data.column("sub_category").to_pylist(), dtype=object),
+    )
+
+
+class MatrixCache:
+    """A few recently used matrices, keyed by (table, catalog, version)."""
+
+    def __init__(self, size: int = _CACHED_MATRICES) -> None:
+        self._items: OrderedDict[tuple[str, str, int], VectorMatrix] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, name: str, table: Any, catalog: str) -> VectorMatrix | None:
+        """The matrix for this table version, or None when the table is too big for RAM."""
+        key = (name, catalog, int(table.version))
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        if table.count_rows() > IN_MEMORY_MAX_ROWS:
+            return None
+        matrix = load_matrix(table, catalog)
+        with self._lock:
+            for old in [k for k in self._items if k[:2] == key[:2]]:
+                del self._items[old]  # an older version of the same table
+            self._items[key] = matrix
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return matrix
+
+
+class RecordCache:
+    """Product records of recently searched catalogs, keyed by the products table version,
+    so turning hits into rows is a dictionary lookup instead of a query."""
+
+    def __init__(self, size: int = 2) -> None:
+        self._items: OrderedDict[tuple[str, int], tuple[Any, dict[int, int]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def lookup(
+        self, store: Any, catalog: str, ids: list[int], columns: list[str]
+    ) -> dict[int, dict[str, Any]]:
+        from core.store.schema import PRODUCTS
+
+        key = (catalog, store.database.version(PRODUCTS))
+        with self._lock:
+            entry = self._items.get(key)
+        if entry is None:
+            table = store.products.where(catalog, columns=columns)
+            pids = table.column("product_id").to_pylist()
+            entry = (table, {pid: i for i, pid in enumerate(pids)})
+            with self._lock:
+                self._items[key] = entry
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        table, index = entry
+        rows = [index[i] for i in ids if i in index]
+        return {r["product_id"]: r for r in table.take(rows).to_pylist()} if rows else {}

@@ -1,0 +1,81 @@
+"""The products table: every catalog's products, keyed by (catalog, product_id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from core.catalog.parse import Product
+from core.progress import Progress
+from core.store.database import Database, read_all
+from core.store.schema import (
+    PRODUCT_KEYS,
+    PRODUCT_SCHEMA,
+    PRODUCTS,
+    product_row,
+    validate_catalog_name,
+)
+from core.store.sql import sql_in, sql_str
+
+
+class Products:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def table(self) -> Any | None:
+        return self.database.open(PRODUCTS)
+
+    def version(self) -> int:
+        """Changes on every write: the key of anything cached from the products."""
+        return self.database.version(PRODUCTS)
+
+    def upsert(
+        self, catalog: str, products: Sequence[Product], progress: Progress | None = None
+    ) -> None:
+        validate_catalog_name(catalog)
+        table = self.database.open_or_create(PRODUCTS, PRODUCT_SCHEMA)
+        rows = [product_row(catalog, p) for p in products]
+        self.database.upsert(table, rows, PRODUCT_KEYS, progress, "products")
+
+    def count(self, catalog: str) -> int:
+        table = self.table()
+        if table is None:
+            return 0
+        return table.count_rows(f"catalog = {sql_str(validate_catalog_name(catalog))}")
+
+    def where(
+        self, catalog: str, where: str | None = None, columns: list[str] | None = None
+    ) -> pa.Table:
+        """Products of a catalog as Arrow, optionally filtered by a trusted where-clause."""
+        table = self.table()
+        if table is None:
+            schema = PRODUCT_SCHEMA
+            return pa.schema(
+                [schema.field(c) for c in columns] if columns else schema
+            ).empty_table()
+        clause = f"catalog = {sql_str(validate_catalog_name(catalog))}"
+        if where:
+            clause += f" AND ({where})"
+        return read_all(table, clause, columns)
+
+    def get_many(self, catalog: str, product_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        ids = list(product_ids)
+        if not ids:
+            return {}
+        rows = self.where(catalog, f"product_id IN ({sql_in(ids)})").to_pylist()
+        return {row["product_id"]: row for row in rows}
+
+    def get(self, catalog: str, product_id: int) -> dict[str, Any] | None:
+        return self.get_many(catalog, [product_id]).get(int(product_id))
+
+    def set_image_status(self, catalog: str, product_id: int, status: str, error: str) -> None:
+        table = self.table()
+        if table is None:
+            return
+        with self.database.write(table):
+            table.update(
+                where=f"catalog = {sql_str(catalog)} AND product_id = {int(product_id)}",
+                values={"image_status": status, "image_error": error},
+            )

@@ -1,0 +1,153 @@
+"""The LanceDB schema: table names, Arrow schemas, and how a product becomes a row.
+
+Tables:
+
+* ``catalogs`` — one row per catalog: source, kind, counts, when it was last ingested.
+* ``products`` — all catalogs' products, keyed by (catalog, product_id).
+* ``labels`` — pseudo-labels per (catalog, product, labeller, vocabulary).
+* ``evaluations`` — zero-shot evaluations, keyed by a hash of what decides them.
+* ``vectors__{kind}__{model_key}`` — one table per (text|image, model), so a baseline and
+  a fine-tuned CLIP keep their vectors side by side. Each row repeats the product fields
+  that filters need, so a filter is a where-clause on the vector query itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from core.catalog.parse import Product, text_document
+
+CATALOGS = "catalogs"
+PRODUCTS = "products"
+LABELS = "labels"
+EVALUATIONS = "evaluations"
+VECTOR_PREFIX = "vectors__"
+_CATALOG_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_MODEL_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,95}$")
+
+PRODUCT_SCHEMA = pa.schema(
+    [
+        pa.field("catalog", pa.string(), nullable=False),
+        pa.field("product_id", pa.int64(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("main_category", pa.string()),
+        pa.field("sub_category", pa.string()),
+        pa.field("image_url", pa.string()),
+        pa.field("image_path", pa.string()),
+        pa.field("image_status", pa.string()),
+        pa.field("image_error", pa.string()),
+        pa.field("link", pa.string()),
+        pa.field("asin", pa.string()),
+        pa.field("rating", pa.float64()),
+        pa.field("rating_count", pa.int64()),
+        pa.field("discount_price", pa.float64()),
+        pa.field("actual_price", pa.float64()),
+        pa.field("price", pa.float64()),
+        pa.field("currency", pa.string()),
+        pa.field("text_doc", pa.string()),
+        pa.field("source_line", pa.int64()),
+    ]
+)
+PRODUCT_KEYS = ["catalog", "product_id"]
+
+CATALOG_SCHEMA = pa.schema(
+    [
+        pa.field("catalog", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("rows_read", pa.int64()),
+        pa.field("rejected", pa.int64()),
+        pa.field("ingested_at", pa.float64()),
+    ]
+)
+
+LABEL_SCHEMA = pa.schema(
+    [
+        pa.field("catalog", pa.string(), nullable=False),
+        pa.field("product_id", pa.int64(), nullable=False),
+        pa.field("labeller", pa.string(), nullable=False),  # llm:<model> | local:<recipe>
+        pa.field("vocab", pa.string(), nullable=False),  # hash of the class vocabulary
+        pa.field("label", pa.string()),  # None: rejected (see reason)
+        pa.field("method", pa.string()),
+        pa.field("score", pa.float32()),
+        pa.field("reason", pa.string()),
+        pa.field("name_hash", pa.string()),
+    ]
+)
+LABEL_KEYS = ["catalog", "product_id", "labeller", "vocab"]
+
+EVALUATION_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),  # hash of everything that decides it
+        pa.field("model_key", pa.string()),
+        pa.field("dataset", pa.string()),
+        pa.field("label_set", pa.string()),
+        pa.field("created_at", pa.string()),
+        pa.field("payload", pa.large_string()),  # the Evaluation as JSON
+    ]
+)
+
+# Product fields copied into every vector row (for where-clauses and for showing results).
+VECTOR_META = ("name", "main_category", "sub_category", "price", "rating", "rating_count")
+
+
+def vector_schema(dim: int) -> pa.Schema:
+    meta = [PRODUCT_SCHEMA.field(name) for name in VECTOR_META]
+    return pa.schema(
+        [
+            pa.field("catalog", pa.string(), nullable=False),
+            pa.field("product_id", pa.int64(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+            pa.field("source_hash", pa.string()),
+            pa.field("meta_hash", pa.string()),
+            *meta,
+        ]
+    )
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def validate_catalog_name(name: str) -> str:
+    if not _CATALOG_NAME.match(name or ""):
+        raise StoreError(
+            f"invalid catalog name {name!r}: use lower-case letters, digits, '-' or '_' "
+            "(at most 64 characters)"
+        )
+    return name
+
+
+def catalog_name_from_path(path: str | Path) -> str:
+    source = Path(path)
+    stem = source.name if source.is_dir() else source.stem
+    if stem == "manifest":
+        stem = source.resolve().parent.name
+    slug = re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-_") or "catalog"
+    return slug[:64]
+
+
+def vector_table_name(kind: str, model_key: str) -> str:
+    if kind not in ("text", "image"):
+        raise StoreError(f"unknown vector kind {kind!r}")
+    if not _MODEL_KEY.match(model_key):
+        raise StoreError(f"invalid model key {model_key!r}")
+    return f"{VECTOR_PREFIX}{kind}__{model_key.replace('.', '_')}"
+
+
+def meta_hash(row: dict[str, Any]) -> str:
+    text = "\x1f".join(repr(row.get(name)) for name in VECTOR_META)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def product_row(catalog: str, product: Product) -> dict[str, Any]:
+    row = product.to_dict()
+    row["catalog"] = catalog
+    row["price"] = product.price
+    row["text_doc"] = text_document(product)
+    return {field.name: row.get(field.name) for field in PRODUCT_SCHEMA}

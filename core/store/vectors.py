@@ -1,0 +1,82 @@
+"""The vector tables: one per (text|image, model), each row with the product fields that
+filters need, and the hashes that tell a stale vector from a current one.
+
+A text table also carries the full-text index on names (hybrid search), built by the
+writer (`index_names`), never by a query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from core.store.database import Database, read_all
+from core.store.schema import VECTOR_PREFIX, vector_schema, vector_table_name
+from core.store.sql import sql_in, sql_str
+
+FTS_COLUMN = "name"
+
+
+class Vectors:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def table_names(self) -> list[str]:
+        return [n for n in self.database.table_names() if n.startswith(VECTOR_PREFIX)]
+
+    def open(self, kind: str, model_key: str) -> Any | None:
+        return self.database.open(vector_table_name(kind, model_key))
+
+    def counts(self, catalog: str) -> dict[str, int]:
+        """`kind__model_key` → vectors stored for this catalog."""
+        counts = {}
+        for name in self.table_names():
+            n = self.database.open(name).count_rows(f"catalog = {sql_str(catalog)}")
+            if n:
+                counts[name[len(VECTOR_PREFIX) :]] = n
+        return counts
+
+    def hashes(self, kind: str, model_key: str, catalog: str) -> dict[int, tuple[str, str]]:
+        """product_id → (source_hash, meta_hash) of the stored vectors."""
+        table = self.open(kind, model_key)
+        if table is None:
+            return {}
+        columns = ["product_id", "source_hash", "meta_hash"]
+        rows = read_all(table, f"catalog = {sql_str(catalog)}", columns).to_pylist()
+        return {r["product_id"]: (r["source_hash"], r["meta_hash"]) for r in rows}
+
+    def upsert(self, kind: str, model_key: str, dim: int, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        table = self.database.open_or_create(vector_table_name(kind, model_key), vector_schema(dim))
+        self.database.upsert(table, rows, ["catalog", "product_id"], phase="vectors")
+
+    def index_names(self, kind: str, model_key: str, changed: bool) -> None:
+        """(Re)build the full-text index on names after a write, or when it is missing."""
+        table = self.open(kind, model_key)
+        if table is None:
+            return
+        indexed = any(
+            FTS_COLUMN in index.columns and "fts" in str(index.index_type).lower()
+            for index in table.list_indices()
+        )
+        if changed or not indexed:
+            with self.database.write(table):
+                table.create_fts_index(FTS_COLUMN, replace=True)
+
+    def load(
+        self, kind: str, model_key: str, catalog: str, product_ids: Iterable[int] | None = None
+    ) -> tuple[list[int], np.ndarray]:
+        table = self.open(kind, model_key)
+        if table is None:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        clause = f"catalog = {sql_str(catalog)}"
+        if product_ids is not None:
+            clause += f" AND product_id IN ({sql_in(product_ids)})"
+        data = read_all(table, clause, ["product_id", "vector"])
+        ids = data.column("product_id").to_pylist()
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return ids, flat.reshape(len(ids), -1).astype(np.float32, copy=False)

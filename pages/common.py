@@ -1,0 +1,60 @@
+"""The few Streamlit helpers the pages share: settings with secrets, the current catalog,
+thumbnails, and the ids a plotly selection picked."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.catalog.images import thumbnail_data_uri
+from core.lens import Lens, get_lens
+from core.settings import Settings, load_settings
+
+
+def app_settings() -> Settings:
+    """Settings from `.streamlit/secrets.toml` overlaid by the environment."""
+    try:
+        secrets = dict(st.secrets)
+    except Exception:  # no secrets.toml is the normal case
+        secrets = {}
+    return load_settings(secrets=secrets)
+
+
+def open_page(title: str) -> tuple[Lens, str]:
+    """Title the page and return the Lens and current catalog, or stop with a hint."""
+    lens = get_lens(app_settings())
+    catalog = st.session_state.get("catalog") or lens.store.catalogs.default(lens.settings.catalog)
+    st.title(title)
+    if not catalog:
+        st.info("No catalog yet. Ingest one with `productlens ingest data/sample`.")
+        st.stop()
+    return lens, catalog
+
+
+@st.cache_data(max_entries=5000, show_spinner=False)
+def thumbnail(path: str) -> str | None:
+    """A small inline (data-URI) thumbnail of a local image; None when it cannot be read,
+    which a table shows as an empty cell."""
+    try:
+        return thumbnail_data_uri(path)
+    except Exception:
+        return None
+
+
+def plotly_selected_ids(event: object) -> list[int]:
+    """Product ids (customdata[0]) of the points in a Streamlit plotly selection event."""
+    selection = getattr(event, "selection", None)
+    if selection is None and isinstance(event, dict):
+        selection = event.get("selection")
+    points = (selection or {}).get("points", []) if isinstance(selection, dict) else getattr(
+        selection, "points", []
+    )  # fmt: skip
+    ids = []
+    for point in points or []:
+        data = point.get("customdata") if isinstance(point, dict) else None
+        if isinstance(data, list | tuple) and data:
+            data = data[0]
+        try:
+            ids.append(int(data))
+        except (TypeError, ValueError):
+            continue
+    return list(dict.fromkeys(ids))
