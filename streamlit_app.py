@@ -17,11 +17,12 @@ PAGES = [
     st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
 ]
 
-_STATUS_BADGE = {
-    "pretrained": ":green[pretrained]",
-    "local": ":blue[local]",
-    "offline-fallback": ":orange[offline fallback]",
-    "untrained": ":red[random weights]",
+# What a model's status means to someone choosing whether to trust image results.
+_PLAIN_STATUS = {
+    "pretrained": ":green[pretrained model]",
+    "local": ":blue[model on this machine]",
+    "offline-fallback": ":orange[offline model] (the pretrained one is out of reach)",
+    "untrained": ":red[untrained model]: results are noise",
 }
 
 
@@ -31,24 +32,30 @@ def sidebar() -> None:
     catalogs = store.catalogs.names()
     with st.sidebar:
         st.header("ProductLens")
+        for page in PAGES:  # below the heading, not above it
+            st.page_link(page)
+        st.divider()
         if not catalogs:
-            st.warning(f"No catalog in {store.path}. Run `productlens ingest data/sample`.")
+            st.warning("No catalog yet. Run `productlens ingest data/sample`.")
             return
         default = store.catalogs.default(lens.settings.catalog)
         current = st.session_state.get("catalog")
         index = catalogs.index(current) if current in catalogs else catalogs.index(default)
         st.selectbox("Catalog", catalogs, index=index, key="catalog")
         st.metric("Products", f"{store.products.count(st.session_state['catalog']):,}")
-        for role, resolver in (("CLIP", "clip_source"), ("Text", "text_source")):
+        sources = []
+        for role, resolver in (("Image search", "clip_source"), ("Text search", "text_source")):
             try:
                 source = getattr(lens, resolver)
             except ModelUnavailable as exc:
-                st.error(f"{role} model unavailable: {exc}")
+                st.error(f"{role}: no model ({exc})")
                 continue
-            st.caption(f"**{role}:** `{source.key}` — {_STATUS_BADGE.get(source.status, '')}")
-            if source.status in ("offline-fallback", "untrained"):
-                st.caption(source.detail)
-        index_badges(store)
+            st.caption(f"**{role}:** {_PLAIN_STATUS.get(source.status, source.status)}")
+            sources.append((role, source))
+        with st.expander("Model details"):
+            for role, source in sources:
+                st.caption(f"**{role}:** `{source.key}` ({source.status}): {source.detail}")
+            index_badges(store)
 
 
 def index_badges(store) -> None:
@@ -67,4 +74,4 @@ def index_badges(store) -> None:
 
 
 sidebar()
-st.navigation(PAGES).run()
+st.navigation(PAGES, position="hidden").run()

@@ -13,14 +13,22 @@ from core.analysis.compare import (
     flips,
     item_key,
     label_audit,
+    mcnemar,
     normalised,
     per_class_table,
+    precision_recall_table,
     restrict,
     training_keys,
 )
 from core.analysis.evaluate import evaluate_cached
 from core.analysis.labels import ANALYSIS_CLASSES, VOCABULARY, distribution, stored_labels
-from core.analysis.model_choices import dataset_choices, default_pair, model_choices, same_weights
+from core.analysis.model_choices import (
+    dataset_choices,
+    default_pair,
+    model_choices,
+    run_history,
+    same_weights,
+)
 from core.models.clip import load_clip
 from core.models.zeroshot import DEFAULT_TEMPLATES, PRODUCT_TEMPLATES
 from core.offline_clip.recipe import office_items_dir
@@ -54,6 +62,7 @@ if len(models) < 2 or not datasets:
     st.stop()
 
 labels = [m.label for m in models]
+choices = {m.label: m for m in models}
 default_baseline, default_tuned = default_pair(settings, models)
 with st.form("compare"):
     left, right = st.columns(2)
@@ -142,6 +151,8 @@ for col, name, ev in ((col_a, name_a, a), (col_b, name_b, b)):
             f"name→image recall@1 {rr['recall@1']:.1%} · @5 {rr['recall@5']:.1%} · "
             f"@10 {rr['recall@10']:.1%} (n={rr['n']})"
         )
+test = mcnemar(a, b)
+(st.success if test.significant else st.info)(test.sentence())
 st.caption(f"Dataset: {a.dataset} · labels: {a.label_set} · templates: {a.templates}")
 
 # --- per class -----------------------------------------------------------------------------
@@ -165,33 +176,95 @@ st.dataframe(
     },
 )
 
+st.subheader("Precision, recall and F1 per class")
+score = st.column_config.NumberColumn(format="%.2f")
+st.dataframe(
+    pd.DataFrame(precision_recall_table(a, b)),
+    hide_index=True,
+    column_config={
+        "support": st.column_config.NumberColumn("items", format="%d"),
+        **{
+            f"{prefix}_{metric}": st.column_config.NumberColumn(
+                f"{who} {metric.replace('f1', 'F1')}", format="%.2f"
+            )
+            for prefix, who in (("baseline", "baseline"), ("fine_tuned", "fine-tuned"))
+            for metric in ("precision", "recall", "f1")
+        },
+    },
+)
+
 # --- confusion matrices ---------------------------------------------------------------
 
 
-def heatmap(matrix, labels, title: str, diverging: bool = False) -> go.Figure:
+# Titles are written above the charts, and a top margin keeps Plotly's toolbar off the cells.
+CHART_CONFIG = {"displaylogo": False}
+
+
+def heatmap(matrix, labels, text, diverging: bool = False) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
-            z=matrix, x=labels, y=labels,
-            colorscale="RdBu" if diverging else "Blues",
+            z=matrix, x=labels, y=labels, text=text, texttemplate="%{text}",
+            textfont={"size": 11}, colorscale="RdBu" if diverging else "Blues",
             zmid=0 if diverging else None, zmin=-1 if diverging else 0, zmax=1,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{z:.2f}<extra></extra>",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
         )
     )  # fmt: skip
     fig.update_layout(
-        title=title, height=460, margin={"t": 40},
+        height=max(380, 30 * len(labels) + 180), margin={"t": 40},
         xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
+        yaxis_dtick=1, xaxis_dtick=1,
     )  # fmt: skip
     return fig
 
 
-st.subheader("Confusion matrices (rows normalised)")
-left, right = st.columns(2)
-left.plotly_chart(heatmap(normalised(ra.confusion), ra.labels, name_a), width="stretch")
-right.plotly_chart(heatmap(normalised(rb.confusion), rb.labels, name_b), width="stretch")
+def share_and_count(confusion) -> list[list[str]]:
+    """Each non-empty cell as its share of the true class (row) over its item count."""
+    shares = normalised(confusion)
+    return [
+        [f"{share:.0%}<br>{count}" if count else "" for share, count in zip(srow, row, strict=True)]
+        for srow, row in zip(shares, confusion, strict=True)
+    ]
+
+
+st.subheader("Confusion matrices")
+st.caption("Each cell: the share of its true class (row), and below it the number of items.")
+for tab, report in zip(st.tabs([name_a, name_b]), (ra, rb), strict=True):
+    figure = heatmap(normalised(report.confusion), report.labels, share_and_count(report.confusion))
+    tab.plotly_chart(figure, width="stretch", config=CHART_CONFIG)
+difference = confusion_difference(a, b)
+st.markdown("**Difference (fine-tuned − baseline), in points of each true class's share**")
 st.plotly_chart(
-    heatmap(confusion_difference(a, b), ra.labels, "Difference (fine-tuned − baseline)", True),
+    heatmap(
+        difference,
+        ra.labels,
+        [[f"{v * 100:+.0f}" if v else "" for v in row] for row in difference],
+        diverging=True,
+    ),
     width="stretch",
+    config=CHART_CONFIG,
 )
+
+history = run_history(settings, choices[name_b]) if name_b in choices else []
+if history:
+    st.subheader(f"Training curves of {name_b}")
+    curves = pd.DataFrame(history)
+    loss_col, accuracy_col = st.columns(2)
+    losses = curves.melt("epoch", ["train_loss", "val_loss"], "split", "loss").dropna()
+    losses["split"] = losses["split"].map({"train_loss": "training", "val_loss": "validation"})
+    loss_col.plotly_chart(
+        px.line(losses, x="epoch", y="loss", color="split", markers=True, height=320),
+        width="stretch",
+        config=CHART_CONFIG,
+    )
+    if curves["val_accuracy"].notna().any():
+        accuracy_col.plotly_chart(
+            px.line(curves, x="epoch", y="val_accuracy", markers=True, height=320,
+                    labels={"val_accuracy": "validation accuracy"}).update_yaxes(tickformat=".0%"),
+            width="stretch",
+            config=CHART_CONFIG,
+        )  # fmt: skip
+    else:
+        accuracy_col.caption("This run's validation items carry no class labels: no accuracy.")
 
 
 def item_frame(rows: list[dict]) -> pd.DataFrame:

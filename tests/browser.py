@@ -106,13 +106,16 @@ def wait_for(driver, css: str, timeout_s: float = 60):
 
 
 def settle(driver, timeout_s: float = 60) -> None:
-    """Wait until Streamlit has finished running the script (no 'running' indicator)."""
+    """Wait until Streamlit has finished running the script. The app's root says so in
+    `data-test-script-state` (the toolbar's 'running' widget is hidden in minimal mode)."""
     from selenium.webdriver.common.by import By
 
     deadline = time.time() + timeout_s
     time.sleep(1.0)
     while time.time() < deadline:
-        if not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'):
+        app = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+        state = app[0].get_attribute("data-test-script-state") if app else None
+        if state == "notRunning":
             return
         time.sleep(0.3)
 
@@ -127,7 +130,6 @@ def search_and_capture(
     url: str, out_dir: Path, query: str, height: int = 1000
 ) -> dict[str, list[str]]:
     """Open each page, run one search, save screenshots; returns exception texts per page."""
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -144,10 +146,8 @@ def search_and_capture(
         settle(driver)
         driver.save_screenshot(str(out_dir / "search.png"))
         found["search"] = exceptions_on_page(driver)
-        for link in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]'):
-            if "Catalog" in link.text:
-                link.click()
-                break
+        found["chrome"] = [f"{k}={v}" for k, v in app_chrome(driver).items()]
+        _open(driver, "Catalog")
         wait_for(driver, '[data-testid="stDataFrame"]', 60)
         settle(driver)
         time.sleep(1.5)  # let thumbnails paint
@@ -254,10 +254,25 @@ def upload_and_search(url: str, image: Path, out_dir: Path) -> str:
         driver.quit()
 
 
+# The sidebar's page links (st.page_link, drawn under the ProductLens heading).
+PAGE_LINKS = '[data-testid="stPageLink-NavLink"]'
+
+
+def app_chrome(driver) -> dict[str, bool]:
+    """What the page around every page shows: is there a Deploy button, and does the
+    ProductLens heading come before the page links?"""
+    from selenium.webdriver.common.by import By
+
+    sidebar = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
+    deploy = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAppDeployButton"]')
+    heading, first_link = sidebar.find("ProductLens"), sidebar.find("Search & Chat")
+    return {"deploy_button": bool(deploy), "heading_first": -1 < heading < first_link}
+
+
 def _open(driver, link_text: str) -> None:
     from selenium.webdriver.common.by import By
 
-    for link in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]'):
+    for link in driver.find_elements(By.CSS_SELECTOR, PAGE_LINKS):
         if link_text in link.text:
             link.click()
             break

@@ -12,7 +12,10 @@ def test_shell_shows_catalog_models_and_the_catalog_page(app_env):
     assert at.sidebar.selectbox[0].value == "mini"
     assert at.sidebar.metric[0].value == "40"
     captions = " ".join(c.value for c in at.sidebar.caption)
-    assert "tiny-clip" in captions and "all-minilm-l6-v2" in captions
+    assert "Image search:" in captions and "model on this machine" in captions
+    assert "tiny-clip" in captions and "all-minilm-l6-v2" in captions  # in "Model details"
+    assert [e.label for e in at.sidebar.expander] == ["Model details"]
+    assert str(app_env.db_path) not in " ".join(m.value for m in at.sidebar.markdown)
     assert at.title[0].value == "Search & Chat"  # the default page
     at.switch_page("pages/catalog.py").run()
     assert not at.exception
@@ -152,3 +155,10 @@ def test_price_and_rating_filters_are_number_inputs_in_the_catalog_currency(shop
     at.button[0].click().run()
     prices = at.dataframe[0].value["Price"]
     assert all(int(p.strip("₹").replace(",", "")) <= 1000 for p in prices)
+
+
+def test_people_using_the_app_get_no_deploy_button_or_developer_menu():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "minimal"  # the browser test checks the page

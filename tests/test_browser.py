@@ -34,7 +34,9 @@ def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
     out = ROOT / "screenshots"
     with running_app(env) as url:
         found = search_and_capture(url, out, "speaker wire cable")
+    chrome = found.pop("chrome")
     assert found == {"search": [], "catalog": [], "compare": [], "map": []}
+    assert chrome == ["deploy_button=False", "heading_first=True"]  # .streamlit/config.toml
     for name in ("search", "catalog", "compare", "map"):
         assert (out / f"{name}.png").stat().st_size > 20_000
 

@@ -98,3 +98,46 @@ def test_comparison_page_pairs_by_default_and_refuses_a_model_with_itself(
     assert not at.exception
     assert any("identical weights" in w.value for w in at.warning)
     assert not at.metric  # nothing was compared
+
+
+def _paired(baseline: list[str], tuned: list[str], truth: list[str]):
+    from core.analysis.evaluate import Evaluation
+    from core.metrics import classification_report
+
+    def evaluation(predicted: list[str]) -> Evaluation:
+        items = [
+            {"id": i, "true": t, "pred": p}
+            for i, (t, p) in enumerate(zip(truth, predicted, strict=True))
+        ]
+        report = classification_report(truth, predicted, ["a", "b"])
+        return Evaluation("m", "local", "folder:x", "folders", ["a", "b"], [], report, items)
+
+    return evaluation(baseline), evaluation(tuned)
+
+
+def test_mcnemar_counts_only_disagreements_and_says_whether_it_is_noise():
+    from core.analysis.compare import mcnemar
+
+    truth = ["a"] * 14 + ["b"] * 6
+    # the fine-tune fixes 12 items and breaks 2: exact two-sided p = 0.0129
+    baseline = ["b"] * 12 + ["a"] * 2 + ["b"] * 6
+    tuned = ["a"] * 12 + ["b"] * 2 + ["b"] * 6
+    test = mcnemar(*_paired(baseline, tuned, truth))
+    assert (test.fixed, test.broke, test.n) == (12, 2, 20)
+    assert test.p_value == pytest.approx(0.012939453125) and test.significant
+    assert "is more than noise" in test.sentence() and "fixed 12 and broke 2" in test.sentence()
+    # 5 fixed, 5 broken: the same accuracy, nothing to see
+    even = mcnemar(*_paired(["b"] * 5 + ["a"] * 5, ["a"] * 5 + ["b"] * 5, ["a"] * 10))
+    assert even.p_value == 1.0 and "is not more than noise" in even.sentence()
+
+
+def test_precision_recall_table_lists_both_models_per_class():
+    from core.analysis.compare import precision_recall_table
+
+    truth = ["a", "a", "b", "b"]
+    rows = precision_recall_table(*_paired(["a", "b", "b", "b"], ["a", "a", "b", "b"], truth))
+    by_class = {row["class"]: row for row in rows}
+    assert by_class["a"]["support"] == 2
+    assert by_class["a"]["baseline_recall"] == 0.5 and by_class["a"]["fine_tuned_recall"] == 1.0
+    assert by_class["b"]["baseline_precision"] == pytest.approx(2 / 3)
+    assert by_class["b"]["fine_tuned_f1"] == 1.0

@@ -276,9 +276,20 @@ def test_comparison_page_shows_both_models_matrices_and_delta(app_env, tmp_path,
     assert any("tiny-clip" in m for m in metrics) and any("run" in m for m in metrics)
     assert at.metric[-1].delta is not None and "pts" in at.metric[-1].delta
     charts = at.get("plotly_chart")
-    # label distribution, per-class bars, two confusion matrices, their difference
-    assert len(charts) == 5
-    assert any("Difference" in c.proto.spec for c in charts)
+    # label distribution, per-class bars, two confusion matrices, their difference, and the
+    # run's training curves (loss; validation accuracy)
+    from core.training.runs import list_runs
+
+    history = list_runs(runs)[0].history
+    with_accuracy = any(epoch["val_accuracy"] is not None for epoch in history)
+    assert len(charts) == 6 + with_accuracy
+    matrices = [c for c in charts if '"texttemplate"' in c.proto.spec]
+    assert len(matrices) == 3 and "%" in matrices[0].proto.spec  # "83% (10)" in every cell
+    assert any('"training"' in c.proto.spec and '"epoch"' in c.proto.spec for c in charts)
+    verdicts = [box.value for box in [*at.success, *at.info] if "McNemar" in box.value]
+    assert len(verdicts) == 1 and "noise at this n" in verdicts[0]
+    scores = [d.value for d in at.dataframe if "fine_tuned_f1" in d.value.columns]
+    assert len(scores) == 1 and {"baseline_precision", "baseline_recall"} <= set(scores[0])
 
 
 def test_held_out_restriction_recomputes_metrics_without_training_items():

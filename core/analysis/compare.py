@@ -4,6 +4,8 @@ confusion difference, flips, label audit), restricted to items neither model tra
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,55 @@ def flips(a: Evaluation, b: Evaluation) -> dict[str, list[dict[str, Any]]]:
         elif a_ok and not b_ok:
             broke.append(row)
     return {"fixed": fixed, "broke": broke}
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """McNemar's exact test on paired predictions: is the difference more than noise?"""
+
+    fixed: int  # baseline wrong, fine-tuned right
+    broke: int  # baseline right, fine-tuned wrong
+    n: int  # items both models were evaluated on
+    p_value: float
+    alpha: float = 0.05
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < self.alpha
+
+    def sentence(self) -> str:
+        verdict = "is more than noise" if self.significant else "is not more than noise"
+        return (
+            f"The difference {verdict} at this n: of {self.n} items both models saw, the "
+            f"fine-tune fixed {self.fixed} and broke {self.broke} (McNemar's exact test, "
+            f"p = {self.p_value:.2g}; the bar is p < {self.alpha:g})."
+        )
+
+
+def mcnemar(a: Evaluation, b: Evaluation, alpha: float = 0.05) -> PairedTest:
+    """Only the items the models disagree on count: under "no difference" each is a fair
+    coin between fixed and broke, so p is a two-sided exact binomial tail."""
+    changes = flips(a, b)
+    fixed, broke = len(changes["fixed"]), len(changes["broke"])
+    paired = len({item["id"] for item in a.items} & {item["id"] for item in b.items})
+    discordant = fixed + broke
+    tail = sum(math.comb(discordant, k) for k in range(min(fixed, broke) + 1))
+    p_value = min(1.0, 2 * tail / 2**discordant) if discordant else 1.0
+    return PairedTest(fixed, broke, paired, p_value, alpha)
+
+
+def precision_recall_table(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
+    """Per class: support, then precision, recall and F1 of the baseline and the fine-tune."""
+    tuned = {c.label: c for c in b.report.per_class}
+    rows = []
+    for base in a.report.per_class:
+        row: dict[str, Any] = {"class": base.label, "support": base.support}
+        for prefix, metrics in (("baseline", base), ("fine_tuned", tuned.get(base.label))):
+            row[f"{prefix}_precision"] = metrics.precision if metrics else None
+            row[f"{prefix}_recall"] = metrics.accuracy if metrics else None
+            row[f"{prefix}_f1"] = metrics.f1 if metrics else None
+        rows.append(row)
+    return rows
 
 
 def cell_items(evaluation: Evaluation, true: str, predicted: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from core.settings import Settings
 class ModelChoice:
     label: str  # what people read
     spec: str  # what --clip / PRODUCTLENS_CLIP takes
+    run_id: str | None = None  # a fine-tuning run's id: it has training curves
 
 
 def model_choices(settings: Settings) -> list[ModelChoice]:
@@ -41,7 +42,8 @@ def model_choices(settings: Settings) -> list[ModelChoice]:
         candidates.append(ModelChoice("offline CLIP (EfficientNet-Lite + MiniLM)", str(offline)))
     for run in list_runs(settings.runs_dir):
         if run.status == "done" and run.checkpoint:
-            candidates.append(ModelChoice(f"run {run.run_id} ({run.name})", run.clip_spec))
+            label = f"run {run.run_id} ({run.name})"
+            candidates.append(ModelChoice(label, run.clip_spec, run.run_id))
     choices, seen = [], set()
     for choice in candidates:
         identity = model_identity(settings, choice.spec)
@@ -119,3 +121,17 @@ def clip_spec_for_key(settings: Settings, model_key: str) -> str | None:
         except ModelUnavailable:
             continue
     return None
+
+
+def run_history(settings: Settings, choice: ModelChoice) -> list[dict[str, Any]]:
+    """Per-epoch figures (train and validation loss, validation accuracy) of the run a
+    choice names; empty for a model that is not a fine-tuning run."""
+    from core.run_ids import RunError
+    from core.training.runs import load_run
+
+    if choice.run_id is None:
+        return []
+    try:
+        return list(load_run(settings.runs_dir, choice.run_id).history)
+    except RunError:
+        return []
