@@ -25,7 +25,8 @@ st.caption(f"{len(frame):,} products in **{catalog}**")
 
 with st.expander("Filters", expanded=True):
     left, middle, right = st.columns(3)
-    text = left.text_input("Name contains", max_chars=200)
+    # Keyed by catalog: a filter typed for one catalog does not follow you to the next.
+    text = left.text_input("Name contains", max_chars=200, key=f"name-contains-{catalog}")
     categories = middle.multiselect(
         "Category",
         sorted(set(frame["sub_category"].dropna()) | set(frame["main_category"].dropna())),
@@ -38,7 +39,10 @@ with st.expander("Filters", expanded=True):
 
 shown = filter_catalog(frame, text, categories, price_range, min_rating, statuses)
 pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
-page = st.number_input(f"Page (of {pages})", 1, pages, 1) if pages > 1 else 1
+page = 1
+if pages > 1:
+    page_column, _ = st.columns([1, 5])
+    page = page_column.number_input(f"Page (of {pages:,})", 1, pages, 1)
 window = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].copy()
 
 
@@ -53,9 +57,11 @@ window["image"] = [
     image_cell(*cells)
     for cells in zip(window["image_path"], window["image_status"], window["image_url"], strict=True)
 ]
-window["discount"] = [
+window["sale price"] = [
     format_price(v, c) for v, c in zip(window["discount_price"], window["currency"], strict=True)
 ]
+sale, full = window["discount_price"], window["actual_price"]
+window["discount"] = (100 * (1 - sale / full)).round().where((full > 0) & (sale <= full))
 window["list price"] = [
     format_price(v, c) for v, c in zip(window["actual_price"], window["currency"], strict=True)
 ]
@@ -68,8 +74,9 @@ st.dataframe(
             "name",
             "rating",
             "rating_count",
-            "discount",
+            "sale price",
             "list price",
+            "discount",
             "sub_category",
             "image_status",
         ]
@@ -82,9 +89,12 @@ st.dataframe(
         "product_id": st.column_config.NumberColumn("Product ID", format="%d"),
         "name": st.column_config.TextColumn("Name", width="large"),
         "rating": st.column_config.NumberColumn("Rating", format="%.1f"),
-        "rating_count": st.column_config.NumberColumn("Ratings", format="%d"),
+        "rating_count": st.column_config.NumberColumn("Ratings", format="localized"),
+        "sale price": "Sale price",
+        "list price": "List price",
+        "discount": st.column_config.NumberColumn("Discount", format="%d%%"),
         "sub_category": "Category",
-        "image_status": "Image",
+        "image_status": "Image status",
     },
 )
 st.caption(f"Showing {len(window)} of {len(shown):,} matching products.")

@@ -177,7 +177,6 @@ st.dataframe(
 )
 
 st.subheader("Precision, recall and F1 per class")
-score = st.column_config.NumberColumn(format="%.2f")
 st.dataframe(
     pd.DataFrame(precision_recall_table(a, b)),
     hide_index=True,
@@ -196,7 +195,8 @@ st.dataframe(
 # --- confusion matrices ---------------------------------------------------------------
 
 
-# Titles are written above the charts, and a top margin keeps Plotly's toolbar off the cells.
+# Chart titles are written above the charts (a Plotly title sits under its toolbar), and
+# the heatmaps' top margin keeps the toolbar off their cells.
 CHART_CONFIG = {"displaylogo": False}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -83,17 +85,42 @@ def colours(ids: list[int], key: str) -> pd.Series:
         values = rows["sub_category"].where(rows["sub_category"] != "", rows["main_category"])
         return values.fillna("(none)").astype(str)
     if colour_by == "price band":
-        price = rows["price"]
-        if price.notna().sum() < 4:
-            return pd.Series(["(no price)"] * len(ids), index=rows.index)
-        bands = pd.qcut(price, 4, duplicates="drop").astype(str)
-        return bands.where(price.notna(), "(no price)")
+        return price_bands(rows["price"], rows["currency"])
     if colour_by == "rating":
         return rows["rating"]
     if colour_by.startswith("label: "):
         truth = stored_labels(store, catalog, colour_by.removeprefix("label: "), VOCABULARY)
         return pd.Series([truth.get(i) or "(none)" for i in ids], index=rows.index)
     return pd.Series(predicted_classes(ids, key), index=rows.index)
+
+
+NO_PRICE = "(no price)"
+
+
+def price_bands(price: pd.Series, currency: pd.Series) -> pd.Series:
+    """Quartile bands named in the catalog's currency ("$12 – $25"), as an ordered
+    categorical so the legend reads from cheap to dear."""
+    if price.notna().sum() < 4:
+        return pd.Series(pd.Categorical([NO_PRICE] * len(price)), index=price.index)
+    codes, edges = pd.qcut(price, 4, labels=False, retbins=True, duplicates="drop")
+    unit = currency.dropna().iloc[0] if currency.notna().any() else ""
+    names = [
+        f"{format_price(low, unit)} – {format_price(high, unit)}" for low, high in pairwise(edges)
+    ]
+    bands = codes.map(dict(enumerate(names))).fillna(NO_PRICE)
+    return pd.Series(pd.Categorical(bands, [*names, NO_PRICE], ordered=True), index=price.index)
+
+
+def palette(classes: int) -> list[str]:
+    """Plotly's ten colours while they suffice; 26 distinct ones past that, so 22
+    categories do not share colours."""
+    return px.colors.qualitative.Plotly if classes <= 10 else px.colors.qualitative.Alphabet
+
+
+def map_title(table: str) -> str:
+    """'image__run-…' → 'Image index · run-…': which index a map shows, in words."""
+    kind, _, key = table.partition("__")
+    return f"{kind.capitalize()} index · {key}" if key else table
 
 
 def predicted_classes(ids: list[int], key: str) -> list[str]:
@@ -112,25 +139,39 @@ def predicted_classes(ids: list[int], key: str) -> list[str]:
 def figure(projection, key: str, selected: list[int], title: str, modality: int = 0):
     ids = projection.ids
     rows = frame.reindex(ids)
+    colour = colours(ids, key)
     data = pd.DataFrame(
         {
+            "x": projection.coords[:, 0],
+            "y": projection.coords[:, 1],
             "product_id": ids,
             "name": rows["name"].fillna("").str.slice(0, 90).to_numpy(),
             "price": [
                 format_price(p, c) for p, c in zip(rows["price"], rows["currency"], strict=True)
             ],
-            "colour": colours(ids, key).to_numpy(),
+            "colour": colour.to_numpy(),
         }
     )
+    legend = colour_by
     if modality:
         data["colour"] = ["image"] * modality + ["name (text)"] * (len(ids) - modality)
-    axes = {"x": projection.coords[:, 0], "y": projection.coords[:, 1]}
+        legend = "shown as"
+    orders = {}
+    if isinstance(colour.dtype, pd.CategoricalDtype) and not modality:
+        orders = {"colour": [str(c) for c in colour.cat.categories]}
+        data["colour"] = data["colour"].astype(str)
+    axes = {"x": "x", "y": "y"}
+    # Hover: what the point is and the value it is coloured by, not its UMAP coordinates.
     common = dict(
-        color="colour", hover_name="name", hover_data={"price": True, "product_id": True,
-        "colour": False}, custom_data=["product_id"], title=title, height=560,
+        color="colour", hover_name="name", custom_data=["product_id"], title=map_title(title),
+        hover_data={"price": True, "product_id": True, "colour": True, "x": False, "y": False},
+        labels={"colour": legend, "product_id": "product id"}, category_orders=orders,
+        color_discrete_sequence=palette(data["colour"].nunique()), height=560,
     )  # fmt: skip
     if params.n_components == 3:
-        fig = px.scatter_3d(data, **axes, z=projection.coords[:, 2], **common)
+        data["z"] = projection.coords[:, 2]
+        common["hover_data"]["z"] = False
+        fig = px.scatter_3d(data, **axes, z="z", **common)
         fig.update_traces(marker={"size": 3})
     else:
         fig = px.scatter(data, **axes, render_mode="webgl", **common)

@@ -22,7 +22,29 @@ def test_shell_shows_catalog_models_and_the_catalog_page(app_env):
     assert at.title[0].value == "Catalog"
     frame = at.dataframe[0].value
     assert len(frame) == 40
-    assert {"image", "product_id", "name", "rating", "discount", "list price"} <= set(frame.columns)
+    columns = {"image", "product_id", "name", "rating", "sale price", "list price", "discount"}
+    assert columns <= set(frame.columns)
+    priced = frame.dropna(subset=["discount"])
+    assert len(priced) and priced["discount"].between(0, 100).all()  # whole per cent
+
+
+def test_catalog_columns_and_filters_belong_to_their_catalog(app_env, tmp_path):
+    from core.ingest import ingest
+    from core.store import Store
+    from tests.conftest import write_sample_subset
+
+    ingest(Store(app_env.db_path), write_sample_subset(tmp_path / "second", 5), catalog="second")
+    at = AppTest.from_file(str(ROOT / "pages" / "catalog.py"), default_timeout=60)
+    at.session_state["catalog"] = "mini"  # what the sidebar's catalog box sets
+    at.run()
+    at.text_input[0].input("cable").run()
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert "image_status" in frame.columns and "discount" in frame.columns
+    assert 0 < len(frame) < 40
+    at.session_state["catalog"] = "second"
+    at.run()
+    assert at.text_input[0].value == "" and len(at.dataframe[0].value) == 5
 
 
 def test_catalog_filters_narrow_the_table(app_env):

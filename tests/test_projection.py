@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,22 @@ def test_embedding_map_page_lists_a_selection_and_hands_it_to_search(app_env, tm
     assert not at.exception, at.exception
     assert at.session_state["map_selection"] == listed["product_id"].tolist()
     assert any("selected on the embedding map" in i.value for i in at.info)
+
+
+def test_embedding_map_speaks_in_words_orders_price_bands_and_hides_coordinates(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.switch_page("pages/embedding_map.py").run()
+    [colour_by] = [box for box in at.selectbox if box.label == "Colour by"]
+    colour_by.set_value("price band").run()
+    assert not at.exception, at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["title"]["text"].startswith(("Image index · ", "Text index · "))
+    assert spec["layout"]["legend"]["title"]["text"] == "price band"
+    bands = [trace["name"] for trace in spec["data"]]
+    assert all(band.startswith("$") or band == "(no price)" for band in bands)
+    lows = [float(band.split(" – ")[0].lstrip("$").replace(",", "")) for band in bands[:-1]]
+    assert len(lows) >= 3 and lows == sorted(lows)  # cheap to dear, not in hash order
+    hover = spec["data"][0]["hovertemplate"]
+    assert "price band=" in hover and "x=" not in hover and "y=" not in hover
