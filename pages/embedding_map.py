@@ -51,14 +51,30 @@ with st.expander("Map settings", expanded=True):
     colour_options += [f"label: {lab}" for lab in labellers]
     if kind == "image":
         colour_options.append("predicted class")
-    colour_by = c2.selectbox("Colour by", colour_options)
-    same_kind = [t for t in tables if t.startswith(kind + "__") and t != table]
-    other = c3.selectbox("Side by side with", ["(none)", *same_kind])
     c4, c5, c6 = st.columns(3)
     n_neighbors = c4.slider("UMAP neighbours", 5, 100, 15)
     min_dist = c5.slider("UMAP min distance", 0.0, 0.99, 0.1, 0.01)
     three_d = c6.toggle("3-D")
-    gap = kind == "image" and c6.toggle("Images + names (modality gap)")
+    gap = kind == "image" and c6.toggle(
+        "Images + names (modality gap)",
+        help="Maps product photos and product names together; points are coloured by "
+        "which of the two they are, so 'Colour by' does not apply.",
+    )
+    colour_by = c2.selectbox("Colour by", colour_options, disabled=gap)
+    same_kind = [t for t in tables if t.startswith(kind + "__") and t != table]
+    other = c3.selectbox(
+        "Side by side with",
+        ["(none)", *same_kind],
+        disabled=not same_kind,
+        help=None if same_kind else (
+            f"Another {kind} index of this catalog would appear here: embed it with a second "
+            "model (e.g. a fine-tuned run) to compare the two maps."
+        ),
+    )  # fmt: skip
+    if not same_kind:
+        c3.caption(f"No other {kind} index of this catalog to set beside it.")
+    if gap:
+        c2.caption("Coloured by photo vs name while the modality-gap view is on.")
 
 params = MapParams(n_components=3 if three_d else 2, n_neighbors=n_neighbors, min_dist=min_dist)
 

@@ -141,3 +141,21 @@ def test_embedding_map_speaks_in_words_orders_price_bands_and_hides_coordinates(
     assert len(lows) >= 3 and lows == sorted(lows)  # cheap to dear, not in hash order
     hover = spec["data"][0]["hovertemplate"]
     assert "price band=" in hover and "x=" not in hover and "y=" not in hover
+
+
+def test_embedding_map_says_why_a_control_does_not_apply(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.switch_page("pages/embedding_map.py").run()
+    boxes = {box.label: box for box in at.selectbox}
+    assert boxes["Side by side with"].disabled  # one index per kind in this store
+    assert any("No other" in c.value and "index of this catalog" in c.value for c in at.caption)
+    image_table = next(t for t in boxes["Embedding"].options if t.startswith("image"))
+    boxes["Embedding"].set_value(image_table).run()
+    [gap] = [t for t in at.toggle if t.label.startswith("Images + names")]
+    assert not {b.label: b for b in at.selectbox}["Colour by"].disabled
+    gap.set_value(True).run()
+    assert not at.exception, at.exception
+    assert {b.label: b for b in at.selectbox}["Colour by"].disabled
+    assert any("photo vs name" in c.value for c in at.caption)
