@@ -1,100 +1,201 @@
-"""Catalog: browse and filter the products of the current catalog."""
+"""Catalog: browse, sort, chart and export the products of the current catalog.
+
+Filtering, sorting and paging run inside LanceDB over the whole catalog (see
+core/store/browse.py); only the page on screen and the summary's few columns load.
+"""
 
 from __future__ import annotations
 
 import math
 
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-from core.catalog.browse import filter_catalog
+from core.catalog.images import FAILED, MISSING, OK
 from core.catalog.parse import format_price
-from pages.common import open_page, thumbnail
+from core.store.browse import (
+    SORT_COLUMNS,
+    SUMMARY_COLUMNS,
+    CatalogFilter,
+    SortOrder,
+    catalog_page,
+    export_bytes,
+    summary_frame,
+)
+from pages.common import CHART_CONFIG, open_page, thumbnail
 
 PAGE_SIZE = 50
+TOP_CATEGORIES = 15
+PAGE_COLUMNS = [
+    "product_id", "name", "main_category", "sub_category", "rating", "rating_count",
+    "discount_price", "actual_price", "discount_pct", "currency", "image_url",
+    "image_path", "image_status",
+]  # fmt: skip
 
 lens, catalog = open_page("Catalog")
+products = lens.store.products
 
 
-@st.cache_data(show_spinner="Loading catalog…", max_entries=4)
-def load_frame(db: str, name: str, version: int):
-    return lens.catalog_frame(name)
+@st.cache_data(show_spinner=False, max_entries=8)
+def overview(db: str, name: str, version: int) -> pd.DataFrame:
+    """The unfiltered summary columns: the filters' choices and ranges come from these."""
+    return products.where(name, None, [*SUMMARY_COLUMNS, "currency"]).to_pandas()
 
 
-frame = load_frame(str(lens.store.path), catalog, lens.store.products.version())
-st.caption(f"{len(frame):,} products in **{catalog}**")
+whole = overview(str(lens.store.path), catalog, products.version())
+currency = whole["currency"].dropna().iloc[0] if whole["currency"].notna().any() else ""
 
+# Widgets are keyed by catalog: a filter set on one catalog does not follow you to the next.
 with st.expander("Filters", expanded=True):
     left, middle, right = st.columns(3)
-    # Keyed by catalog: a filter typed for one catalog does not follow you to the next.
-    text = left.text_input("Name contains", max_chars=200, key=f"name-contains-{catalog}")
+    text = left.text_input("Name contains", max_chars=200, key=f"name-{catalog}")
     categories = middle.multiselect(
         "Category",
-        sorted(set(frame["sub_category"].dropna()) | set(frame["main_category"].dropna())),
+        sorted((set(whole["sub_category"].dropna()) | set(whole["main_category"].dropna())) - {""}),
+        key=f"categories-{catalog}",
     )
-    statuses = right.multiselect("Image status", ["ok", "missing", "failed"])
-    prices = frame["price"].dropna()
-    top = float(math.ceil(prices.max())) if len(prices) else 1.0
-    price_range = left.slider("Price", 0.0, max(top, 1.0), (0.0, max(top, 1.0)))
-    min_rating = middle.slider("Minimum rating", 0.0, 5.0, 0.0, 0.5)
+    statuses = right.multiselect("Image status", [OK, MISSING, FAILED], key=f"status-{catalog}")
+    top = float(math.ceil(whole["price"].max())) if whole["price"].notna().any() else 1.0
+    price_range = left.slider(
+        f"Price ({currency})" if currency else "Price", 0.0, max(top, 1.0),
+        (0.0, max(top, 1.0)), key=f"price-{catalog}",
+    )  # fmt: skip
+    min_rating = middle.slider("Minimum rating", 0.0, 5.0, 0.0, 0.5, key=f"rating-{catalog}")
 
-shown = filter_catalog(frame, text, categories, price_range, min_rating, statuses)
-pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
-page = 1
-if pages > 1:
-    page_column, _ = st.columns([1, 5])
-    page = page_column.number_input(f"Page (of {pages:,})", 1, pages, 1)
-window = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].copy()
-
-
-def image_cell(path: str, status: str, url: str) -> str | None:
-    """A thumbnail for local images; remote URLs are left to the browser."""
-    if status == "ok" and path:
-        return thumbnail(path)
-    return url if str(url).startswith("http") else None
-
-
-window["image"] = [
-    image_cell(*cells)
-    for cells in zip(window["image_path"], window["image_status"], window["image_url"], strict=True)
-]
-window["sale price"] = [
-    format_price(v, c) for v, c in zip(window["discount_price"], window["currency"], strict=True)
-]
-sale, full = window["discount_price"], window["actual_price"]
-window["discount"] = (100 * (1 - sale / full)).round().where((full > 0) & (sale <= full))
-window["list price"] = [
-    format_price(v, c) for v, c in zip(window["actual_price"], window["currency"], strict=True)
-]
-
-st.dataframe(
-    window[
-        [
-            "image",
-            "product_id",
-            "name",
-            "rating",
-            "rating_count",
-            "sale price",
-            "list price",
-            "discount",
-            "sub_category",
-            "image_status",
-        ]
-    ],
-    hide_index=True,
-    width="stretch",
-    row_height=64,
-    column_config={
-        "image": st.column_config.ImageColumn("Image", width="small"),
-        "product_id": st.column_config.NumberColumn("Product ID", format="%d"),
-        "name": st.column_config.TextColumn("Name", width="large"),
-        "rating": st.column_config.NumberColumn("Rating", format="%.1f"),
-        "rating_count": st.column_config.NumberColumn("Ratings", format="localized"),
-        "sale price": "Sale price",
-        "list price": "List price",
-        "discount": st.column_config.NumberColumn("Discount", format="%d%%"),
-        "sub_category": "Category",
-        "image_status": "Image status",
-    },
+full_range = price_range == (0.0, max(top, 1.0))
+chosen = CatalogFilter(
+    text=text,
+    categories=tuple(categories),
+    price_range=None if full_range else price_range,
+    min_rating=min_rating,
+    image_status=tuple(statuses),
 )
-st.caption(f"Showing {len(window)} of {len(shown):,} matching products.")
+matching = products.count(catalog, chosen.where())
+st.caption(
+    f"**{matching:,}** of {len(whole):,} products in **{catalog}** match."
+    if matching != len(whole)
+    else f"**{len(whole):,}** products in **{catalog}**."
+)
+
+listing, summary = st.tabs(["Products", "Summary charts"])
+
+with listing:
+    pages = max(1, math.ceil(matching / PAGE_SIZE))
+    sort_by, direction, page_box, _ = st.columns([2, 2, 1, 3])
+    by = sort_by.selectbox("Sort by", list(SORT_COLUMNS), key=f"sort-{catalog}")
+    descending = direction.segmented_control(
+        "Order", ["Ascending", "Descending"], default="Ascending", key=f"order-{catalog}"
+    )
+    page = page_box.number_input(
+        f"Page (of {pages:,})", 1, pages, 1, key=f"page-{catalog}-{hash((chosen, by, descending))}"
+    )
+    order = SortOrder(by, ascending=descending != "Descending")
+    window = catalog_page(products, catalog, chosen, order, page, PAGE_SIZE, PAGE_COLUMNS)
+    rows = window.to_pandas()
+
+    def image_cell(path: str, status: str, url: str) -> str | None:
+        """A thumbnail for local images; remote URLs are left to the browser."""
+        if status == OK and path:
+            return thumbnail(path)
+        return url if str(url).startswith("http") else None
+
+    rows["image"] = [
+        image_cell(*cells)
+        for cells in zip(rows["image_path"], rows["image_status"], rows["image_url"], strict=True)
+    ]
+    for column, source in (("sale price", "discount_price"), ("list price", "actual_price")):
+        rows[column] = [
+            format_price(v, c) for v, c in zip(rows[source], rows["currency"], strict=True)
+        ]
+    st.dataframe(
+        rows[
+            [
+                "image", "product_id", "name", "rating", "rating_count", "sale price",
+                "list price", "discount_pct", "sub_category", "image_status",
+            ]
+        ],
+        hide_index=True,
+        width="stretch",
+        row_height=64,
+        column_config={
+            "image": st.column_config.ImageColumn("Image", width="small"),
+            "product_id": st.column_config.NumberColumn("Product ID", format="%d"),
+            "name": st.column_config.TextColumn("Name", width="large"),
+            "rating": st.column_config.NumberColumn("Rating", format="%.1f"),
+            "rating_count": st.column_config.NumberColumn("Ratings", format="localized"),
+            "sale price": "Sale price",
+            "list price": "List price",
+            "discount_pct": st.column_config.NumberColumn("Discount", format="%d%%"),
+            "sub_category": "Category",
+            "image_status": "Image status",
+        },
+    )  # fmt: skip
+    first = (page - 1) * PAGE_SIZE + 1 if matching else 0
+    st.caption(
+        f"Products {first:,}–{first + len(rows) - 1:,} of {matching:,}, sorted by "
+        f"{by.lower()} ({'high to low' if not order.ascending else 'low to high'}) over all "
+        "of them. Export takes every matching product, not only this page."
+    )
+    csv_button, parquet_button, _ = st.columns([1, 1, 3])
+    stem = f"{catalog}-products"
+    csv_button.download_button(
+        f"Download {matching:,} as CSV",
+        lambda: export_bytes(products, catalog, chosen, order, "csv"),
+        file_name=f"{stem}.csv", mime="text/csv", on_click="ignore",
+        icon=":material/download:", disabled=not matching,
+    )  # fmt: skip
+    parquet_button.download_button(
+        f"Download {matching:,} as Parquet",
+        lambda: export_bytes(products, catalog, chosen, order, "parquet"),
+        file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet",
+        on_click="ignore", icon=":material/download:", disabled=not matching,
+    )  # fmt: skip
+
+with summary:
+    shown = summary_frame(products, catalog, chosen) if matching != len(whole) else whole
+    if shown.empty:
+        st.info("No products match the filters.")
+    else:
+        top_left, top_right = st.columns(2)
+        category = shown["sub_category"].where(shown["sub_category"] != "", shown["main_category"])
+        counts = category.fillna("(none)").value_counts()
+        if len(counts) > TOP_CATEGORIES:
+            tail = counts.iloc[TOP_CATEGORIES:].sum()
+            counts = pd.concat([counts.iloc[:TOP_CATEGORIES], pd.Series({"(other)": tail})])
+        bars = px.bar(
+            x=counts.to_numpy(), y=counts.index, orientation="h",
+            labels={"x": "products", "y": ""}, height=420,
+        )  # fmt: skip
+        bars.update_layout(yaxis={"autorange": "reversed"}, margin={"t": 30})
+        top_left.markdown("**Products by category**")
+        top_left.plotly_chart(bars, width="stretch", config=CHART_CONFIG)
+
+        prices = shown["price"].dropna()
+        price_chart = px.histogram(
+            prices, nbins=40, log_x=False, labels={"value": f"price ({currency})"}, height=420
+        )
+        price_chart.update_layout(showlegend=False, yaxis_title="products", margin={"t": 30})
+        top_right.markdown(f"**Price distribution** ({len(prices):,} with a price)")
+        top_right.plotly_chart(price_chart, width="stretch", config=CHART_CONFIG)
+
+        low_left, low_right = st.columns(2)
+        ratings = shown["rating"].dropna()
+        rating_chart = px.histogram(ratings, nbins=20, labels={"value": "rating"}, height=380)
+        rating_chart.update_layout(showlegend=False, yaxis_title="products", margin={"t": 30})
+        low_left.markdown(f"**Rating distribution** ({len(ratings):,} rated)")
+        low_left.plotly_chart(rating_chart, width="stretch", config=CHART_CONFIG)
+
+        both = shown.dropna(subset=["rating", "discount_pct"])
+        scatter = px.density_heatmap(
+            both, x="discount_pct", y="rating", nbinsx=20, nbinsy=16, height=380,
+            labels={"discount_pct": "discount (%)", "rating": "rating"},
+        )  # fmt: skip
+        scatter.update_layout(margin={"t": 30}, coloraxis_colorbar={"title": "products"})
+        correlation = both["discount_pct"].corr(both["rating"], method="spearman")
+        low_right.markdown(
+            f"**Discount vs rating** ({len(both):,} products; Spearman ρ = {correlation:.2f})"
+            if len(both) > 2
+            else "**Discount vs rating**"
+        )
+        low_right.plotly_chart(scatter, width="stretch", config=CHART_CONFIG)

@@ -9,6 +9,9 @@ from core.catalog.images import thumbnail_data_uri
 from core.lens import Lens, get_lens
 from core.settings import Settings, load_settings
 
+# Plotly's toolbar without its logo; every chart in the app uses this.
+CHART_CONFIG = {"displaylogo": False}
+
 
 def app_settings() -> Settings:
     """Settings from `.streamlit/secrets.toml` overlaid by the environment."""

@@ -32,7 +32,7 @@ from core.analysis.model_choices import (
 from core.models.clip import load_clip
 from core.models.zeroshot import DEFAULT_TEMPLATES, PRODUCT_TEMPLATES
 from core.offline_clip.recipe import office_items_dir
-from pages.common import open_page, thumbnail
+from pages.common import CHART_CONFIG, open_page, thumbnail
 
 lens, catalog = open_page("Model comparison")
 settings = lens.settings
@@ -194,10 +194,8 @@ st.dataframe(
 
 # --- confusion matrices ---------------------------------------------------------------
 
-
 # Chart titles are written above the charts (a Plotly title sits under its toolbar), and
 # the heatmaps' top margin keeps the toolbar off their cells.
-CHART_CONFIG = {"displaylogo": False}
 
 
 def heatmap(matrix, labels, text, diverging: bool = False) -> go.Figure:

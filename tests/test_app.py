@@ -22,10 +22,10 @@ def test_shell_shows_catalog_models_and_the_catalog_page(app_env):
     assert at.title[0].value == "Catalog"
     frame = at.dataframe[0].value
     assert len(frame) == 40
-    columns = {"image", "product_id", "name", "rating", "sale price", "list price", "discount"}
+    columns = {"image", "product_id", "name", "rating", "sale price", "list price", "discount_pct"}
     assert columns <= set(frame.columns)
-    priced = frame.dropna(subset=["discount"])
-    assert len(priced) and priced["discount"].between(0, 100).all()  # whole per cent
+    priced = frame.dropna(subset=["discount_pct"])
+    assert len(priced) and priced["discount_pct"].between(0, 100).all()  # whole per cent
 
 
 def test_catalog_columns_and_filters_belong_to_their_catalog(app_env, tmp_path):
@@ -40,7 +40,7 @@ def test_catalog_columns_and_filters_belong_to_their_catalog(app_env, tmp_path):
     at.text_input[0].input("cable").run()
     assert not at.exception
     frame = at.dataframe[0].value
-    assert "image_status" in frame.columns and "discount" in frame.columns
+    assert "image_status" in frame.columns and "discount_pct" in frame.columns
     assert 0 < len(frame) < 40
     at.session_state["catalog"] = "second"
     at.run()
@@ -55,6 +55,36 @@ def test_catalog_filters_narrow_the_table(app_env):
     names = at.dataframe[0].value["name"].tolist()
     assert 0 < len(names) < total
     assert all("cable" in n.lower() for n in names)
+
+
+def test_catalog_sorts_the_whole_catalog_and_exports_every_match(app_env):
+    from core.store import Store
+
+    at = AppTest.from_file(str(ROOT / "pages" / "catalog.py"), default_timeout=60).run()
+    at.selectbox(key="sort-mini").set_value("Sale price")
+    at.segmented_control(key="order-mini").set_value("Descending").run()
+    assert not at.exception
+    whole = Store(app_env.db_path).products.where("mini").to_pandas()
+    top = at.dataframe[0].value.iloc[0]
+    assert top["product_id"] == whole.sort_values("price", ascending=False)["product_id"].iloc[0]
+    at.text_input(key="name-mini").input("cable").run()
+    matching = int(whole["name"].str.lower().str.contains("cable").sum())
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == [f"Download {matching} as CSV", f"Download {matching} as Parquet"]
+    assert f"**{matching}** of 40 products" in at.caption[0].value
+
+
+def test_catalog_summary_charts_describe_the_filtered_set(app_env):
+    at = AppTest.from_file(str(ROOT / "pages" / "catalog.py"), default_timeout=60).run()
+    assert [t.label for t in at.tabs] == ["Products", "Summary charts"]
+    titles = [m.value for m in at.tabs[1].markdown]
+    assert titles[0] == "**Products by category**"
+    assert titles[1].startswith("**Price distribution** (") and "Discount vs rating" in titles[3]
+    assert len(at.tabs[1].get("plotly_chart")) == 4
+    at.slider(key="rating-mini").set_value(4.5).run()
+    rated = int(titles[2].split("(")[1].split()[0])
+    narrowed = int(at.tabs[1].markdown[2].value.split("(")[1].split()[0])
+    assert 0 < narrowed < rated
 
 
 def test_search_page_query_gives_the_results_table_and_a_grounded_answer(app_env):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,14 @@ class Product:
     def price(self) -> float | None:
         """What the buyer pays: the discounted price when there is one."""
         return self.discount_price if self.discount_price is not None else self.actual_price
+
+    @property
+    def discount_percent(self) -> float | None:
+        """Whole percent off the list price; None when there is no real discount to state."""
+        sale, full = self.discount_price, self.actual_price
+        if sale is None or not full or full <= 0 or sale > full:
+            return None
+        return float(math.floor(100 * (1 - sale / full) + 0.5))  # half up, as SQL rounds
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -12,6 +12,7 @@ from core.progress import Progress
 from core.store.database import Database, read_all
 from core.store.schema import (
     PRODUCT_KEYS,
+    PRODUCT_MIGRATIONS,
     PRODUCT_SCHEMA,
     PRODUCTS,
     product_row,
@@ -25,7 +26,18 @@ class Products:
         self.database = database
 
     def table(self) -> Any | None:
-        return self.database.open(PRODUCTS)
+        table = self.database.open(PRODUCTS)
+        if table is not None and not set(PRODUCT_MIGRATIONS) <= set(table.schema.names):
+            self._migrate(table)
+        return table
+
+    def _migrate(self, table: Any) -> None:
+        """Fill columns that a store written by an older version lacks (once, in place)."""
+        with self.database.write(table):
+            for column, (expression, empty_where) in PRODUCT_MIGRATIONS.items():
+                if column not in table.schema.names:
+                    table.add_columns({column: expression})
+                    table.update(where=empty_where, values_sql={column: "NULL"})
 
     def version(self) -> int:
         """Changes on every write: the key of anything cached from the products."""
@@ -35,15 +47,9 @@ class Products:
         self, catalog: str, products: Sequence[Product], progress: Progress | None = None
     ) -> None:
         validate_catalog_name(catalog)
-        table = self.database.open_or_create(PRODUCTS, PRODUCT_SCHEMA)
+        table = self.table() or self.database.open_or_create(PRODUCTS, PRODUCT_SCHEMA)
         rows = [product_row(catalog, p) for p in products]
         self.database.upsert(table, rows, PRODUCT_KEYS, progress, "products")
-
-    def count(self, catalog: str) -> int:
-        table = self.table()
-        if table is None:
-            return 0
-        return table.count_rows(f"catalog = {sql_str(validate_catalog_name(catalog))}")
 
     def where(
         self, catalog: str, where: str | None = None, columns: list[str] | None = None
@@ -55,10 +61,45 @@ class Products:
             return pa.schema(
                 [schema.field(c) for c in columns] if columns else schema
             ).empty_table()
+        return read_all(table, self._clause(catalog, where), columns)
+
+    def count(self, catalog: str, where: str | None = None) -> int:
+        table = self.table()
+        if table is None:
+            return 0
+        return table.count_rows(self._clause(catalog, where))
+
+    def page(
+        self,
+        catalog: str,
+        where: str | None,
+        order_by: Sequence[tuple[str, bool]],
+        offset: int,
+        limit: int,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """One page of a catalog, filtered, sorted and cut inside LanceDB: the page costs
+        the same whether the catalog has 300 products or 30,000. `order_by` holds
+        (column, ascending) pairs; product_id breaks ties so pages never overlap."""
+        from lancedb.query import ColumnOrdering
+
+        table = self.table()
+        if table is None:
+            return self.where(catalog, where, columns)
+        keys = [
+            *order_by,
+            *([] if any(c == "product_id" for c, _ in order_by) else [("product_id", True)]),
+        ]
+        query = table.search().where(self._clause(catalog, where))
+        if columns:
+            query = query.select(columns)
+        ordering = [ColumnOrdering(column_name=c, ascending=up) for c, up in keys]
+        return query.order_by(ordering).offset(max(offset, 0)).limit(max(limit, 1)).to_arrow()
+
+    @staticmethod
+    def _clause(catalog: str, where: str | None) -> str:
         clause = f"catalog = {sql_str(validate_catalog_name(catalog))}"
-        if where:
-            clause += f" AND ({where})"
-        return read_all(table, clause, columns)
+        return f"{clause} AND ({where})" if where else clause
 
     def get_many(self, catalog: str, product_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         ids = list(product_ids)

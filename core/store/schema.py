@@ -51,8 +51,18 @@ PRODUCT_SCHEMA = pa.schema(
         pa.field("currency", pa.string()),
         pa.field("text_doc", pa.string()),
         pa.field("source_line", pa.int64()),
+        pa.field("discount_pct", pa.float64()),  # stored so the Catalog page can sort by it
     ]
 )
+# Columns added after a store may have been written: (SQL that fills a row, rows to
+# leave empty). Lance's column expressions have no CASE, hence the second clause.
+PRODUCT_MIGRATIONS = {
+    "discount_pct": (
+        "round(100 * (1 - discount_price / actual_price))",
+        "discount_price IS NULL OR actual_price IS NULL OR actual_price <= 0"
+        " OR discount_price > actual_price",
+    ),
+}
 PRODUCT_KEYS = ["catalog", "product_id"]
 
 CATALOG_SCHEMA = pa.schema(
@@ -149,5 +159,6 @@ def product_row(catalog: str, product: Product) -> dict[str, Any]:
     row = product.to_dict()
     row["catalog"] = catalog
     row["price"] = product.price
+    row["discount_pct"] = product.discount_percent
     row["text_doc"] = text_document(product)
     return {field.name: row.get(field.name) for field in PRODUCT_SCHEMA}
