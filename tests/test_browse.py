@@ -67,9 +67,11 @@ def test_sorting_reaches_every_page_in_the_order_pandas_gives(shop, by, ascendin
         ),
         (
             CatalogFilter(text="boat", price_range=(0.0, 1000.0), min_rating=4.1),
-            lambda f: f["name"].str.lower().str.contains("boat")
-            & (f["price"].fillna(0) <= 1000)
-            & (f["rating"] >= 4.1),
+            lambda f: (
+                f["name"].str.lower().str.contains("boat")
+                & (f["price"].fillna(0) <= 1000)
+                & (f["rating"] >= 4.1)
+            ),
         ),
         (CatalogFilter(categories=("All Electronics",)), lambda f: f["name"] != ""),
         (CatalogFilter(categories=("no such category",)), lambda f: f["name"] == "never"),
