@@ -64,6 +64,11 @@ class Settings:
         if self.office_items_dir is None and (self.data_dir / "office_items").is_dir():
             object.__setattr__(self, "office_items_dir", self.data_dir / "office_items")
 
+    @property
+    def map_cache_dir(self) -> Path:
+        """Computed UMAP maps, beside the image cache (both can be deleted safely)."""
+        return self.image_cache_dir.parent / "projections"
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

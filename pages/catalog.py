@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from core.catalog.images import FAILED, MISSING, OK
-from core.catalog.parse import format_price
+from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.store.browse import (
     SORT_COLUMNS,
     SUMMARY_COLUMNS,
@@ -45,6 +46,7 @@ def overview(db: str, name: str, version: int) -> pd.DataFrame:
 
 whole = overview(str(lens.store.path), catalog, products.version())
 currency = whole["currency"].dropna().iloc[0] if whole["currency"].notna().any() else ""
+sign = CURRENCY_SIGNS.get(currency, "")
 
 # Widgets are keyed by catalog: a filter set on one catalog does not follow you to the next.
 with st.expander("Filters", expanded=True):
@@ -59,7 +61,7 @@ with st.expander("Filters", expanded=True):
     top = float(math.ceil(whole["price"].max())) if whole["price"].notna().any() else 1.0
     price_range = left.slider(
         f"Price ({currency})" if currency else "Price", 0.0, max(top, 1.0),
-        (0.0, max(top, 1.0)), key=f"price-{catalog}",
+        (0.0, max(top, 1.0)), key=f"price-{catalog}", format=f"{sign}%d",
     )  # fmt: skip
     min_rating = middle.slider("Minimum rating", 0.0, 5.0, 0.0, 0.5, key=f"rating-{catalog}")
 
@@ -78,9 +80,11 @@ st.caption(
     else f"**{len(whole):,}** products in **{catalog}**."
 )
 
-listing, summary = st.tabs(["Products", "Summary charts"])
+# Only the open tab is drawn: the charts cost nothing while someone pages through products.
+listing, summary = st.tabs(["Products", "Summary charts"], key="catalog-tab", on_change="rerun")
 
-with listing:
+
+def products_tab() -> None:
     pages = max(1, math.ceil(matching / PAGE_SIZE))
     sort_by, direction, page_box, _ = st.columns([2, 2, 1, 3])
     by = sort_by.selectbox("Sort by", list(SORT_COLUMNS), key=f"sort-{catalog}")
@@ -137,22 +141,39 @@ with listing:
         f"{by.lower()} ({'high to low' if not order.ascending else 'low to high'}) over all "
         "of them. Export takes every matching product, not only this page."
     )
-    csv_button, parquet_button, _ = st.columns([1, 1, 3])
+    buttons = st.container(horizontal=True)
     stem = f"{catalog}-products"
-    csv_button.download_button(
+    buttons.download_button(
         f"Download {matching:,} as CSV",
         lambda: export_bytes(products, catalog, chosen, order, "csv"),
         file_name=f"{stem}.csv", mime="text/csv", on_click="ignore",
         icon=":material/download:", disabled=not matching,
     )  # fmt: skip
-    parquet_button.download_button(
+    buttons.download_button(
         f"Download {matching:,} as Parquet",
         lambda: export_bytes(products, catalog, chosen, order, "parquet"),
         file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet",
         on_click="ignore", icon=":material/download:", disabled=not matching,
     )  # fmt: skip
 
-with summary:
+
+def price_histogram(prices: pd.Series, currency: str):
+    """Prices on a log axis (₹99 and ₹1,49,900 in one catalog), ticked in the currency."""
+    logs = np.log10(prices.to_numpy(dtype=float))
+    chart = px.histogram(x=logs, nbins=40, height=420)
+    low, high = (logs.min(), logs.max()) if len(logs) else (0.0, 1.0)
+    ticks = [m * 10**e for e in range(int(low), int(high) + 2) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if 10**low / 2 <= t <= 10**high * 2]
+    chart.update_xaxes(
+        tickvals=np.log10(ticks), ticktext=[format_price(t, currency) for t in ticks],
+        title=f"price ({currency}, log scale)" if currency else "price (log scale)",
+    )  # fmt: skip
+    chart.update_traces(hovertemplate="%{y} products<extra></extra>")
+    chart.update_layout(showlegend=False, yaxis_title="products", margin={"t": 30})
+    return chart
+
+
+def summary_tab() -> None:
     shown = summary_frame(products, catalog, chosen) if matching != len(whole) else whole
     if shown.empty:
         st.info("No products match the filters.")
@@ -160,23 +181,23 @@ with summary:
         top_left, top_right = st.columns(2)
         category = shown["sub_category"].where(shown["sub_category"] != "", shown["main_category"])
         counts = category.fillna("(none)").value_counts()
-        if len(counts) > TOP_CATEGORIES:
-            tail = counts.iloc[TOP_CATEGORIES:].sum()
-            counts = pd.concat([counts.iloc[:TOP_CATEGORIES], pd.Series({"(other)": tail})])
-        bars = px.bar(
-            x=counts.to_numpy(), y=counts.index, orientation="h",
-            labels={"x": "products", "y": ""}, height=420,
-        )  # fmt: skip
-        bars.update_layout(yaxis={"autorange": "reversed"}, margin={"t": 30})
         top_left.markdown("**Products by category**")
-        top_left.plotly_chart(bars, width="stretch", config=CHART_CONFIG)
+        if len(counts) == 1:  # the Kaggle file: every product is in "All Electronics"
+            top_left.caption(f"All {len(shown):,} products are in one category: {counts.index[0]}.")
+        else:
+            if len(counts) > TOP_CATEGORIES:
+                tail = counts.iloc[TOP_CATEGORIES:].sum()
+                counts = pd.concat([counts.iloc[:TOP_CATEGORIES], pd.Series({"(other)": tail})])
+            bars = px.bar(
+                x=counts.to_numpy(), y=counts.index, orientation="h",
+                labels={"x": "products", "y": ""}, height=420,
+            )  # fmt: skip
+            bars.update_layout(yaxis={"autorange": "reversed"}, margin={"t": 30})
+            top_left.plotly_chart(bars, width="stretch", config=CHART_CONFIG)
 
         prices = shown["price"].dropna()
-        price_chart = px.histogram(
-            prices, nbins=40, log_x=False, labels={"value": f"price ({currency})"}, height=420
-        )
-        price_chart.update_layout(showlegend=False, yaxis_title="products", margin={"t": 30})
         top_right.markdown(f"**Price distribution** ({len(prices):,} with a price)")
+        price_chart = price_histogram(prices[prices > 0], currency)
         top_right.plotly_chart(price_chart, width="stretch", config=CHART_CONFIG)
 
         low_left, low_right = st.columns(2)
@@ -199,3 +220,11 @@ with summary:
             else "**Discount vs rating**"
         )
         low_right.plotly_chart(scatter, width="stretch", config=CHART_CONFIG)
+
+
+with listing:
+    if listing.open:
+        products_tab()
+with summary:
+    if summary.open:
+        summary_tab()

@@ -15,6 +15,7 @@ from core.analysis.compare import (
     label_audit,
     mcnemar,
     normalised,
+    on_common_items,
     per_class_table,
     precision_recall_table,
     restrict,
@@ -117,8 +118,14 @@ elif submitted:
         except ValueError as exc:
             st.error(str(exc))
             st.stop()
+    try:  # one count for the whole page: the items both models were scored on
+        *results, only_one = on_common_items(*results)
+    except ValueError as exc:
+        st.error(f"The two evaluations share no items: {exc}")
+        st.stop()
     st.session_state["comparison"] = (baseline, tuned, results)
     st.session_state["comparison_overlap"] = (overlap, held_out)
+    st.session_state["comparison_only_one"] = only_one
 
 if "comparison" not in st.session_state:
     st.caption(f"Analysis classes: {', '.join(ANALYSIS_CLASSES)}")
@@ -152,6 +159,11 @@ for col, name, ev in ((col_a, name_a, a), (col_b, name_b, b)):
             f"@10 {rr['recall@10']:.1%} (n={rr['n']})"
         )
 test = mcnemar(a, b)
+only_one = st.session_state.get("comparison_only_one", 0)
+st.caption(
+    f"Every figure below counts the same {ra.n:,} items for both models"
+    + (f"; {only_one} item(s) scored by only one of them are left out." if only_one else ".")
+)
 (st.success if test.significant else st.info)(test.sentence())
 st.caption(f"Dataset: {a.dataset} · labels: {a.label_set} · templates: {a.templates}")
 

@@ -1,31 +1,41 @@
-"""Embedding map: UMAP of the image or text embedding space, linked to the products."""
+"""Embedding map: UMAP of the image or text embedding space, linked to the products.
+
+The page opens on the default map computed when the vectors were embedded
+(`productlens embed`), so the first visit reads a file. UMAP settings apply only when
+"Apply" is pressed: a map not computed before takes about a minute for 10k points.
+"""
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
+from core.analysis.clusters import map_regions
 from core.analysis.labels import ANALYSIS_CLASSES, VOCABULARY, stored_labels
 from core.analysis.model_choices import clip_spec_for_key
 from core.analysis.projection import (
     MapParams,
     catalog_projection,
+    is_cached,
     modality_gap,
     modality_projection,
 )
+from core.catalog.images import OK
 from core.catalog.parse import format_price
-from pages.common import open_page, plotly_selected_ids, thumbnail
+from core.store.schema import vector_table_name
+from pages.common import CHART_CONFIG, open_page, plotly_selected_ids, thumbnail
+from pages.map_figure import MapPoints, map_figure, map_title, price_bands
+
+MAX_LISTED = 200
+NEIGHBOURS = 8
+DEFAULT = MapParams()
+
 
 lens, catalog = open_page("Embedding map")
 settings = lens.settings
 store = lens.store
-CACHE = settings.image_cache_dir.parent / "projections"
-MAX_LISTED = 200
+CACHE = settings.map_cache_dir
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -40,31 +50,37 @@ if not tables:
 
 frame = products(str(store.path), catalog, lens.store.products.version())
 labellers = [lab for lab, _, _ in store.labels.labellers(catalog)]
+# The UMAP settings in force. The form below changes them only when Apply is pressed, so
+# nudging a slider never starts a minute of UMAP by accident.
+applied_key = f"map-applied-{catalog}"
+applied: dict = st.session_state.setdefault(
+    applied_key,
+    {"n_neighbors": DEFAULT.n_neighbors, "min_dist": DEFAULT.min_dist, "3d": False, "gap": False},
+)
 
 with st.expander("Map settings", expanded=True):
     c1, c2, c3 = st.columns(3)
     table = c1.selectbox(
-        "Embedding", list(tables), format_func=lambda t: f"{t.replace('__', ': ')} ({tables[t]:,})"
+        "Embedding", list(tables), format_func=lambda t: f"{map_title(t)} ({tables[t]:,})"
     )
     kind, model_key = table.split("__", 1)
-    colour_options = ["sub-category", "price band", "rating"]
+    gap = kind == "image" and applied["gap"]
+    # A catalog with one category (the 9,600 Kaggle file) is coloured by map region first.
+    categories = frame["sub_category"].where(frame["sub_category"] != "", frame["main_category"])
+    colour_options = ["sub-category", "map region", "price band", "rating"]
+    if categories.nunique() < 2:
+        colour_options[:2] = ["map region", "sub-category"]
     colour_options += [f"label: {lab}" for lab in labellers]
     if kind == "image":
         colour_options.append("predicted class")
-    c4, c5, c6 = st.columns(3)
-    n_neighbors = c4.slider("UMAP neighbours", 5, 100, 15)
-    min_dist = c5.slider("UMAP min distance", 0.0, 0.99, 0.1, 0.01)
-    three_d = c6.toggle("3-D")
-    gap = kind == "image" and c6.toggle(
-        "Images + names (modality gap)",
-        help="Maps product photos and product names together; points are coloured by "
-        "which of the two they are, so 'Colour by' does not apply.",
-    )
     colour_by = c2.selectbox("Colour by", colour_options, disabled=gap)
+    if gap:
+        c2.caption("Coloured by photo vs name while the modality-gap view is on.")
     same_kind = [t for t in tables if t.startswith(kind + "__") and t != table]
     other = c3.selectbox(
         "Side by side with",
         ["(none)", *same_kind],
+        format_func=lambda t: t if t == "(none)" else map_title(t),
         disabled=not same_kind,
         help=None if same_kind else (
             f"Another {kind} index of this catalog would appear here: embed it with a second "
@@ -73,10 +89,117 @@ with st.expander("Map settings", expanded=True):
     )  # fmt: skip
     if not same_kind:
         c3.caption(f"No other {kind} index of this catalog to set beside it.")
-    if gap:
-        c2.caption("Coloured by photo vs name while the modality-gap view is on.")
+    show_clusters = c3.toggle(
+        "Region labels",
+        value=True,
+        help="Names regions of the map (k-means on the map) by the words their product "
+        "names share more than the rest of the catalog does.",
+    )
+    with st.form(f"umap-{catalog}", border=False):
+        c4, c5, c6 = st.columns(3)
+        n_neighbors = c4.slider("UMAP neighbours", 5, 100, applied["n_neighbors"])
+        min_dist = c5.slider("UMAP min distance", 0.0, 0.99, applied["min_dist"], 0.01)
+        three_d = c6.toggle("3-D", value=applied["3d"])
+        wants_gap = c6.toggle(
+            "Images + names (modality gap)",
+            value=applied["gap"],
+            disabled=kind != "image",
+            help="Maps product photos and product names together; points are coloured by "
+            "which of the two they are, so 'Colour by' does not apply.",
+        )
+        if st.form_submit_button("Apply map settings"):
+            st.session_state[applied_key] = {
+                "n_neighbors": n_neighbors, "min_dist": min_dist, "3d": three_d, "gap": wants_gap
+            }  # fmt: skip
+            st.rerun()  # redraw the controls above (Colour by) for the new settings
+    params = MapParams(
+        n_components=3 if applied["3d"] else 2,
+        n_neighbors=applied["n_neighbors"],
+        min_dist=applied["min_dist"],
+    )
+    st.caption(
+        "Settings apply when you press Apply. A map computed before opens at once; a new "
+        f"one runs UMAP over {tables[table]:,} points"
+        + (" (about a minute at this size)." if tables[table] > 3000 else " (a few seconds).")
+    )
 
-params = MapParams(n_components=3 if three_d else 2, n_neighbors=n_neighbors, min_dist=min_dist)
+
+def load_clip_for(key: str):
+    from core.models.clip import load_clip
+
+    spec = clip_spec_for_key(settings, key)
+    return load_clip(settings.with_overrides(clip_model=spec)) if spec else None
+
+
+@st.cache_data(show_spinner="Classifying the images…", max_entries=4)
+def predicted_classes(key: str, catalog: str, fingerprint: str | None) -> dict[int, str]:
+    """Zero-shot class of every image vector (cached per vector set: a colour switch back
+    to it is instant)."""
+    from core.models.zeroshot import classify
+
+    clip = load_clip_for(key)
+    if clip is None:
+        return {}
+    got, vectors = store.vectors.load("image", key, catalog)
+    labels, _ = classify(clip.model, clip.tokenizer, vectors, list(ANALYSIS_CLASSES))
+    return dict(zip(got, labels, strict=True))
+
+
+def colours(ids: list[int], key: str, regions=None) -> pd.Series:
+    rows = frame.reindex(ids)
+    if colour_by == "map region":
+        named = regions.point_labels() if regions is not None else ["(one region)"] * len(ids)
+        return pd.Series(named, index=rows.index)
+    if colour_by == "sub-category":
+        values = rows["sub_category"].where(rows["sub_category"] != "", rows["main_category"])
+        return values.fillna("(none)").astype(str)
+    if colour_by == "price band":
+        return price_bands(rows["price"], rows["currency"])
+    if colour_by == "rating":
+        return rows["rating"]
+    if colour_by.startswith("label: "):
+        truth = stored_labels(store, catalog, colour_by.removeprefix("label: "), VOCABULARY)
+        return pd.Series([truth.get(i) or "(none)" for i in ids], index=rows.index)
+    fingerprint = store.vectors.fingerprint("image", key, catalog)
+    by_id = predicted_classes(key, catalog, fingerprint)
+    if not by_id:
+        return pd.Series(["(model not found)"] * len(ids), index=rows.index)
+    return pd.Series([by_id.get(i, "(no vector)") for i in ids], index=rows.index)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def regions_of(map_key: str, _coords: np.ndarray, _names: list[str]):
+    """The map's named regions, computed once per map (keyed by the map's cache key)."""
+    return map_regions(_coords, _names)
+
+
+shown_colour: dict[int, str] = {}  # product id → the value it is coloured by, on the left map
+
+
+def figure(projection, key: str, highlighted: list[int], title: str, modality: int = 0):
+    ids = projection.ids
+    rows = frame.reindex(ids)
+    names = rows["name"].fillna("").tolist()
+    regions = projection.regions
+    if regions is None and not modality and (show_clusters or colour_by == "map region"):
+        regions = regions_of(projection.meta.get("key", title), projection.coords, names)
+    colour, legend = colours(ids, key, regions), colour_by
+    if modality:
+        colour = pd.Series(["image"] * modality + ["name (text)"] * (len(ids) - modality))
+        legend = "shown as"
+    elif title == table:  # the left map's values, for the product card
+        shown_colour.update(zip(ids, colour.astype(str), strict=True))
+    points = MapPoints(
+        coords=projection.coords,
+        product_ids=list(ids),
+        names=[n[:90] for n in names],
+        prices=[format_price(p, c) for p, c in zip(rows["price"], rows["currency"], strict=True)],
+        colour=colour,
+        legend=legend,
+    )
+    ringed = np.isin(np.asarray(ids), highlighted) if highlighted else None
+    shown_regions = regions if show_clusters and not modality else None
+    return map_figure(points, map_title(title), ringed, shown_regions)
 
 
 def progress_bar():
@@ -88,127 +211,14 @@ def progress_bar():
     return bar, update
 
 
-def load_clip_for(key: str):
-    from core.models.clip import load_clip
-
-    spec = clip_spec_for_key(settings, key)
-    return load_clip(settings.with_overrides(clip_model=spec)) if spec else None
-
-
-def colours(ids: list[int], key: str) -> pd.Series:
-    rows = frame.reindex(ids)
-    if colour_by == "sub-category":
-        values = rows["sub_category"].where(rows["sub_category"] != "", rows["main_category"])
-        return values.fillna("(none)").astype(str)
-    if colour_by == "price band":
-        return price_bands(rows["price"], rows["currency"])
-    if colour_by == "rating":
-        return rows["rating"]
-    if colour_by.startswith("label: "):
-        truth = stored_labels(store, catalog, colour_by.removeprefix("label: "), VOCABULARY)
-        return pd.Series([truth.get(i) or "(none)" for i in ids], index=rows.index)
-    return pd.Series(predicted_classes(ids, key), index=rows.index)
-
-
-NO_PRICE = "(no price)"
-
-
-def price_bands(price: pd.Series, currency: pd.Series) -> pd.Series:
-    """Quartile bands named in the catalog's currency ("$12 – $25"), as an ordered
-    categorical so the legend reads from cheap to dear."""
-    if price.notna().sum() < 4:
-        return pd.Series(pd.Categorical([NO_PRICE] * len(price)), index=price.index)
-    codes, edges = pd.qcut(price, 4, labels=False, retbins=True, duplicates="drop")
-    unit = currency.dropna().iloc[0] if currency.notna().any() else ""
-    names = [
-        f"{format_price(low, unit)} – {format_price(high, unit)}" for low, high in pairwise(edges)
-    ]
-    bands = codes.map(dict(enumerate(names))).fillna(NO_PRICE)
-    return pd.Series(pd.Categorical(bands, [*names, NO_PRICE], ordered=True), index=price.index)
-
-
-def palette(classes: int) -> list[str]:
-    """Plotly's ten colours while they suffice; 26 distinct ones past that, so 22
-    categories do not share colours."""
-    return px.colors.qualitative.Plotly if classes <= 10 else px.colors.qualitative.Alphabet
-
-
-def map_title(table: str) -> str:
-    """'image__run-…' → 'Image index · run-…': which index a map shows, in words."""
-    kind, _, key = table.partition("__")
-    return f"{kind.capitalize()} index · {key}" if key else table
-
-
-def predicted_classes(ids: list[int], key: str) -> list[str]:
-    from core.models.zeroshot import classify
-
-    clip = load_clip_for(key)
-    if clip is None:
-        return ["(model not found)"] * len(ids)
-    got, vectors = store.vectors.load("image", key, catalog, ids)
-    classes = list(ANALYSIS_CLASSES)
-    labels, _ = classify(clip.model, clip.tokenizer, vectors, classes)
-    by_id = dict(zip(got, labels, strict=True))
-    return [by_id.get(i, "(no vector)") for i in ids]
-
-
-def figure(projection, key: str, selected: list[int], title: str, modality: int = 0):
-    ids = projection.ids
-    rows = frame.reindex(ids)
-    colour = colours(ids, key)
-    data = pd.DataFrame(
-        {
-            "x": projection.coords[:, 0],
-            "y": projection.coords[:, 1],
-            "product_id": ids,
-            "name": rows["name"].fillna("").str.slice(0, 90).to_numpy(),
-            "price": [
-                format_price(p, c) for p, c in zip(rows["price"], rows["currency"], strict=True)
-            ],
-            "colour": colour.to_numpy(),
-        }
-    )
-    legend = colour_by
-    if modality:
-        data["colour"] = ["image"] * modality + ["name (text)"] * (len(ids) - modality)
-        legend = "shown as"
-    orders = {}
-    if isinstance(colour.dtype, pd.CategoricalDtype) and not modality:
-        orders = {"colour": [str(c) for c in colour.cat.categories]}
-        data["colour"] = data["colour"].astype(str)
-    axes = {"x": "x", "y": "y"}
-    # Hover: what the point is and the value it is coloured by, not its UMAP coordinates.
-    common = dict(
-        color="colour", hover_name="name", custom_data=["product_id"], title=map_title(title),
-        hover_data={"price": True, "product_id": True, "colour": True, "x": False, "y": False},
-        labels={"colour": legend, "product_id": "product id"}, category_orders=orders,
-        color_discrete_sequence=palette(data["colour"].nunique()), height=560,
-    )  # fmt: skip
-    if params.n_components == 3:
-        data["z"] = projection.coords[:, 2]
-        common["hover_data"]["z"] = False
-        fig = px.scatter_3d(data, **axes, z="z", **common)
-        fig.update_traces(marker={"size": 3})
-    else:
-        fig = px.scatter(data, **axes, render_mode="webgl", **common)
-        fig.update_traces(marker={"size": 6, "opacity": 0.8})
-    if selected and params.n_components == 2:
-        mask = np.isin(np.asarray(ids), selected)
-        fig.add_trace(
-            go.Scattergl(
-                x=projection.coords[mask, 0], y=projection.coords[mask, 1], mode="markers",
-                marker={"size": 12, "color": "rgba(0,0,0,0)", "line": {"width": 2}},
-                name="selected", hoverinfo="skip",
-            )
-        )  # fmt: skip
-    fig.update_layout(legend={"itemsizing": "constant"}, margin={"t": 40}, dragmode="lasso")
-    return fig
-
-
-selected: list[int] = st.session_state.get("map_selected", [])
+ready = gap or is_cached(store, catalog, kind, model_key, CACHE, params)
 bar, update = progress_bar()
 try:
-    with st.spinner("Computing the map (cached after the first time)…"):
+    with st.spinner(
+        "Reading the map…"
+        if ready
+        else f"Running UMAP over {tables[table]:,} points (kept on disk for next time)…"
+    ):
         if gap:
             clip = load_clip_for(model_key)
             if clip is None:
@@ -222,84 +232,153 @@ try:
             images = 0
         right_map = None
         if other != "(none)":
-            other_key = other.split("__", 1)[1]
             right_map = catalog_projection(
-                store,
-                catalog,
-                kind,
-                other_key,
-                CACHE,
-                params,
-                left_map if not gap else None,
-                update,
-            )
+                store, catalog, kind, other.split("__", 1)[1], CACHE, params,
+                left_map if not gap else None, update,
+            )  # fmt: skip
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
 bar.empty()
 
+# Find on the map: the matching products are ringed on the map and listed below it.
+find = st.text_input(
+    "Find on the map (name contains)", max_chars=200, key=f"map-find-{catalog}",
+    placeholder="e.g. keyboard", help="Rings the matching products on the map and lists them.",
+)  # fmt: skip
+on_map = set(left_map.ids)
+found: list[int] = []
+if find.strip():
+    mask = frame["name"].str.contains(find.strip(), case=False, regex=False, na=False)
+    found = [int(i) for i in frame.index[mask] if i in on_map]
+# A new search, or a new click/lasso, replaces the selection; neither is re-applied on
+# later reruns (a chart keeps reporting its last selection until it changes).
+last_find_key = f"map-find-last-{catalog}"
+new_find = find.strip() != st.session_state.get(last_find_key, "")
+st.session_state[last_find_key] = find.strip()
+
 st.caption(
     f"{len(left_map.ids):,} points · UMAP {left_map.seconds:.1f} s"
-    f"{' (from cache)' if left_map.cached else ''} · neighbours {n_neighbors}, "
-    f"min distance {min_dist}"
+    f"{' (computed earlier, read from disk)' if left_map.cached else ''} · neighbours "
+    f"{params.n_neighbors}, min distance {params.min_dist}"
+    + (f" · {len(found):,} match “{find.strip()}”" if find.strip() else "")
     + (f" · mean image↔name distance {modality_gap(left_map, images):.2f}" if gap else "")
+    + " · hover a point for its name, price and colour; click it for its photo and nearest "
+    "neighbours; lasso or box-select to list several."
 )
+selected: list[int] = st.session_state.get("map_selected", [])
+highlighted = found if find.strip() else selected
 selection_modes = ("points", "box", "lasso")
+chart = dict(on_select="rerun", selection_mode=selection_modes, width="stretch")
 if right_map is None:
     event = st.plotly_chart(
-        figure(left_map, model_key, selected, table, images), key="map_left",
-        on_select="rerun", selection_mode=selection_modes, width="stretch",
+        figure(left_map, model_key, highlighted, table, images), key="map_left",
+        config=CHART_CONFIG, **chart,
     )  # fmt: skip
     picked = plotly_selected_ids(event)
 else:
     col_l, col_r = st.columns(2)
     with col_l:
         event_l = st.plotly_chart(
-            figure(left_map, model_key, selected, table, images), key="map_left",
-            on_select="rerun", selection_mode=selection_modes, width="stretch",
+            figure(left_map, model_key, highlighted, table, images), key="map_left",
+            config=CHART_CONFIG, **chart,
         )  # fmt: skip
     with col_r:
         event_r = st.plotly_chart(
-            figure(right_map, other.split("__", 1)[1], selected, other), key="map_right",
-            on_select="rerun", selection_mode=selection_modes, width="stretch",
+            figure(right_map, other.split("__", 1)[1], highlighted, other), key="map_right",
+            config=CHART_CONFIG, **chart,
         )  # fmt: skip
     picked = plotly_selected_ids(event_l) or plotly_selected_ids(event_r)
     st.caption("The right map starts from the left one's layout and is rotated onto it.")
 
-name_filter = st.text_input("…or select by name (contains)", max_chars=200)
-if name_filter.strip():
-    mask = frame["name"].str.contains(name_filter.strip(), case=False, regex=False, na=False)
-    picked = [int(i) for i in frame.index[mask] if i in set(left_map.ids)]
-if picked != selected and (picked or name_filter.strip()):
-    st.session_state["map_selected"] = picked
+new_pick = None
+if picked != st.session_state.get("map-event-last", []):
+    st.session_state["map-event-last"] = picked
+    new_pick = picked or None
+if new_find and find.strip():
+    new_pick = found
+if new_pick is not None and new_pick != selected:
+    st.session_state["map_selected"] = new_pick
     st.rerun()
+
+
+def price_of(row: pd.Series) -> str:
+    return format_price(row["price"], row["currency"]) or "no price"
+
+
+def product_card(product_id: int) -> None:
+    """One product: its photo and facts, and its nearest neighbours in this index."""
+    row = frame.loc[product_id]
+    photo, facts = st.columns([1, 3])
+    if row["image_status"] == OK and row["image_path"]:
+        photo.image(row["image_path"], width=220)
+    else:
+        photo.caption("No photo on this machine.")
+    facts.markdown(f"**{row['name']}**")
+    rating = f"rated {row['rating']:.1f}" if pd.notna(row["rating"]) else "not rated"
+    value = shown_colour.get(product_id)
+    facts.caption(
+        f"Product {product_id} · {price_of(row)} · {rating}"
+        + (f" · {colour_by}: {value}" if value is not None else "")
+    )
+    if row["link"]:
+        facts.markdown(f"[Open the listing]({row['link']})")
+    matrix = lens.matrices.get(
+        vector_table_name(kind, model_key), store.vectors.open(kind, model_key), catalog
+    )
+    nearest = matrix.neighbours(product_id, NEIGHBOURS) if matrix is not None else []
+    facts.markdown(f"**Nearest neighbours** in the {kind} index (cosine similarity)")
+    near = frame.reindex([pid for pid, _ in nearest])
+    facts.dataframe(
+        pd.DataFrame(
+            {
+                "image": [thumbnail(p) if p else None for p in near["image_path"]],
+                "product_id": near["product_id"].astype(int),
+                "name": near["name"],
+                "price": [price_of(r) for _, r in near.iterrows()],
+                "similarity": [score for _, score in nearest],
+            }
+        ),
+        hide_index=True, width="stretch",
+        column_config={
+            "image": st.column_config.ImageColumn("Image", width="small"),
+            "product_id": st.column_config.NumberColumn("Product ID", format="%d"),
+            "similarity": st.column_config.ProgressColumn(
+                "Similarity", min_value=0.0, max_value=1.0, format="%.2f"
+            ),
+        },
+    )  # fmt: skip
+
 
 st.subheader(f"Selected products ({len(selected)})")
 if not selected:
-    st.caption("Lasso or box-select points on the map (or filter by name) to list them here.")
+    st.caption("Click a point, lasso or box-select points, or find by name to list them here.")
     st.stop()
-rows = frame.reindex(selected[:MAX_LISTED]).dropna(subset=["name"])
-listing = pd.DataFrame(
-    {
-        "image": [thumbnail(p) if p else None for p in rows["image_path"]],
-        "product_id": rows["product_id"].astype(int),
-        "name": rows["name"],
-        "price": [format_price(p, c) for p, c in zip(rows["price"], rows["currency"], strict=True)],
-        "rating": rows["rating"],
-    }
-)
-st.dataframe(
-    listing, hide_index=True, width="stretch",
-    column_config={"image": st.column_config.ImageColumn(width="small")},
-)  # fmt: skip
-if len(selected) > MAX_LISTED:
-    st.caption(f"Showing the first {MAX_LISTED}.")
+if len(selected) == 1:
+    product_card(selected[0])
+else:
+    rows = frame.reindex(selected[:MAX_LISTED]).dropna(subset=["name"])
+    listing = pd.DataFrame(
+        {
+            "image": [thumbnail(p) if p else None for p in rows["image_path"]],
+            "product_id": rows["product_id"].astype(int),
+            "name": rows["name"],
+            "price": [price_of(r) for _, r in rows.iterrows()],
+            "rating": rows["rating"],
+        }
+    )
+    st.dataframe(
+        listing, hide_index=True, width="stretch",
+        column_config={"image": st.column_config.ImageColumn(width="small")},
+    )  # fmt: skip
+    if len(selected) > MAX_LISTED:
+        st.caption(f"Showing the first {MAX_LISTED}.")
 left, right = st.columns(2)
 if left.button("Ask about these in Search & Chat", type="primary"):
     st.session_state["map_selection"] = list(selected)
     st.switch_page("pages/search.py")
 if right.button("Clear selection"):
     st.session_state["map_selected"] = []
-    for chart in ("map_left", "map_right"):  # forget the charts' own selections too
-        st.session_state.pop(chart, None)
+    for chart_key in ("map_left", "map_right", "map-event-last", f"map-find-{catalog}"):
+        st.session_state.pop(chart_key, None)  # forget searches and the charts' selections
     st.rerun()

@@ -270,12 +270,7 @@ def app_chrome(driver) -> dict[str, bool]:
 
 
 def _open(driver, link_text: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    for link in driver.find_elements(By.CSS_SELECTOR, PAGE_LINKS):
-        if link_text in link.text:
-            link.click()
-            break
+    _open_link(driver, link_text)
     settle(driver)
 
 
@@ -307,6 +302,149 @@ def _compare(driver, out_dir: Path) -> list[str]:
         time.sleep(1.5)
     driver.save_screenshot(str(out_dir / "compare.png"))
     return exceptions_on_page(driver)
+
+
+# Times an interaction from inside the page: from the moment the watcher is installed
+# (right before the click or key) to the first DOM change after which Streamlit has
+# finished its run and `arguments[0]` (a JS expression) holds.
+_WATCH_UNTIL = """
+const ready = new Function('return (' + arguments[0] + ');');
+window.__doneMs = null;
+const started = performance.now();
+const done = () => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return app && app.getAttribute('data-test-script-state') === 'notRunning' && ready();
+};
+const observer = new MutationObserver(() => {
+  if (window.__doneMs === null && done()) {
+    window.__doneMs = performance.now() - started;
+    observer.disconnect();
+  }
+});
+observer.observe(document.body,
+  {subtree: true, childList: true, characterData: true, attributes: true});
+"""
+
+
+def _timed(driver, action, ready_js: str, timeout_s: float = 120) -> float:
+    """Seconds from `action()` until the page has re-run and `ready_js` is true."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script(_WATCH_UNTIL, ready_js)
+    action()
+    done_ms = WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(
+        lambda d: d.execute_script("return window.__doneMs")
+    )
+    settle(driver)
+    return float(done_ms) / 1000
+
+
+def _text_on_page(text: str) -> str:
+    return f"document.body.textContent.includes({text!r})"  # no layout, unlike innerText
+
+
+def _legend_title(text: str) -> str:
+    return (
+        "[...document.querySelectorAll('.legendtitletext')]"
+        f".some(e => e.textContent.includes({text!r}))"
+    )
+
+
+def _choose(driver, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label` (a react-aria combobox)."""
+    from selenium.webdriver.common.by import By
+
+    opener = f"//input[@role='combobox'][@aria-label={label!r}]/following-sibling::button"
+    driver.find_element(By.XPATH, opener).click()
+    wait_for(driver, '[role="option"]', 10)
+    options = driver.find_elements(By.CSS_SELECTOR, '[role="option"]')
+    next(o for o in options if o.text.strip() == option).click()
+
+
+def _click_button(driver, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == text).click()
+
+
+def _type_and_enter(driver, label: str, text: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    for box in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stTextInput"]'):
+        if box.text.startswith(label):
+            field = box.find_element(By.TAG_NAME, "input")
+            field.send_keys(text)
+            field.send_keys(Keys.ENTER)
+            return
+    raise LookupError(f"no text input {label!r}")
+
+
+def page_timings(url: str, out_dir: Path, find: str = "cable") -> dict[str, float]:
+    """Seconds for what the Catalog and Embedding map pages promise, in one fresh browser
+    session: the map's first open, a colour-by switch, and a sort and a filter over the
+    whole catalog. Saves screenshots of each state for docs/."""
+    from selenium.webdriver.common.by import By
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    driver = chrome(height=1500)
+    timings: dict[str, float] = {}
+    try:
+        driver.get(url)
+        wait_for(driver, PAGE_LINKS)
+        settle(driver)
+        map_drawn = "document.querySelector('[data-testid=\"stPlotlyChart\"] .main-svg')"
+        timings["map_first_open_s"] = _timed(
+            driver, lambda: _open_link(driver, "Embedding map"),
+            f"{map_drawn} && {_text_on_page('points · UMAP')}",
+        )  # fmt: skip
+        timings["map_colour_switch_s"] = _timed(
+            driver, lambda: _choose(driver, "Colour by", "price band"), _legend_title("price band")
+        )
+        time.sleep(1.0)
+        driver.save_screenshot(str(out_dir / "map-price-bands.png"))
+        _type_and_enter(driver, "Find on the map", find)
+        settle(driver)
+        time.sleep(1.0)
+        driver.save_screenshot(str(out_dir / "map-find.png"))
+        _open(driver, "Catalog")
+        wait_for(driver, '[data-testid="stDataFrame"]', 60)
+        settle(driver)
+        timings["catalog_sort_s"] = _timed(
+            driver, lambda: _choose(driver, "Sort by", "Sale price"),
+            _text_on_page("sorted by sale price (low to high)"),
+        )  # fmt: skip
+        timings["catalog_sort_descending_s"] = _timed(
+            driver, lambda: _click_button(driver, "Descending"),
+            _text_on_page("sorted by sale price (high to low)"),
+        )  # fmt: skip
+        timings["catalog_filter_s"] = _timed(
+            driver, lambda: _type_and_enter(driver, "Name contains", find), _text_on_page(" match.")
+        )
+        time.sleep(1.0)
+        driver.save_screenshot(str(out_dir / "catalog-sorted-filtered.png"))
+        driver.find_element(By.XPATH, "//*[@role='tab'][contains(., 'Summary charts')]").click()
+        settle(driver)
+        time.sleep(1.5)
+        driver.save_screenshot(str(out_dir / "catalog-summary.png"))
+        timings["map_reopen_s"] = _timed(
+            driver, lambda: _open_link(driver, "Embedding map"),
+            f"{map_drawn} && {_text_on_page('points · UMAP')}",
+        )  # fmt: skip
+        if exceptions_on_page(driver):
+            raise RuntimeError(f"exceptions on the page: {exceptions_on_page(driver)}")
+        return {name: round(seconds, 3) for name, seconds in timings.items()}
+    finally:
+        driver.quit()
+
+
+def _open_link(driver, link_text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    next(
+        link for link in driver.find_elements(By.CSS_SELECTOR, PAGE_LINKS)
+        if link_text in link.text
+    ).click()  # fmt: skip
 
 
 if __name__ == "__main__":  # python -m tests.browser OUT_DIR "query" (uses the env's store)

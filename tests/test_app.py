@@ -77,6 +77,9 @@ def test_catalog_sorts_the_whole_catalog_and_exports_every_match(app_env):
 def test_catalog_summary_charts_describe_the_filtered_set(app_env):
     at = AppTest.from_file(str(ROOT / "pages" / "catalog.py"), default_timeout=60).run()
     assert [t.label for t in at.tabs] == ["Products", "Summary charts"]
+    assert not at.tabs[1].markdown  # a closed tab costs nothing
+    at.session_state["catalog-tab"] = "Summary charts"  # what a click on the tab sets
+    at.run()
     titles = [m.value for m in at.tabs[1].markdown]
     assert titles[0] == "**Products by category**"
     assert titles[1].startswith("**Price distribution** (") and "Discount vs rating" in titles[3]

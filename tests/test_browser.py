@@ -5,6 +5,7 @@ import pytest
 from tests.browser import (
     ROOT,
     browser_available,
+    page_timings,
     running_app,
     search_and_capture,
     timed_searches,
@@ -19,7 +20,10 @@ pytestmark = [
 
 
 def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
+    import json
+
     from core.analysis.labels import label_catalog
+    from core.analysis.projection import default_maps
     from core.store import Store
     from core.training.config import TrainConfig
     from core.training.finetune import fine_tune
@@ -32,13 +36,21 @@ def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
         fine_tune(tiny_vit_parts(), {"spec": "tiny"}, office_subset(4), config, runs, "tiny-ft")
     env = {**store_env(app_env), "PRODUCTLENS_RUNS_DIR": str(runs)}
     out = ROOT / "screenshots"
+    default_maps(Store(app_env.db_path), "mini", app_env.map_cache_dir)  # as `embed` does
     with running_app(env) as url:
         found = search_and_capture(url, out, "speaker wire cable")
+        timings = page_timings(url, out, find="cable")  # the small twin of the 9,600 run
     chrome = found.pop("chrome")
     assert found == {"search": [], "catalog": [], "compare": [], "map": []}
     assert chrome == ["deploy_button=False", "heading_first=True"]  # .streamlit/config.toml
-    for name in ("search", "catalog", "compare", "map"):
+    for name in ("search", "catalog", "compare", "map", "map-find", "catalog-summary"):
         assert (out / f"{name}.png").stat().st_size > 20_000
+    # every interaction was seen through (times are recorded, not asserted)
+    assert set(timings) == {
+        "map_first_open_s", "map_colour_switch_s", "catalog_sort_s",
+        "catalog_sort_descending_s", "catalog_filter_s", "map_reopen_s",
+    }  # fmt: skip
+    (out / "page-timings-mini.json").write_text(json.dumps(timings, indent=2))
 
 
 def _timings(seconds: list[float]) -> dict:
@@ -92,6 +104,7 @@ def test_search_on_the_9600_catalog_shows_results_within_a_second_and_a_half(
     Chromium; the timings go to bench/results/browser-search.json for the record."""
     import json
 
+    from core.analysis.projection import default_maps
     from core.embed import embed_texts
     from core.ingest import ingest
     from core.models.text import load_text_model
@@ -104,8 +117,12 @@ def test_search_on_the_9600_catalog_shows_results_within_a_second_and_a_half(
     store = Store(settings.db_path)
     ingest(store, KAGGLE_CSV, catalog="electronics")
     embed_texts(store, "electronics", load_text_model(settings))
+    default_maps(store, "electronics", settings.map_cache_dir)  # what `productlens embed` does
     with running_app(store_env(settings)) as url:
         seconds = timed_searches(url, QUESTIONS, ROOT / "screenshots")
+        pages = page_timings(url, ROOT / "screenshots" / "electronics", find="keyboard")
     record = {"catalog": "electronics (9,600 products)", **_timings(seconds)}
     (ROOT / "bench" / "results" / "browser-search.json").write_text(json.dumps(record, indent=2))
-    assert len(seconds) == len(QUESTIONS)
+    record = {"catalog": "electronics (9,600 products)", "map": "precomputed", **pages}
+    (ROOT / "bench" / "results" / "browser-pages.json").write_text(json.dumps(record, indent=2))
+    assert len(seconds) == len(QUESTIONS) and len(pages) == 6

@@ -141,3 +141,20 @@ def test_precision_recall_table_lists_both_models_per_class():
     assert by_class["a"]["baseline_recall"] == 0.5 and by_class["a"]["fine_tuned_recall"] == 1.0
     assert by_class["b"]["baseline_precision"] == pytest.approx(2 / 3)
     assert by_class["b"]["fine_tuned_f1"] == 1.0
+
+
+def test_both_models_are_scored_on_the_same_items():
+    """The page once showed 86.4% (222/257) beside a stored 86.8% (223/257): now every
+    figure counts only the items both evaluations scored."""
+    from dataclasses import replace
+
+    from core.analysis.compare import mcnemar, on_common_items
+
+    truth = ["a", "a", "b", "b", "a"]
+    a, b = _paired(["a", "b", "b", "b", "a"], ["a", "a", "b", "a", "b"], truth)
+    b = replace(b, items=b.items[:4])  # the fine-tune never scored item 4
+    same_a, same_b, only_one = on_common_items(a, b)
+    assert only_one == 1
+    assert same_a.report.n == same_b.report.n == mcnemar(same_a, same_b).n == 4
+    assert same_a.report.accuracy == 3 / 4  # correct / n of the shared items
+    assert on_common_items(a, a)[2] == 0 and on_common_items(a, a)[0] is a

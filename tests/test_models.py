@@ -16,7 +16,7 @@ from core.models.sources import (
 )
 from core.models.text import load_text_model
 from core.settings import Settings
-from tests.conftest import build_tiny_clip
+from tests.conftest import ROOT, build_tiny_clip
 
 
 def test_offline_clip_falls_back_fast_and_says_so(tmp_path, monkeypatch):
@@ -29,6 +29,31 @@ def test_offline_clip_falls_back_fast_and_says_so(tmp_path, monkeypatch):
     assert time.perf_counter() - started < 3
     assert source.status == UNTRAINED and "RANDOM" in source.detail
     assert source.key == "vit-b-32-random"
+
+
+def test_the_default_clip_resolves_without_importing_open_clip(tmp_path):
+    """The sidebar's first paint resolves the default CLIP; importing open_clip (and torch)
+    for that cost 6-9 s. The copy of its pretrained entry must match open_clip's."""
+    import subprocess
+    import sys
+
+    from open_clip.pretrained import get_pretrained_cfg
+
+    from core.models.sources import _KNOWN_TAGS
+
+    for (name, tag), copied in _KNOWN_TAGS.items():
+        real = get_pretrained_cfg(name, tag)
+        assert {key: real[key] for key in copied} == copied
+    script = (
+        "import sys; from pathlib import Path; from core.settings import Settings; "
+        "from core.models.sources import resolve_clip; "
+        f"resolve_clip(Settings(models_dir=Path({str(tmp_path)!r}))); "
+        "print('open_clip' in sys.modules, 'torch' in sys.modules)"
+    )
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, cwd=str(ROOT), check=True)  # fmt: skip
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_unreachable_hub_is_detected_within_the_probe_timeout(monkeypatch):

@@ -89,7 +89,12 @@ def test_catalog_projection_follows_the_vector_table(embedded_sample, tmp_path):
     key = load_clip(embedded_sample).source.key
     projection = catalog_projection(store, "mini", "image", key, tmp_path, MapParams())
     assert sorted(projection.ids) == list(range(40)) and projection.coords.shape == (40, 2)
-    assert catalog_projection(store, "mini", "image", key, tmp_path, MapParams()).cached
+    again = catalog_projection(store, "mini", "image", key, tmp_path, MapParams())
+    assert again.cached
+    # the named regions are computed with the map and read back with it
+    assert projection.regions is not None and len(projection.regions.labels) >= 2
+    assert again.regions.labels == projection.regions.labels
+    assert again.regions.point_labels() == projection.regions.point_labels()
     with pytest.raises(ValueError, match="no image vectors"):
         catalog_projection(store, "mini", "image", "no-such-model", tmp_path, MapParams())
 
@@ -110,7 +115,7 @@ def test_embedding_map_page_lists_a_selection_and_hands_it_to_search(app_env, tm
     at.switch_page("pages/embedding_map.py").run()
     assert not at.exception, at.exception
     assert any("points" in c.value for c in at.caption)
-    at.text_input[0].input("speaker").run()
+    at.text_input(key="map-find-mini").input("speaker").run()
     assert not at.exception, at.exception
     header = next(h.value for h in at.subheader if h.value.startswith("Selected products"))
     count = int(header.split("(")[1].rstrip(")"))
@@ -140,7 +145,7 @@ def test_embedding_map_speaks_in_words_orders_price_bands_and_hides_coordinates(
     lows = [float(band.split(" – ")[0].lstrip("$").replace(",", "")) for band in bands[:-1]]
     assert len(lows) >= 3 and lows == sorted(lows)  # cheap to dear, not in hash order
     hover = spec["data"][0]["hovertemplate"]
-    assert "price band=" in hover and "x=" not in hover and "y=" not in hover
+    assert "price band: " in hover and "x=" not in hover and "y=" not in hover
 
 
 def test_embedding_map_says_why_a_control_does_not_apply(app_env):
@@ -151,11 +156,98 @@ def test_embedding_map_says_why_a_control_does_not_apply(app_env):
     boxes = {box.label: box for box in at.selectbox}
     assert boxes["Side by side with"].disabled  # one index per kind in this store
     assert any("No other" in c.value and "index of this catalog" in c.value for c in at.caption)
-    image_table = next(t for t in boxes["Embedding"].options if t.startswith("image"))
-    boxes["Embedding"].set_value(image_table).run()
+    options = boxes["Embedding"].options  # shown in words: "Image index · tiny-clip (40)"
+    boxes["Embedding"].select_index(next(i for i, t in enumerate(options) if "Image" in t)).run()
     [gap] = [t for t in at.toggle if t.label.startswith("Images + names")]
     assert not {b.label: b for b in at.selectbox}["Colour by"].disabled
-    gap.set_value(True).run()
+    gap.set_value(True)
+    apply_map_settings(at)
     assert not at.exception, at.exception
     assert {b.label: b for b in at.selectbox}["Colour by"].disabled
     assert any("photo vs name" in c.value for c in at.caption)
+
+
+def apply_map_settings(at) -> None:
+    [apply] = [b for b in at.button if b.label == "Apply map settings"]
+    apply.click().run()
+    assert not at.exception, at.exception
+
+
+def test_map_settings_apply_only_on_the_button_and_start_from_the_precomputed_map(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    from core.analysis.projection import default_maps
+    from core.settings import load_settings
+    from core.store import Store
+
+    settings = load_settings()
+    maps = default_maps(Store(app_env.db_path), "mini", settings.map_cache_dir)
+    assert {m.meta["kind"] for m in maps} == {"text", "image"}  # what `embed` leaves behind
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.switch_page("pages/embedding_map.py").run()
+    assert not at.exception, at.exception
+    assert any("read from disk" in c.value for c in at.caption)
+    at.slider[0].set_value(30).run()  # a nudge: nothing recomputes, the map stays as it was
+    assert any("neighbours 15," in c.value for c in at.caption)
+    at.slider[0].set_value(30)  # AppTest sends a form's values with its submit, as a browser does
+    apply_map_settings(at)
+    assert any("neighbours 30," in c.value and "read from disk" not in c.value for c in at.caption)
+
+
+def test_a_clicked_point_shows_its_photo_and_nearest_neighbours(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    from core.retrieval.vector_cache import load_matrix
+    from core.store import Store
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.switch_page("pages/embedding_map.py").run()
+    table = next(box for box in at.selectbox if box.label == "Embedding").value
+    at.session_state["map_selected"] = [7]  # what a click on product 7 leaves
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("image")) == 1  # the product's photo
+    near = at.dataframe[0].value
+    kind, key = table.split("__", 1)
+    store = Store(app_env.db_path)
+    matrix = load_matrix(store.vectors.open(kind, key), "mini")
+    scores = matrix.vectors @ matrix.vectors[list(matrix.ids).index(7)]
+    expected = [int(matrix.ids[i]) for i in np.argsort(-scores) if matrix.ids[i] != 7][:8]
+    assert near["product_id"].tolist() == expected
+    assert near["similarity"].is_monotonic_decreasing
+
+
+def test_map_regions_are_named_by_the_words_they_share():
+    from core.analysis.clusters import map_regions
+
+    rng = np.random.default_rng(0)
+    coords = np.concatenate([rng.normal(c, 0.3, size=(40, 2)) for c in ((0, 0), (10, 0), (0, 10))])
+    names = (["Wireless Bluetooth Earbuds"] * 40 + ["HDMI Cable 2m Braided"] * 40
+             + ["Mechanical Keyboard RGB"] * 40)  # fmt: skip
+    regions = map_regions(coords, names, clusters=3)
+    by_place = {(round(lab.x / 10), round(lab.y / 10)): lab.label for lab in regions.labels}
+    assert "earbuds" in by_place[(0, 0)] or "wireless" in by_place[(0, 0)]
+    assert "cable" in by_place[(1, 0)] or "hdmi" in by_place[(1, 0)]
+    assert "keyboard" in by_place[(0, 1)] or "mechanical" in by_place[(0, 1)]
+    assert regions.point_labels()[0] == by_place[(0, 0)]  # colour by region = its label
+    assert map_regions(coords[:5], names[:5]) is None  # too few points to name regions
+
+
+def test_a_map_ignores_other_catalogs_writes_to_the_same_table(embedded_sample, tmp_path):
+    import shutil
+
+    from core.analysis.projection import MapParams, catalog_projection
+    from core.embed import embed_texts
+    from core.ingest import ingest
+    from core.models.text import load_text_model
+    from core.store import Store
+    from tests.conftest import write_sample_subset
+
+    shutil.copytree(embedded_sample.db_path, tmp_path / "db")
+    store = Store(tmp_path / "db")
+    key = load_text_model(embedded_sample).source.key
+    first = catalog_projection(store, "mini", "text", key, tmp_path / "maps", MapParams())
+    ingest(store, write_sample_subset(tmp_path / "other", 5), catalog="other")
+    embed_texts(store, "other", load_text_model(embedded_sample))
+    again = catalog_projection(store, "mini", "text", key, tmp_path / "maps", MapParams())
+    assert again.cached and again.ids == first.ids

@@ -195,3 +195,14 @@ def restrict(evaluation: Evaluation, exclude: set[str]) -> Evaluation:
     )
     skipped = evaluation.skipped + len(evaluation.items) - len(kept)
     return replace(evaluation, report=report, items=kept, retrieval=None, skipped=skipped)
+
+
+def on_common_items(a: Evaluation, b: Evaluation) -> tuple[Evaluation, Evaluation, int]:
+    """Both evaluations over the items both of them scored, so every figure on the page
+    counts the same items; also returns how many items only one of them had."""
+    keys_a = {item_key(a, i) for i in a.items}
+    keys_b = {item_key(b, i) for i in b.items}
+    if keys_a == keys_b:
+        return a, b, 0
+    common = keys_a & keys_b
+    return restrict(a, keys_a - common), restrict(b, keys_b - common), len(keys_a ^ keys_b)

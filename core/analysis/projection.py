@@ -1,7 +1,8 @@
 """UMAP maps of the embedding space, cached on disk so reopening a map is instant.
 
-A map is keyed by (catalog, vector kind, model key, the vector table's LanceDB version,
-UMAP parameters): any re-embedding changes the version and so the key. Two models are
+A map is keyed by (catalog, vector kind, model key, a fingerprint of the catalog's
+vectors, UMAP parameters): re-embedding this catalog changes the key, embedding another
+catalog into the same table does not. Two models are
 put on comparable maps by initialising the second from the first's coordinates and
 then rotating it onto the first (orthogonal Procrustes), so the same product sits in a
 comparable place on both.
@@ -19,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from core.analysis.clusters import ClusterLabel, Regions, map_regions
 from core.files import atomic_path
 from core.progress import Progress
 
+CACHE_FORMAT = 2  # 2: maps keep their named regions; older files are recomputed
 PCA_ABOVE = 5_000  # points; above this, PCA to `pca_dims` first (UMAP's kNN is the cost)
 
 
@@ -49,6 +52,7 @@ class Projection:
     seconds: float = 0.0  # time to compute (the original computation, when cached)
     cached: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    regions: Regions | None = None  # named regions of a 2-D map, computed with it
 
 
 def _reduce(vectors: np.ndarray, params: MapParams) -> np.ndarray:
@@ -106,19 +110,35 @@ def _load(path: Path, params: MapParams) -> Projection | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
+            regions = None
+            if "region_of" in data:
+                labels = [ClusterLabel(**label) for label in json.loads(str(data["regions"]))]
+                regions = Regions(data["region_of"], labels)
             return Projection(
-                data["ids"].tolist(), data["coords"], params, meta["seconds"], True, meta
+                data["ids"].tolist(), data["coords"], params, meta["seconds"], True, meta, regions
             )
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None  # a damaged cache file is recomputed, not trusted
 
 
 def _save(path: Path, projection: Projection) -> None:
     meta = {**projection.meta, "seconds": projection.seconds, "params": asdict(projection.params)}
+    arrays = {"ids": np.asarray(projection.ids), "coords": projection.coords}
+    if projection.regions is not None:
+        arrays["region_of"] = np.asarray(projection.regions.assignment)
+        arrays["regions"] = np.asarray(json.dumps([asdict(r) for r in projection.regions.labels]))
     with atomic_path(path) as tmp:
-        np.savez(
-            tmp, ids=np.asarray(projection.ids), coords=projection.coords, meta=json.dumps(meta)
-        )
+        np.savez(tmp, meta=json.dumps(meta), **arrays)
+
+
+def _cache_path(
+    cache_dir: Path, key_parts: dict[str, Any], params: MapParams, init_from: Projection | None
+) -> tuple[str, Path]:
+    parts = {**key_parts, "params": asdict(params), "format": CACHE_FORMAT}
+    if init_from is not None:
+        parts["aligned_to"] = init_from.meta.get("key")
+    key = cache_key(parts)
+    return key, Path(cache_dir) / f"{key}.npz"
 
 
 def cached_projection(
@@ -128,13 +148,12 @@ def cached_projection(
     params: MapParams,
     init_from: Projection | None = None,
     progress: Progress | None = None,
+    names: Callable[[list[int]], list[str]] | None = None,
 ) -> Projection:
-    """The map for `key_parts`, from the cache or computed (and then cached)."""
-    parts = {**key_parts, "params": asdict(params)}
-    if init_from is not None:
-        parts["aligned_to"] = init_from.meta.get("key")
-    key = cache_key(parts)
-    path = Path(cache_dir) / f"{key}.npz"
+    """The map for `key_parts`, from the cache or computed (and then cached). With `names`
+    (product names by id), a 2-D map's regions are named and kept with it, so opening
+    the map never waits for the clustering."""
+    key, path = _cache_path(cache_dir, key_parts, params, init_from)
     if (hit := _load(path, params)) is not None:
         return hit
     if progress:
@@ -153,6 +172,8 @@ def cached_projection(
         coords = procrustes_onto(init, coords)
     projection = Projection(ids, coords, params, time.perf_counter() - started, False)
     projection.meta = {"key": key, **{k: str(v) for k, v in key_parts.items()}}
+    if names is not None and params.n_components == 2:
+        projection.regions = map_regions(coords, names(ids))
     _save(path, projection)
     if progress:
         progress(2, 2, "done")
@@ -160,13 +181,11 @@ def cached_projection(
 
 
 def _stored_vectors_key(store: Any, catalog: str, kind: str, model_key: str) -> dict:
-    """What a map of stored vectors depends on: the table's version changes on any write."""
-    from core.store.schema import vector_table_name
-
-    version = store.database.version(vector_table_name(kind, model_key))
-    if version == 0:
+    """What a map of stored vectors depends on: which vectors this catalog has."""
+    fingerprint = store.vectors.fingerprint(kind, model_key, catalog)
+    if fingerprint is None:
         raise ValueError(f"no {kind} vectors for model {model_key}: run `productlens embed`")
-    return {"catalog": catalog, "kind": kind, "model": model_key, "version": version}
+    return {"catalog": catalog, "kind": kind, "model": model_key, "vectors": fingerprint}
 
 
 def catalog_projection(
@@ -181,14 +200,42 @@ def catalog_projection(
 ) -> Projection:
     """UMAP of a catalog's stored image or text vectors for one model."""
     key_parts = _stored_vectors_key(store, catalog, kind, model_key)
-    return cached_projection(
-        cache_dir,
-        key_parts,
-        lambda: store.vectors.load(kind, model_key, catalog),
-        params,
-        init_from,
-        progress,
-    )
+
+    def names(ids: list[int]) -> list[str]:
+        rows = store.products.where(catalog, columns=["product_id", "name"]).to_pylist()
+        by_id = {row["product_id"]: row["name"] or "" for row in rows}
+        return [by_id.get(pid, "") for pid in ids]
+
+    def vectors() -> tuple[list[int], np.ndarray]:
+        return store.vectors.load(kind, model_key, catalog)
+
+    return cached_projection(cache_dir, key_parts, vectors, params, init_from, progress, names)
+
+
+def is_cached(
+    store: Any, catalog: str, kind: str, model_key: str, cache_dir: Path, params: MapParams
+) -> bool:
+    """Whether this map opens from the cache (instantly) rather than by running UMAP."""
+    key_parts = _stored_vectors_key(store, catalog, kind, model_key)
+    return _cache_path(cache_dir, key_parts, params, None)[1].is_file()
+
+
+def default_maps(
+    store: Any, catalog: str, cache_dir: Path, progress: Progress | None = None
+) -> list[Projection]:
+    """The map the Embedding map page opens with, for every index of the catalog.
+
+    Run after embedding, so the first visit to the page reads a file instead of running
+    UMAP (a minute for 10k points on two cores)."""
+    maps = []
+    for table in store.vectors.counts(catalog):
+        kind, model_key = table.split("__", 1)
+        maps.append(
+            catalog_projection(
+                store, catalog, kind, model_key, cache_dir, MapParams(), None, progress
+            )
+        )
+    return maps
 
 
 def modality_projection(

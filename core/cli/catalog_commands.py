@@ -48,6 +48,11 @@ def _ingest(args: argparse.Namespace, settings: Settings, store: Store) -> tuple
 def _embed_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog")
     p.add_argument("--what", choices=("all", "text", "image"), default="all")
+    p.add_argument(
+        "--no-map",
+        action="store_true",
+        help="skip computing the Embedding map page's default map (done once per change)",
+    )
 
 
 @command(
@@ -72,6 +77,17 @@ def _embed(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
         source = resolve_clip(settings)
         notes.append(f"CLIP: {source.key} [{source.status}] {source.detail}")
         reports.append(embed_images(store, catalog, load_clip(settings), progress))
+    if not args.no_map:
+        from core.analysis.projection import default_maps
+
+        for projection in default_maps(store, catalog, settings.map_cache_dir, progress):
+            origin = (
+                "up to date" if projection.cached else f"computed in {projection.seconds:.0f} s"
+            )
+            notes.append(
+                f"default map of {projection.meta.get('kind', '?')} "
+                f"[{projection.meta.get('model', '?')}]: {origin}"
+            )
     lines = [*notes]
     for r in reports:
         lines.append(

@@ -170,17 +170,31 @@ def resolve_clip(settings: Settings) -> ModelSource:
     return clip_fallback(settings, spec, f"hub unreachable, {name}/{tag} weights not cached")
 
 
+# Where open_clip keeps the default model's weights, copied from
+# open_clip.pretrained so that the app's first page does not import open_clip (and torch
+# with it: 6-9 s) only to learn whether they are cached. A test checks the copy.
+_KNOWN_TAGS = {
+    ("ViT-B-32", "openai"): {
+        "hf_hub": "timm/vit_base_patch32_clip_224.openai/",
+        "url": "https://openaipublic.azureedge.net/clip/models/40d365715913c9da98579312b702a82c"
+        "18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+    },
+}
+
+
 def _pretrained_tag_cache(name: str, tag: str | None) -> bool | None:
     """True if the tag's weights are cached, False if downloadable only, None if unknown tag."""
     if tag is None:
         return None
     if os.path.isfile(tag):
         return True
-    try:
-        from open_clip.pretrained import get_pretrained_cfg
-    except ImportError:  # pragma: no cover
-        return None
-    cfg = get_pretrained_cfg(name, tag)
+    cfg = _KNOWN_TAGS.get((name, tag))
+    if cfg is None:
+        try:
+            from open_clip.pretrained import get_pretrained_cfg
+        except ImportError:  # pragma: no cover
+            return None
+        cfg = get_pretrained_cfg(name, tag)
     if not cfg:
         return None
     repo = (cfg.get("hf_hub") or "").rstrip("/")

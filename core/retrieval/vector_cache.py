@@ -74,6 +74,16 @@ class VectorMatrix:
         best = best[np.lexsort((self.ids[best], -scores[best]))]
         return [(int(self.ids[i]), float(scores[i])) for i in best]
 
+    def neighbours(self, product_id: int, k: int) -> list[tuple[int, float]]:
+        """The k products most similar to this one (itself excluded), best first."""
+        if self._rows is None:
+            self._rows = {int(pid): i for i, pid in enumerate(self.ids)}
+        row = self._rows.get(int(product_id))
+        if row is None:
+            return []
+        hits = self.top_k(self.vectors[row], k + 1)
+        return [(pid, score) for pid, score in hits if pid != int(product_id)][:k]
+
     def similarities(self, query: np.ndarray, product_ids: list[int]) -> dict[int, float]:
         """Cosine similarity of `query` to each listed product that has a vector here."""
         if self._rows is None:

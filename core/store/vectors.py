@@ -6,6 +6,7 @@ writer (`index_names`), never by a query."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,6 +46,15 @@ class Vectors:
         columns = ["product_id", "source_hash", "meta_hash"]
         rows = read_all(table, f"catalog = {sql_str(catalog)}", columns).to_pylist()
         return {r["product_id"]: (r["source_hash"], r["meta_hash"]) for r in rows}
+
+    def fingerprint(self, kind: str, model_key: str, catalog: str) -> str | None:
+        """Changes when this catalog's vectors change, and only then (unlike the table's
+        version, which any catalog's write moves); None when there are none."""
+        hashes = self.hashes(kind, model_key, catalog)
+        if not hashes:
+            return None
+        listing = "\n".join(f"{pid}:{hashes[pid][0]}" for pid in sorted(hashes))
+        return hashlib.sha256(listing.encode()).hexdigest()[:20]
 
     def upsert(self, kind: str, model_key: str, dim: int, rows: list[dict[str, Any]]) -> None:
         if not rows:
