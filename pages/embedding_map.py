@@ -38,8 +38,9 @@ store = lens.store
 CACHE = settings.map_cache_dir
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def products(db: str, name: str, version: int) -> pd.DataFrame:
+    """The catalog's products, shared read-only by every session (no per-run copy)."""
     return lens.catalog_frame(name).set_index("product_id", drop=False)
 
 
@@ -311,7 +312,7 @@ def product_card(product_id: int) -> None:
     row = frame.loc[product_id]
     photo, facts = st.columns([1, 3])
     if row["image_status"] == OK and row["image_path"]:
-        photo.image(row["image_path"], width=220)
+        photo.image(row["image_path"], width=180)
     else:
         photo.caption("No photo on this machine.")
     facts.markdown(f"**{row['name']}**")
@@ -343,6 +344,8 @@ def product_card(product_id: int) -> None:
         column_config={
             "image": st.column_config.ImageColumn("Image", width="small"),
             "product_id": st.column_config.NumberColumn("Product ID", format="%d"),
+            "name": st.column_config.TextColumn("Name", width="medium"),
+            "price": "Price",
             "similarity": st.column_config.ProgressColumn(
                 "Similarity", min_value=0.0, max_value=1.0, format="%.2f"
             ),

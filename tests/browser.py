@@ -353,9 +353,11 @@ def _legend_title(text: str) -> str:
 def _choose(driver, label: str, option: str) -> None:
     """Pick `option` in the selectbox labelled `label` (a react-aria combobox)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
 
     opener = f"//input[@role='combobox'][@aria-label={label!r}]/following-sibling::button"
-    driver.find_element(By.XPATH, opener).click()
+    WebDriverWait(driver, 60).until(ec.element_to_be_clickable((By.XPATH, opener))).click()
     wait_for(driver, '[role="option"]', 10)
     options = driver.find_elements(By.CSS_SELECTOR, '[role="option"]')
     next(o for o in options if o.text.strip() == option).click()

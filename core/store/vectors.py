@@ -22,6 +22,7 @@ FTS_COLUMN = "name"
 class Vectors:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._fingerprints: dict[tuple[str, str, str, int], str | None] = {}
 
     def table_names(self) -> list[str]:
         return [n for n in self.database.table_names() if n.startswith(VECTOR_PREFIX)]
@@ -49,12 +50,19 @@ class Vectors:
 
     def fingerprint(self, kind: str, model_key: str, catalog: str) -> str | None:
         """Changes when this catalog's vectors change, and only then (unlike the table's
-        version, which any catalog's write moves); None when there are none."""
-        hashes = self.hashes(kind, model_key, catalog)
-        if not hashes:
+        version, which any catalog's write moves); None when there are none. Remembered
+        per table version: a page asks on every rerun."""
+        table = self.open(kind, model_key)
+        if table is None:
             return None
-        listing = "\n".join(f"{pid}:{hashes[pid][0]}" for pid in sorted(hashes))
-        return hashlib.sha256(listing.encode()).hexdigest()[:20]
+        memo_key = (kind, model_key, catalog, int(table.version))
+        if memo_key not in self._fingerprints:
+            hashes = self.hashes(kind, model_key, catalog)
+            listing = "\n".join(f"{pid}:{hashes[pid][0]}" for pid in sorted(hashes))
+            self._fingerprints[memo_key] = (
+                hashlib.sha256(listing.encode()).hexdigest()[:20] if hashes else None
+            )
+        return self._fingerprints[memo_key]
 
     def upsert(self, kind: str, model_key: str, dim: int, rows: list[dict[str, Any]]) -> None:
         if not rows:
