@@ -48,6 +48,7 @@ class Settings:
     llm_api_base: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)  # never printed
     llm_timeout_s: float = 30.0
+    mlflow_tracking_uri: str | None = None  # e.g. http://127.0.0.1:5000; None: no MLflow
     hub_probe_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
@@ -89,6 +90,7 @@ _ENV_KEYS: dict[str, str] = {
     "PRODUCTLENS_LLM_API_BASE": "llm_api_base",
     "PRODUCTLENS_LLM_API_KEY": "llm_api_key",
     "PRODUCTLENS_LLM_TIMEOUT": "llm_timeout_s",
+    "PRODUCTLENS_MLFLOW_TRACKING_URI": "mlflow_tracking_uri",
 }
 
 _PATH_FIELDS = {

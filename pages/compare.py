@@ -27,7 +27,7 @@ from core.analysis.model_choices import (
     dataset_choices,
     default_pair,
     model_choices,
-    run_history,
+    run_record,
     same_weights,
 )
 from core.models.clip import load_clip
@@ -254,7 +254,11 @@ st.plotly_chart(
     config=CHART_CONFIG,
 )
 
-history = run_history(settings, choices[name_b]) if name_b in choices else []
+tuned_run = run_record(settings, choices[name_b]) if name_b in choices else None
+history = tuned_run.history if tuned_run else []
+if tuned_run and (tuned_run.tracking or {}).get("url"):
+    url = tuned_run.tracking["url"]
+    st.markdown(f"[{name_b} in MLflow]({url}): its parameters, curves, split and checkpoint")
 if history:
     st.subheader(f"Training curves of {name_b}")
     curves = pd.DataFrame(history)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.training.runs import RunRecord
 
 
 @dataclass(frozen=True)
@@ -123,15 +126,15 @@ def clip_spec_for_key(settings: Settings, model_key: str) -> str | None:
     return None
 
 
-def run_history(settings: Settings, choice: ModelChoice) -> list[dict[str, Any]]:
-    """Per-epoch figures (train and validation loss, validation accuracy) of the run a
-    choice names; empty for a model that is not a fine-tuning run."""
+def run_record(settings: Settings, choice: ModelChoice) -> RunRecord | None:
+    """The fine-tuning run a choice names (its per-epoch history, its MLflow link); None
+    for a model that is not a run, or a run whose record cannot be read."""
     from core.run_ids import RunError
     from core.training.runs import load_run
 
     if choice.run_id is None:
-        return []
+        return None
     try:
-        return list(load_run(settings.runs_dir, choice.run_id).history)
+        return load_run(settings.runs_dir, choice.run_id)
     except RunError:
-        return []
+        return None

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     common.add_argument("--clip", help="CLIP: NAME/TAG, hf-hub:ORG/REPO or a checkpoint dir")
     common.add_argument("--text-model", help="Sentence-BERT model id or local path")
+    common.add_argument(
+        "--mlflow", metavar="URI",
+        help="track fine-tuning in MLflow at URI (env PRODUCTLENS_MLFLOW_TRACKING_URI)",
+    )  # fmt: skip
 
     parser = argparse.ArgumentParser(
         prog="productlens", description="ProductLens catalog tools", parents=[common]
@@ -52,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_GLOBAL_DEFAULTS = {"db": None, "json": False, "quiet": False, "clip": None, "text_model": None}
+_GLOBAL_DEFAULTS = {
+    "db": None, "json": False, "quiet": False, "clip": None, "text_model": None, "mlflow": None,
+}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         db_path=Path(args.db) if args.db else None,
         clip_model=args.clip,
         text_model=args.text_model,
+        mlflow_tracking_uri=args.mlflow,
     )
     store = Store(settings.db_path)
     try:

@@ -37,6 +37,8 @@ def _run_lines(summaries: list[dict]) -> list[str]:
             f"{r['run_id']}  {r['status']:<7} base={r['base']} epochs={r['epochs']} "
             f"batch={r['batch_size']} lr={r['lr']} frozen={r['freeze_vision']} {acc}"
         )
+        if r.get("mlflow"):
+            lines.append(f"    MLflow: {r['mlflow']}")
     return lines
 
 
@@ -118,10 +120,13 @@ def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tup
     from core.training.config import TrainConfig
     from core.training.finetune import resume
     from core.training.sweep import copy_parts, run_sweep, sweep_configs
+    from core.training.tracking import tracker_for
 
     progress = tqdm_progress(args.quiet)
+    tracker = tracker_for(settings.mlflow_tracking_uri)
     if args.resume:
-        record = resume(settings.runs_dir, args.resume, (args.epochs or [None])[-1], progress)
+        epochs = (args.epochs or [None])[-1]
+        record = resume(settings.runs_dir, args.resume, epochs, progress, tracker=tracker)
         return record.as_dict(), "\n".join(_run_lines([record.summary()]))
     source = resolve_clip(settings)
     if args.if_missing:
@@ -160,7 +165,7 @@ def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tup
     make = (lambda: copy_parts(parts)) if len(configs) > 1 else (lambda: parts)
     try:
         records, failures = run_sweep(
-            make, base, pairs, configs, settings.runs_dir, args.name, sources, progress
+            make, base, pairs, configs, settings.runs_dir, args.name, sources, progress, tracker
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc

@@ -27,6 +27,7 @@ from core.training.session import (
     make_scheduler,
     open_session,
 )
+from core.training.tracking import MlflowTracker
 
 log = logging.getLogger(__name__)
 ARCHITECTURE_DIR = "architecture"
@@ -41,8 +42,10 @@ def fine_tune(
     name: str = "finetune",
     sources: Sequence[str] = (),
     progress: Progress | None = None,
+    tracker: MlflowTracker | None = None,
 ) -> RunRecord:
-    """Train `parts.model` in place on `pairs`; the run is recorded under `runs_dir`."""
+    """Train `parts.model` in place on `pairs`; the run is recorded under `runs_dir` (and
+    in MLflow when a tracker is given)."""
     if len(pairs) < 4:
         raise ValueError(f"need at least 4 training pairs, got {len(pairs)}")
     split = split_pairs(pairs, config.seed, config.val_frac, config.test_frac)
@@ -60,7 +63,7 @@ def fine_tune(
     initial = None
     if config.wise_alpha is not None:
         initial = {k: v.detach().clone() for k, v in parts.model.state_dict().items()}
-    trainer = _trainer(parts, pairs, split, config, record, runs_dir, progress, initial)
+    trainer = _trainer(parts, pairs, split, config, record, runs_dir, progress, initial, tracker)
     session = trainer.session
     record.data["unreadable_images"] = len(session.bank.failed)
     record.data["frozen_parameters"] = len(session.frozen)
@@ -78,6 +81,7 @@ def resume(
     epochs: int | None = None,
     progress: Progress | None = None,
     initial: ClipParts | None = None,
+    tracker: MlflowTracker | None = None,
 ) -> RunRecord:
     """Continue a run from its last finished epoch (optionally to a new epoch count).
 
@@ -103,7 +107,9 @@ def resume(
     pairs, split = read_inputs(runs_dir, run_id)
     initial_state = initial.model.state_dict() if initial is not None else None
     record.config, record.status, record.error = asdict(config), "running", None
-    trainer = _trainer(parts, pairs, split, config, record, runs_dir, progress, initial_state)
+    trainer = _trainer(
+        parts, pairs, split, config, record, runs_dir, progress, initial_state, tracker
+    )
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.scheduler.load_state_dict(state["scheduler"])
     return trainer.run(start_epoch=int(state["epoch"]))
@@ -118,6 +124,7 @@ def _trainer(
     runs_dir: Path,
     progress: Progress | None,
     initial_state: dict[str, Any] | None,
+    tracker: MlflowTracker | None = None,
 ) -> Trainer:
     """What a new run and a resumed one both set up: the session, optimiser and schedule."""
     started = time.perf_counter()
@@ -126,7 +133,9 @@ def _trainer(
     optimizer = make_optimizer(parts.model, config)
     steps = len(batches(session.usable(split.train), config.batch_size, 0))
     scheduler = make_scheduler(optimizer, config, steps)
-    return Trainer(session, record, runs_dir, optimizer, scheduler, progress, initial_state)
+    return Trainer(
+        session, record, runs_dir, optimizer, scheduler, progress, initial_state, tracker
+    )
 
 
 def _architecture_dir(folder: Path, record: RunRecord) -> Path:

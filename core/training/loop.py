@@ -16,8 +16,9 @@ from core.models.clip import save_clip
 from core.progress import Progress
 from core.run_ids import run_dir
 from core.training.freezing import hold_frozen_norms
-from core.training.runs import MlflowLogger, RunRecord, save_run
+from core.training.runs import RunRecord, save_run
 from core.training.session import Session, batches, contrastive_loss, evaluate_split, wise_merge
+from core.training.tracking import MlflowTracker
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
@@ -34,6 +35,7 @@ class Trainer:
     scheduler: Any
     progress: Progress | None = None
     initial_state: dict[str, Any] | None = None  # the starting weights, for WiSE-FT
+    tracker: MlflowTracker | None = None
 
     @property
     def folder(self) -> Path:
@@ -42,7 +44,9 @@ class Trainer:
     def run(self, start_epoch: int = 0) -> RunRecord:
         """Train from `start_epoch` to the configured epochs, then test and checkpoint.
         The record is saved whatever happens; a failure is recorded, then re-raised."""
-        tracker = MlflowLogger(self.record, self.runs_dir)
+        tracker = self.tracker
+        if tracker is not None and not (self.record.tracking or {}).get("run_id"):
+            tracker.start(self.record)
         try:
             for epoch in range(start_epoch + 1, self.session.config.epochs + 1):
                 entry = self._epoch(epoch)
@@ -50,7 +54,8 @@ class Trainer:
                 self.record.epochs_done = epoch
                 self._save_state(epoch)
                 save_run(self.runs_dir, self.record)
-                tracker.epoch(entry)
+                if tracker is not None:
+                    tracker.epoch(self.record, entry)
                 log.info("epoch %d: %s", epoch, entry)
             self._finish()
         except BaseException as exc:
@@ -58,7 +63,9 @@ class Trainer:
             raise
         finally:
             save_run(self.runs_dir, self.record)
-            tracker.close(self.record.status)
+            if tracker is not None:
+                tracker.finish(self.record, self.folder)
+                save_run(self.runs_dir, self.record)
         return self.record
 
     def _epoch(self, epoch: int) -> dict[str, Any]:

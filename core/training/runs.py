@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -48,6 +47,7 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     checkpoint: str | None = None
     error: str | None = None
+    tracking: dict[str, Any] | None = None  # the MLflow run (uri, ids, UI link), if tracked
 
     @property
     def clip_spec(self) -> str:
@@ -71,6 +71,7 @@ class RunRecord:
             "accuracy_after": acc_after,
             "images_per_s": self.timings.get("train_images_per_s"),
             "checkpoint": self.checkpoint,
+            "mlflow": (self.tracking or {}).get("url") or (self.tracking or {}).get("run_id"),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,42 +114,6 @@ def list_runs(runs_dir: Path) -> list[RunRecord]:
             except RunError as exc:
                 log.warning("%s", exc)
     return sorted(records, key=lambda r: (r.created_at, r.run_id), reverse=True)
-
-
-class MlflowLogger:
-    """Mirrors a run into MLflow when the optional `mlflow` extra is installed; else a no-op."""
-
-    def __init__(self, record: RunRecord, runs_dir: Path) -> None:
-        self._mlflow = None
-        try:
-            import mlflow
-        except ImportError:
-            return
-        try:
-            if not os.environ.get("MLFLOW_TRACKING_URI"):
-                mlflow.set_tracking_uri((Path(runs_dir) / "mlruns").resolve().as_uri())
-            mlflow.set_experiment("productlens")
-            mlflow.start_run(run_name=record.run_id)
-            mlflow.log_params({k: str(v)[:250] for k, v in record.config.items()})
-            self._mlflow = mlflow
-        except Exception as exc:  # tracking must never break training
-            log.warning("MLflow logging disabled: %s", exc)
-
-    def epoch(self, entry: dict[str, Any]) -> None:
-        if self._mlflow is None:
-            return
-        metrics = {k: float(v) for k, v in entry.items() if isinstance(v, int | float)}
-        try:
-            self._mlflow.log_metrics(metrics, step=int(entry.get("epoch", 0)))
-        except Exception as exc:
-            log.warning("MLflow: %s", exc)
-
-    def close(self, status: str) -> None:
-        if self._mlflow is not None:
-            try:
-                self._mlflow.end_run(status="FINISHED" if status == "done" else "FAILED")
-            except Exception as exc:
-                log.warning("MLflow: %s", exc)
 
 
 def write_inputs(folder: Path, pairs: Sequence[Pair], split: Split) -> None:

@@ -8,6 +8,7 @@ import copy
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from core.training.config import TrainConfig
 from core.training.finetune import fine_tune
 from core.training.pairs import Pair
 from core.training.runs import RunRecord
+from core.training.tracking import MlflowTracker
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def run_sweep(
     name: str = "sweep",
     sources: Sequence[str] = (),
     progress: Progress | None = None,
+    tracker: MlflowTracker | None = None,
 ) -> tuple[list[RunRecord], list[tuple[str, str]]]:
     """One run per config, each from a fresh copy of the base model.
 
@@ -53,17 +56,23 @@ def run_sweep(
     and the sweep goes on; a single run re-raises so the caller sees why.
     """
     records, failures = [], []
-    for i, config in enumerate(configs, 1):
-        label = name if len(configs) == 1 else f"{name}-{i}"
-        try:
-            records.append(
-                fine_tune(make_parts(), base, pairs, config, runs_dir, label, sources, progress)
-            )
-        except (ValueError, RunError) as exc:
-            if len(configs) == 1:
-                raise
-            log.warning("sweep run %s failed: %s", label, exc)
-            failures.append((label, str(exc)))
+    # In MLflow a sweep is a parent run with one child per configuration.
+    grouped = tracker.sweep(name, len(configs)) if tracker and len(configs) > 1 else nullcontext()
+    with grouped:
+        for i, config in enumerate(configs, 1):
+            label = name if len(configs) == 1 else f"{name}-{i}"
+            try:
+                records.append(
+                    fine_tune(
+                        make_parts(), base, pairs, config, runs_dir, label, sources, progress,
+                        tracker,
+                    )
+                )  # fmt: skip
+            except (ValueError, RunError) as exc:
+                if len(configs) == 1:
+                    raise
+                log.warning("sweep run %s failed: %s", label, exc)
+                failures.append((label, str(exc)))
     return records, failures
 
 
