@@ -80,6 +80,38 @@ st.caption(
     else f"**{len(whole):,}** products in **{catalog}**."
 )
 
+
+def how_it_was_read(record) -> None:
+    """The ingest report, when the file needed more than a plain UTF-8 read: rows
+    rejected per reason, missing columns, values that could not be read."""
+    reading = record.report if record else {}
+    rejected, problems = record.rejected if record else 0, reading.get("unreadable_values", 0)
+    missing = reading.get("missing_columns") or []
+    encoding = str(reading.get("encoding", "utf-8"))
+    if not (rejected or problems or missing or not encoding.startswith("utf-8")):
+        return
+    title = (
+        f"How the file was read: {rejected:,} row(s) rejected, {problems:,} value(s) "
+        f"unreadable, {len(missing)} column(s) missing"
+    )
+    with st.expander(title):
+        st.caption(f"`{record.source}` · read as **{encoding}** · {record.rows_read:,} rows")
+        for why, count in (reading.get("rejected_by_reason") or {}).items():
+            st.markdown(f"- {count:,} row(s) rejected: {why}")
+        if missing:
+            st.markdown(f"- Missing column(s), left empty: {', '.join(missing)}")
+        if reading.get("ignored_columns"):
+            st.markdown(f"- Column(s) not used: {', '.join(reading['ignored_columns'])}")
+        if problems:
+            by_column = reading.get("unreadable_values_by_column") or {}
+            counts = ", ".join(f"{n:,} in {column}" for column, n in by_column.items())
+            st.markdown(f"- {problems:,} value(s) could not be read, left empty ({counts}):")
+            examples = pd.DataFrame(reading.get("unreadable_value_examples") or [])
+            st.dataframe(examples, hide_index=True, width="stretch")
+
+
+how_it_was_read(lens.store.catalogs.get(catalog))
+
 # Only the open tab is drawn: the charts cost nothing while someone pages through products.
 listing, summary = st.tabs(["Products", "Summary charts"], key="catalog-tab", on_change="rerun")
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core.catalog.decoding import DecodedLines, decode_lines
+
 KAGGLE_COLUMNS = (
     "name",
     "main_category",
@@ -33,6 +35,12 @@ KAGGLE_COLUMNS = (
     "actual_price",
 )
 MANIFEST_REQUIRED = ("file", "product_name")
+# Optional manifest columns, each with the other names it may go by.
+MANIFEST_OPTIONAL = (
+    ("category",), ("sub_category",), ("price_usd", "price"),
+    ("list_price_usd", "list_price"), ("stars", "rating"), ("reviews", "no_of_ratings"),
+    ("asin",),
+)  # fmt: skip
 MANIFEST_NAME = "manifest.csv"
 
 # A quoted field may legitimately span a few lines; more than this means an unclosed quote.
@@ -56,6 +64,28 @@ class RowError:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
+
+    @property
+    def kind(self) -> str:
+        """The reason without this row's details, for counting rows per reason."""
+        if self.reason.startswith("byte 0x"):
+            return "not valid text"
+        if re.match(r"expected \d+ columns", self.reason):
+            return "wrong number of columns"
+        return self.reason.split(" (")[0]
+
+
+@dataclass(frozen=True)
+class ValueProblem:
+    """A value that could not be read: the product is kept, that field left empty."""
+
+    line: int
+    column: str
+    raw: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, {self.column} = {self.raw[:60]!r}: {self.reason}"
 
 
 @dataclass
@@ -101,6 +131,16 @@ class CatalogRead:
     rows_read: int = 0
     source: str = ""
     kind: str = ""
+    encoding: str = "utf-8"
+    missing_columns: list[str] = field(default_factory=list)  # optional ones: left empty
+    ignored_columns: list[str] = field(default_factory=list)  # not ours: not read
+    value_problems: list[ValueProblem] = field(default_factory=list)
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for error in self.errors:
+            counts[error.kind] = counts.get(error.kind, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 # --- value parsing -------------------------------------------------------------------
@@ -171,32 +211,20 @@ def text_document(product: Product) -> str:
 # --- low-level record reading --------------------------------------------------------
 
 
-def _decode_lines(data: bytes) -> Iterator[tuple[int, str | None, str]]:
-    """Physical lines as (line number, text or None if undecodable, reason)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
-        try:
-            yield number, raw.decode("utf-8"), ""
-        except UnicodeDecodeError as exc:
-            bad = raw[exc.start : exc.start + 1].hex()
-            yield number, None, f"not valid UTF-8 (byte 0x{bad} at column {exc.start + 1})"
-
-
 def _sniff_delimiter(header: str) -> str:
     counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > counts[","] else ","
 
 
-def iter_records(data: bytes) -> Iterator[tuple[int, list[str] | None, str]]:
+def iter_records(lines: DecodedLines) -> Iterator[tuple[int, list[str] | None, str]]:
     """CSV records as (first line number, fields or None, reason when None).
 
     Records are assembled line by line so that an unterminated quote costs one row,
     not the rest of the file: a record whose quotes never balance within
     MAX_LINES_PER_RECORD lines is rejected and reading resumes on the next line.
     """
-    lines = list(_decode_lines(data))
+    lines = lines.lines
     delimiter = ","
     i = 0
     first = True
@@ -265,7 +293,10 @@ Getter = Callable[[str], str]
 
 
 def _rows(
-    source: Path, required: tuple[str, ...], result: CatalogRead
+    source: Path,
+    required: tuple[str, ...],
+    optional: tuple[tuple[str, ...], ...],
+    result: CatalogRead,
 ) -> Iterator[tuple[int, int, Getter]]:
     """Well-formed data rows as (line, product_id, column getter); the rest go to errors.
 
@@ -275,7 +306,9 @@ def _rows(
     data = source.read_bytes()
     if not data.strip():
         raise CatalogFormatError(f"{source}: the file is empty")
-    records = iter_records(data)
+    decoded = decode_lines(data)
+    result.encoding = decoded.encoding
+    records = iter_records(decoded)
     _header_line, header, reason = next(records)
     if header is None:
         raise CatalogFormatError(f"{source}: cannot read the header line ({reason})")
@@ -289,6 +322,11 @@ def _rows(
         raise CatalogFormatError(
             f"{source}: missing column(s) {', '.join(missing)}; found {found}.{hint}"
         )
+    result.missing_columns = [
+        names[0] for names in optional if not any(name in columns for name in names)
+    ]
+    known = set(required) | {name for names in optional for name in names}
+    result.ignored_columns = [c for c in columns if c and c not in known]
     width = len(header)
     product_id = -1
     for line, fields, reason in records:
@@ -310,14 +348,16 @@ def _rows(
 
 def _read_kaggle(source: Path) -> CatalogRead:
     result = CatalogRead(source=str(source), kind="kaggle")
-    for line, product_id, get in _rows(source, ("name",), result):
+    optional = tuple((c,) for c in KAGGLE_COLUMNS if c != "name")
+    for line, product_id, get in _rows(source, ("name",), optional, result):
         name = get("name")
         problem = _name_problem(name)
         if problem:
             result.errors.append(RowError(line, problem))
             continue
-        discount, currency_d = parse_price(get("discount_price"))
-        actual, currency_a = parse_price(get("actual_price"))
+        value = _ValueReader(line, get, result.value_problems)
+        discount, currency_d = value.price("discount_price")
+        actual, currency_a = value.price("actual_price")
         link = get("link")
         result.products.append(
             Product(
@@ -328,8 +368,8 @@ def _read_kaggle(source: Path) -> CatalogRead:
                 image_url=get("image"),
                 link=link,
                 asin=parse_asin(link),
-                rating=parse_rating(get("ratings")),
-                rating_count=parse_count(get("no_of_ratings")),
+                rating=value.rating("ratings"),
+                rating_count=value.count("no_of_ratings"),
                 discount_price=discount,
                 actual_price=actual,
                 currency=currency_a or currency_d,
@@ -342,7 +382,7 @@ def _read_kaggle(source: Path) -> CatalogRead:
 def _read_manifest(manifest: Path) -> CatalogRead:
     folder = manifest.parent.resolve()
     result = CatalogRead(source=str(manifest), kind="manifest")
-    for line, product_id, get in _rows(manifest, MANIFEST_REQUIRED, result):
+    for line, product_id, get in _rows(manifest, MANIFEST_REQUIRED, MANIFEST_OPTIONAL, result):
         name = get("product_name")
         problem = _name_problem(name) or ("" if get("file") else "missing file")
         if problem:
@@ -353,8 +393,9 @@ def _read_manifest(manifest: Path) -> CatalogRead:
         if folder not in image_path.parents:
             result.errors.append(RowError(line, f"file {file_field!r} is outside the catalog"))
             continue
-        price, currency = parse_price(get("price_usd") or get("price"))
-        list_price, _ = parse_price(get("list_price_usd") or get("list_price"))
+        value = _ValueReader(line, get, result.value_problems)
+        price, currency = value.price("price_usd", "price")
+        list_price, _ = value.price("list_price_usd", "list_price")
         # The manifest writes 0.0 where a price is unknown.
         price = price or None
         list_price = list_price or None
@@ -373,8 +414,8 @@ def _read_manifest(manifest: Path) -> CatalogRead:
                 image_path=str(image_path),
                 link=f"https://www.amazon.com/dp/{asin}" if asin else "",
                 asin=asin,
-                rating=parse_rating(get("stars") or get("rating")),
-                rating_count=parse_count(get("reviews") or get("no_of_ratings")),
+                rating=value.rating("stars", "rating"),
+                rating_count=value.count("reviews", "no_of_ratings"),
                 discount_price=price if discounted else None,
                 actual_price=list_price if discounted else price,
                 currency=currency,
@@ -382,6 +423,44 @@ def _read_manifest(manifest: Path) -> CatalogRead:
             )
         )
     return result
+
+
+class _ValueReader:
+    """Reads one row's numbers; a value that is there but cannot be read is reported
+    (line, column, raw value), never silently left empty."""
+
+    def __init__(self, line: int, get: Getter, problems: list[ValueProblem]) -> None:
+        self.line, self.get, self.problems = line, get, problems
+
+    def _raw(self, columns: tuple[str, ...]) -> tuple[str, str]:
+        for column in columns:
+            if raw := self.get(column):
+                return column, raw
+        return columns[0], ""
+
+    def _report(self, column: str, raw: str, reason: str) -> None:
+        self.problems.append(ValueProblem(self.line, column, raw, reason))
+
+    def price(self, *columns: str) -> tuple[float | None, str]:
+        column, raw = self._raw(columns)
+        value, currency = parse_price(raw)
+        if raw and value is None:
+            self._report(column, raw, "not a price")
+        return value, currency
+
+    def rating(self, *columns: str) -> float | None:
+        column, raw = self._raw(columns)
+        value = parse_rating(raw)
+        if raw and value is None:
+            self._report(column, raw, "not a rating from 0 to 5")
+        return value
+
+    def count(self, *columns: str) -> int | None:
+        column, raw = self._raw(columns)
+        value = parse_count(raw)
+        if raw and value is None:
+            self._report(column, raw, "not a whole number")
+        return value
 
 
 def _name_problem(name: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from core.store.database import Database, read_all
 from core.store.schema import CATALOG_SCHEMA, CATALOGS, validate_catalog_name
@@ -18,13 +20,29 @@ class CatalogRecord:
     rows_read: int
     rejected: int
     ingested_at: float
+    report: dict[str, Any] = field(default_factory=dict)  # how the file was read
 
 
 class Catalogs:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def record(self, catalog: str, source: str, kind: str, rows: int, rejected: int) -> None:
+    def table(self) -> Any | None:
+        table = self.database.open(CATALOGS)
+        if table is not None and "report" not in table.schema.names:
+            with self.database.write(table):  # a store written before reports were kept
+                table.add_columns(CATALOG_SCHEMA.field("report"))
+        return table
+
+    def record(
+        self,
+        catalog: str,
+        source: str,
+        kind: str,
+        rows: int,
+        rejected: int,
+        report: dict[str, Any] | None = None,
+    ) -> None:
         row = {
             "catalog": validate_catalog_name(catalog),
             "source": source,
@@ -32,8 +50,9 @@ class Catalogs:
             "rows_read": rows,
             "rejected": rejected,
             "ingested_at": time.time(),
+            "report": json.dumps(report or {}, ensure_ascii=False),
         }
-        table = self.database.open_or_create(CATALOGS, CATALOG_SCHEMA)
+        table = self.table() or self.database.open_or_create(CATALOGS, CATALOG_SCHEMA)
         self.database.upsert(table, [row], ["catalog"])
 
     def names(self) -> list[str]:
@@ -51,8 +70,12 @@ class Catalogs:
         return names[0] if names else None
 
     def get(self, catalog: str) -> CatalogRecord | None:
-        table = self.database.open(CATALOGS)
+        table = self.table()
         if table is None:
             return None
         rows = read_all(table, f"catalog = {sql_str(catalog)}").to_pylist()
-        return CatalogRecord(**rows[0]) if rows else None
+        if not rows:
+            return None
+        row = rows[0]
+        row["report"] = json.loads(row.get("report") or "{}")
+        return CatalogRecord(**row)

@@ -73,6 +73,7 @@ CATALOG_SCHEMA = pa.schema(
         pa.field("rows_read", pa.int64()),
         pa.field("rejected", pa.int64()),
         pa.field("ingested_at", pa.float64()),
+        pa.field("report", pa.string()),  # JSON: how the file was read (encoding, problems)
     ]
 )
 
