@@ -52,22 +52,31 @@ def running_app(env: dict[str, str], timeout_s: float = 90) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+    with serving(process, f"{url}/_stcore/health", timeout_s):
+        yield url
+
+
+@contextlib.contextmanager
+def serving(process: subprocess.Popen, health_url: str, timeout_s: float) -> Iterator[None]:
+    """Wait until a server `process` answers `health_url`; stop it afterwards."""
     try:
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                with urllib.request.urlopen(health_url, timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the server exited ({process.returncode})") from None
                 time.sleep(0.5)
         else:
-            raise RuntimeError("streamlit did not become healthy")
-        yield url
+            raise RuntimeError(f"{health_url} did not answer within {timeout_s:.0f} s")
+        yield
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
 

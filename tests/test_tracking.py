@@ -7,13 +7,11 @@ import json
 import logging
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.browser import free_port
+from tests.browser import free_port, serving
 from tests.conftest import needs_office
 
 pytestmark = needs_office
@@ -29,29 +27,11 @@ def mlflow_server(tmp_path_factory):
         "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
         "--artifacts-destination", str(base / "artifacts"), "--workers", "1",
     ]  # fmt: skip
-    log_file = open(base / "server.log", "wb")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen(command, cwd=base, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError((base / "server.log").read_text()[-2000:]) from None
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("the MLflow server did not start")
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log_file.close()
+    with open(base / "server.log", "wb") as log_file:
+        server = subprocess.Popen(command, cwd=base, stdout=log_file, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        with serving(server, f"{url}/health", timeout_s=180):
+            yield url
 
 
 def _sweep(tmp_path, tracker):
