@@ -15,7 +15,7 @@ import pytest
 from core.catalog.parse import CatalogFormatError, read_catalog
 from core.ingest import ingest
 from core.store import Store
-from tests.conftest import SHOP_ROWS
+from tests.conftest import KAGGLE_CSV, SHOP_ROWS, needs_kaggle
 
 HEADER = ["name", "main_category", "sub_category", "image", "link", "ratings",
           "no_of_ratings", "discount_price", "actual_price"]  # fmt: skip
@@ -245,3 +245,19 @@ def test_the_catalog_page_shows_how_a_file_was_read(tmp_path, monkeypatch):
     assert "0 row(s) rejected, 5 value(s) unreadable" in expander.label
     examples = expander.dataframe[0].value
     assert ("Get" in examples["raw"].tolist()) and (2 in examples["line"].tolist())
+
+
+@needs_kaggle
+def test_a_cp1252_copy_of_the_seed_file_ingests_every_row(tmp_path):
+    """A spreadsheet's "Save as" of the 9,600-row file (cp1252 has no rupee sign): the
+    row with "Rédmi" is read, not rejected as "not valid UTF-8", and the only values
+    reported unreadable are the seed's own junk (24 ratings "Get" and their counts)."""
+    text = KAGGLE_CSV.read_text(encoding="utf-8").replace("₹", "")
+    text = text.replace("Redmi 10 Power (Power Black", "Rédmi 10 Power (Power Black", 1)
+    path = tmp_path / "seed-cp1252.csv"
+    path.write_bytes(text.encode("cp1252", errors="replace"))
+    report = ingest(Store(tmp_path / "db"), path, catalog="seed")
+    assert (report.ingested, len(report.rejected), report.encoding) == (9600, 0, "cp1252")
+    assert Store(tmp_path / "db").products.get("seed", 0)["name"].startswith("Rédmi 10 Power")
+    by_column = report.reading()["unreadable_values_by_column"]
+    assert by_column == {"ratings": 24, "no_of_ratings": 24}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 UTF8_BOM = codecs.BOM_UTF8
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+COHERENCE_MARGIN = 0.05  # how much less coherent than the first choice cp1252 may read
 
 
 @dataclass
@@ -91,11 +92,17 @@ def _detect(sample: bytes) -> str | None:
     """The encoding charset-normalizer finds for the lines that are not UTF-8."""
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
+    matches = from_bytes(sample)
+    best = matches.best()
     if best is None or best.encoding in ("utf_8", "ascii"):
         return None
-    # A few accented lines fit several Western code pages byte for byte (é is 0xE9 in
-    # cp1250 and cp1252 alike); name the common one when it reads them the same.
+    # Accented Western text fits several code pages almost equally (é is 0xE9 in cp1250
+    # and cp1252 alike; the detector ranked DOS Baltic cp775 first for a cp1252 export
+    # of the Kaggle file). Catalog exports come from Windows: prefer cp1252 whenever it
+    # reads the lines as coherently as the detector's first choice.
+    western = next((m for m in matches if m.encoding == "cp1252"), None)
+    if western is not None and western.coherence >= best.coherence - COHERENCE_MARGIN:
+        return "cp1252"
     try:
         if sample.decode("cp1252") == str(best):
             return "cp1252"
