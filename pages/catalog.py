@@ -24,7 +24,7 @@ from core.store.browse import (
     export_bytes,
     summary_frame,
 )
-from pages.common import CHART_CONFIG, open_page, thumbnail
+from pages.common import CHART_CONFIG, category_of, open_page, prices_of, thumbnail
 
 PAGE_SIZE = 50
 TOP_CATEGORIES = 15
@@ -140,10 +140,8 @@ def products_tab() -> None:
         image_cell(*cells)
         for cells in zip(rows["image_path"], rows["image_status"], rows["image_url"], strict=True)
     ]
-    for column, source in (("sale price", "discount_price"), ("list price", "actual_price")):
-        rows[column] = [
-            format_price(v, c) for v, c in zip(rows[source], rows["currency"], strict=True)
-        ]
+    rows["sale price"] = prices_of(rows, "discount_price")
+    rows["list price"] = prices_of(rows, "actual_price")
     st.dataframe(
         rows[
             [
@@ -211,8 +209,7 @@ def summary_tab() -> None:
         st.info("No products match the filters.")
     else:
         top_left, top_right = st.columns(2)
-        category = shown["sub_category"].where(shown["sub_category"] != "", shown["main_category"])
-        counts = category.fillna("(none)").value_counts()
+        counts = category_of(shown).fillna("(none)").value_counts()
         top_left.markdown("**Products by category**")
         if len(counts) == 1:  # the Kaggle file: every product is in "All Electronics"
             top_left.caption(f"All {len(shown):,} products are in one category: {counts.index[0]}.")

@@ -3,9 +3,11 @@ thumbnails, and the ids a plotly selection picked."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.catalog.images import thumbnail_data_uri
+from core.catalog.parse import format_price
 from core.lens import Lens, get_lens
 from core.settings import Settings, load_settings
 
@@ -31,6 +33,19 @@ def open_page(title: str) -> tuple[Lens, str]:
         st.info("No catalog yet. Ingest one with `productlens ingest data/sample`.")
         st.stop()
     return lens, catalog
+
+
+def category_of(frame: pd.DataFrame) -> pd.Series:
+    """Each product's category as people read it: the sub-category, else the main one."""
+    return frame["sub_category"].where(frame["sub_category"] != "", frame["main_category"])
+
+
+def prices_of(frame: pd.DataFrame, column: str = "price", missing: str = "") -> list[str]:
+    """A price column in each product's own currency ("₹10,999"); `missing` where none."""
+    return [
+        format_price(value, currency) or missing
+        for value, currency in zip(frame[column], frame["currency"], strict=True)
+    ]
 
 
 @st.cache_data(max_entries=5000, show_spinner=False)

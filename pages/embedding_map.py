@@ -24,7 +24,14 @@ from core.analysis.projection import (
 from core.catalog.images import OK
 from core.catalog.parse import format_price
 from core.store.schema import vector_table_name
-from pages.common import CHART_CONFIG, open_page, plotly_selected_ids, thumbnail
+from pages.common import (
+    CHART_CONFIG,
+    category_of,
+    open_page,
+    plotly_selected_ids,
+    prices_of,
+    thumbnail,
+)
 from pages.map_figure import MapPoints, map_figure, map_title, price_bands
 
 MAX_LISTED = 200
@@ -67,9 +74,8 @@ with st.expander("Map settings", expanded=True):
     kind, model_key = table.split("__", 1)
     gap = kind == "image" and applied["gap"]
     # A catalog with one category (the 9,600 Kaggle file) is coloured by map region first.
-    categories = frame["sub_category"].where(frame["sub_category"] != "", frame["main_category"])
     colour_options = ["sub-category", "map region", "price band", "rating"]
-    if categories.nunique() < 2:
+    if category_of(frame).nunique() < 2:
         colour_options[:2] = ["map region", "sub-category"]
     colour_options += [f"label: {lab}" for lab in labellers]
     if kind == "image":
@@ -152,8 +158,7 @@ def colours(ids: list[int], key: str, regions=None) -> pd.Series:
         named = regions.point_labels() if regions is not None else ["(one region)"] * len(ids)
         return pd.Series(named, index=rows.index)
     if colour_by == "sub-category":
-        values = rows["sub_category"].where(rows["sub_category"] != "", rows["main_category"])
-        return values.fillna("(none)").astype(str)
+        return category_of(rows).fillna("(none)").astype(str)
     if colour_by == "price band":
         return price_bands(rows["price"], rows["currency"])
     if colour_by == "rating":
@@ -194,7 +199,7 @@ def figure(projection, key: str, highlighted: list[int], title: str, modality: i
         coords=projection.coords,
         product_ids=list(ids),
         names=[n[:90] for n in names],
-        prices=[format_price(p, c) for p, c in zip(rows["price"], rows["currency"], strict=True)],
+        prices=prices_of(rows),
         colour=colour,
         legend=legend,
     )
@@ -303,10 +308,6 @@ if new_pick is not None and new_pick != selected:
     st.rerun()
 
 
-def price_of(row: pd.Series) -> str:
-    return format_price(row["price"], row["currency"]) or "no price"
-
-
 def product_card(product_id: int) -> None:
     """One product: its photo and facts, and its nearest neighbours in this index."""
     row = frame.loc[product_id]
@@ -319,8 +320,8 @@ def product_card(product_id: int) -> None:
     rating = f"rated {row['rating']:.1f}" if pd.notna(row["rating"]) else "not rated"
     value = shown_colour.get(product_id)
     facts.caption(
-        f"Product {product_id} · {price_of(row)} · {rating}"
-        + (f" · {colour_by}: {value}" if value is not None else "")
+        f"Product {product_id} · {format_price(row['price'], row['currency']) or 'no price'} · "
+        f"{rating}" + (f" · {colour_by}: {value}" if value is not None else "")
     )
     if row["link"]:
         facts.markdown(f"[Open the listing]({row['link']})")
@@ -336,7 +337,7 @@ def product_card(product_id: int) -> None:
                 "image": [thumbnail(p) if p else None for p in near["image_path"]],
                 "product_id": near["product_id"].astype(int),
                 "name": near["name"],
-                "price": [price_of(r) for _, r in near.iterrows()],
+                "price": prices_of(near, missing="no price"),
                 "similarity": [score for _, score in nearest],
             }
         ),
@@ -366,7 +367,7 @@ else:
             "image": [thumbnail(p) if p else None for p in rows["image_path"]],
             "product_id": rows["product_id"].astype(int),
             "name": rows["name"],
-            "price": [price_of(r) for _, r in rows.iterrows()],
+            "price": prices_of(rows, missing="no price"),
             "rating": rows["rating"],
         }
     )

@@ -29,10 +29,9 @@ class Catalogs:
 
     def table(self) -> Any | None:
         table = self.database.open(CATALOGS)
-        if table is not None and "report" not in table.schema.names:
-            with self.database.write(table):  # a store written before reports were kept
-                table.add_columns(CATALOG_SCHEMA.field("report"))
-        return table
+        if table is None:
+            return None
+        return self.database.add_missing_columns(table, CATALOG_SCHEMA)  # e.g. "report"
 
     def record(
         self,

@@ -51,6 +51,27 @@ class Database:
                 table = self.connection.create_table(name, schema=schema, exist_ok=True)
         return table
 
+    def add_missing_columns(
+        self, table: Any, schema: pa.Schema, fills: dict[str, tuple[str, str]] | None = None
+    ) -> Any:
+        """Bring a table written by an older version up to `schema`, once, in place.
+
+        A new column is filled by its SQL expression in `fills` ((expression, where-clause
+        of the rows to leave empty): Lance column expressions have no CASE), else left
+        empty."""
+        missing = [f for f in schema if f.name not in table.schema.names]
+        if not missing:
+            return table
+        with self.write(table):
+            for column in missing:
+                if column.name in (fills or {}):
+                    expression, empty_where = fills[column.name]
+                    table.add_columns({column.name: expression})
+                    table.update(where=empty_where, values_sql={column.name: "NULL"})
+                else:
+                    table.add_columns(column)
+        return table
+
     def version(self, name: str) -> int:
         """The table's LanceDB version (0 if absent): a cache key that changes on every write."""
         table = self.open(name)

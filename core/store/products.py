@@ -27,17 +27,9 @@ class Products:
 
     def table(self) -> Any | None:
         table = self.database.open(PRODUCTS)
-        if table is not None and not set(PRODUCT_MIGRATIONS) <= set(table.schema.names):
-            self._migrate(table)
-        return table
-
-    def _migrate(self, table: Any) -> None:
-        """Fill columns that a store written by an older version lacks (once, in place)."""
-        with self.database.write(table):
-            for column, (expression, empty_where) in PRODUCT_MIGRATIONS.items():
-                if column not in table.schema.names:
-                    table.add_columns({column: expression})
-                    table.update(where=empty_where, values_sql={column: "NULL"})
+        if table is None:
+            return None
+        return self.database.add_missing_columns(table, PRODUCT_SCHEMA, PRODUCT_MIGRATIONS)
 
     def version(self) -> int:
         """Changes on every write: the key of anything cached from the products."""

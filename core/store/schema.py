@@ -54,8 +54,8 @@ PRODUCT_SCHEMA = pa.schema(
         pa.field("discount_pct", pa.float64()),  # stored so the Catalog page can sort by it
     ]
 )
-# Columns added after a store may have been written: (SQL that fills a row, rows to
-# leave empty). Lance's column expressions have no CASE, hence the second clause.
+# Columns added after a store may have been written, and how to fill them in: (SQL that
+# fills a row, rows to leave empty). See Database.add_missing_columns.
 PRODUCT_MIGRATIONS = {
     "discount_pct": (
         "round(100 * (1 - discount_price / actual_price))",
