@@ -60,9 +60,7 @@ def sidebar() -> None:
 
 def index_badges(store) -> None:
     """Measured recall next to latency for every table searched through an ANN index."""
-    from core.retrieval.ann import read_health
-
-    for table, health in sorted(read_health(store.path).items()):
+    for table, health in sorted(store.index_health.all().items()):
         recall = health.get("recall@10")
         if recall is None:
             continue

@@ -11,6 +11,7 @@ from typing import Any
 from core.catalog.images import FAILED, MISSING, OK, check_many, download_images
 from core.catalog.parse import Product, RowError, ValueProblem, read_catalog
 from core.progress import Progress
+from core.settings import Settings
 from core.store import Store, catalog_name_from_path, validate_catalog_name
 
 
@@ -148,7 +149,7 @@ def ingest(
     report.value_problems = read.value_problems
     report.rejected_by_reason = read.rejected_by_reason()
     _attach_local_images(read.products, report)
-    cache_dir = image_cache_dir or store.path.parent / "cache" / "images"
+    cache_dir = image_cache_dir or Settings().image_cache_dir
     _attach_downloads(read.products, cache_dir, download_images_, workers, report, progress)
     for product in read.products:
         if product.image_status == "pending":

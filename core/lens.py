@@ -43,7 +43,7 @@ class Lens:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.settings.db_path)
+        return Store(self.settings.db_path, self.settings.storage_options)
 
     @cached_property
     def clip_source(self) -> ModelSource:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.store_location import StorageOptions, parse_location
+
 DEFAULT_CLIP = "ViT-B-32/openai"
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -32,7 +34,8 @@ def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     # Unset paths are folders of data_dir (filled in by __post_init__).
-    db_path: Path = None  # type: ignore[assignment]
+    # The store: a local folder, or a LanceDB URI such as s3://bucket/prefix.
+    db_path: Path | str = None  # type: ignore[assignment]
     image_cache_dir: Path = None  # type: ignore[assignment]
     models_dir: Path = None  # type: ignore[assignment]
     runs_dir: Path = None  # type: ignore[assignment]  # fine-tuning runs
@@ -50,6 +53,8 @@ class Settings:
     llm_timeout_s: float = 30.0
     mlflow_tracking_uri: str | None = None  # e.g. http://127.0.0.1:5000; None: no MLflow
     hub_probe_timeout_s: float = 2.0
+    # Endpoint, region, credentials for an object-storage store; never printed.
+    storage_options: StorageOptions = field(default_factory=StorageOptions, repr=False)
 
     def __post_init__(self) -> None:
         defaults = {
@@ -102,6 +107,8 @@ _FLOAT_FIELDS = {"llm_timeout_s"}
 
 
 def _coerce(name: str, raw: str) -> object:
+    if name == "db_path":
+        return parse_location(raw)
     if name in _PATH_FIELDS:
         return Path(raw).expanduser()
     if name in _INT_FIELDS:
@@ -117,7 +124,8 @@ def load_settings(
     """Settings from secrets (lower precedence) then environment variables.
 
     `secrets` uses the same names as the env vars (e.g. PRODUCTLENS_LLM_MODEL) so one
-    `.streamlit/secrets.toml` line is enough to pick an LLM.
+    `.streamlit/secrets.toml` line is enough to pick an LLM; object-storage options come
+    from its `[storage]` table and `PRODUCTLENS_STORAGE_<OPTION>` variables.
     """
     env = os.environ if env is None else env
     values: dict[str, object] = {}
@@ -126,4 +134,5 @@ def load_settings(
             raw = source.get(key)
             if raw not in (None, ""):
                 values[name] = _coerce(name, str(raw))
+    values["storage_options"] = StorageOptions.from_sources(env, secrets)
     return Settings(**values)  # type: ignore[arg-type]

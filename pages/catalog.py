@@ -44,7 +44,7 @@ def overview(db: str, name: str, version: int) -> pd.DataFrame:
     return products.where(name, None, [*SUMMARY_COLUMNS, "currency"]).to_pandas()
 
 
-whole = overview(str(lens.store.path), catalog, products.version())
+whole = overview(lens.store.location, catalog, products.version())
 currency = whole["currency"].dropna().iloc[0] if whole["currency"].notna().any() else ""
 sign = CURRENCY_SIGNS.get(currency, "")
 

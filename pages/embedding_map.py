@@ -56,7 +56,7 @@ if not tables:
     st.info("No embeddings for this catalog yet: run `productlens embed`.")
     st.stop()
 
-frame = products(str(store.path), catalog, lens.store.products.version())
+frame = products(store.location, catalog, lens.store.products.version())
 labellers = [lab for lab, _, _ in store.labels.labellers(catalog)]
 # The UMAP settings in force. The form below changes them only when Apply is pressed, so
 # nudging a slider never starts a minute of UMAP by accident.

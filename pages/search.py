@@ -34,7 +34,7 @@ def price_step(currency: str) -> float:
     return 100.0 if currency in ("INR", "JPY") else 5.0
 
 
-categories = catalog_categories(str(lens.store.path), catalog, lens.store.products.version())
+categories = catalog_categories(lens.store.location, catalog, lens.store.products.version())
 sign = CURRENCY_SIGNS.get(facts.currency, facts.currency)
 chat: list[dict[str, str]] = st.session_state.setdefault("chat", [])
 

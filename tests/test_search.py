@@ -186,7 +186,7 @@ def test_large_tables_get_an_ann_index_with_measured_recall(tmp_path, monkeypatc
     health = ann.ensure_index(store, "vectors__image__synthetic", 64)
     assert health is not None and health["recall@10"] >= 0.9 and "build_s" in health
     assert ann.has_vector_index(store.database.connection.open_table("vectors__image__synthetic"))
-    assert ann.read_health(store.path)["vectors__image__synthetic"]["rows"] == 3_000
+    assert store.index_health.get("vectors__image__synthetic")["rows"] == 3_000  # type: ignore[index]
     assert ann.ensure_index(store, "vectors__image__synthetic", 64) == health  # no rebuild
     hits = _vector_search(
         store.database.connection.open_table("vectors__image__synthetic"), vectors[7], 5, None

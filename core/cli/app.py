@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from core.catalog.parse import CatalogFormatError
 
@@ -28,6 +27,7 @@ from core.retrieval.filters import QueryError
 from core.run_ids import RunError
 from core.settings import load_settings
 from core.store import Store, StoreError
+from core.store_location import parse_location
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,12 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, name):
             setattr(args, name, default)
     settings = load_settings().with_overrides(
-        db_path=Path(args.db) if args.db else None,
+        db_path=parse_location(args.db) if args.db else None,
         clip_model=args.clip,
         text_model=args.text_model,
         mlflow_tracking_uri=args.mlflow,
     )
-    store = Store(settings.db_path)
+    store = Store(settings.db_path, settings.storage_options)
     try:
         payload, text = COMMANDS[args.command].handler(args, settings, store)
     except (
@@ -84,9 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         RunError,
         OSError,
     ) as exc:
+        message = settings.storage_options.scrub(str(exc))
         if args.json:
-            print(json.dumps({"error": str(exc)}))
-        print(f"error: {exc}", file=sys.stderr)
+            print(json.dumps({"error": message}))
+        print(f"error: {message}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))

@@ -139,8 +139,8 @@ def _stats(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
         for i in infos
         if i is not None
     ]
-    lines = [f"store: {store.path}"]
+    lines = [f"store: {store.shown_as}"]
     for r in rows:
         emb = ", ".join(f"{k}={v}" for k, v in r["embeddings"].items()) or "no embeddings"
         lines.append(f"{r['catalog']}: {r['products']} products ({r['kind']}); {emb}")
-    return {"db": str(store.path), "catalogs": rows}, "\n".join(lines)
+    return {"db": store.shown_as, "catalogs": rows}, "\n".join(lines)

@@ -76,5 +76,7 @@ def resolve_catalog(store: Store, settings: Settings, requested: str | None) -> 
         return requested
     name = store.catalogs.default(settings.catalog)
     if name is None:
-        raise CliError(f"the store at {store.path} has no catalog yet: run `productlens ingest`")
+        raise CliError(
+            f"the store at {store.shown_as} has no catalog yet: run `productlens ingest`"
+        )
     return name

@@ -6,27 +6,23 @@ Above `ANN_MIN_ROWS` a vector table gets an IVF_PQ index, and every query asks i
 160 / 50 (p50 7, 10 and 18 ms): re-ranking matters more than probing, hence 80 / 40.
 Recall is measured again on
 the real table after each build — stored vectors as queries, exact search as truth —
-and kept in `index_health.json` beside the store for the sidebar's index-health badge.
+and kept in the store's `index_health` table for the sidebar's index-health badge.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.files import write_json_atomic
 from core.latency import percentiles
 from core.retrieval.vector_cache import IN_MEMORY_MAX_ROWS
 
 ANN_MIN_ROWS = IN_MEMORY_MAX_ROWS  # below this, search is exact (in memory)
 NPROBES = 80
 REFINE_FACTOR = 40
-HEALTH_FILE = "index_health.json"
 
 
 def has_vector_index(table: Any) -> bool:
@@ -99,7 +95,7 @@ def ensure_index(store: Any, table_name: str, dim: int, probe_queries: int = 30)
     table = store.database.open(table_name)
     if table is None or table.count_rows() < ANN_MIN_ROWS:
         return None
-    health = read_health(store.path).get(table_name)
+    health = store.index_health.get(table_name)
     if has_vector_index(table) and health and health.get("version") == table.version:
         return health
     build_s = None
@@ -111,20 +107,5 @@ def ensure_index(store: Any, table_name: str, dim: int, probe_queries: int = 30)
     health.update(rows=table.count_rows(), version=table.version, measured_at=time.time())
     if build_s is not None:
         health["build_s"] = round(build_s, 1)
-    write_health(store.path, table_name, health)
+    store.index_health.put(table_name, health)
     return health
-
-
-def read_health(db_path: Path) -> dict[str, dict[str, Any]]:
-    path = Path(db_path) / HEALTH_FILE
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def write_health(db_path: Path, table_name: str, health: dict[str, Any]) -> None:
-    path = Path(db_path) / HEALTH_FILE
-    data = read_health(db_path)
-    data[table_name] = health
-    write_json_atomic(path, data)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.store.database import Database, read_all
-from core.store.schema import CATALOG_SCHEMA, CATALOGS, validate_catalog_name
+from core.store.schema import CATALOG_KEYS, CATALOG_SCHEMA, CATALOGS, validate_catalog_name
 from core.store.sql import sql_str
 
 
@@ -52,7 +52,7 @@ class Catalogs:
             "report": json.dumps(report or {}, ensure_ascii=False),
         }
         table = self.table() or self.database.open_or_create(CATALOGS, CATALOG_SCHEMA)
-        self.database.upsert(table, [row], ["catalog"])
+        self.database.upsert(table, [row], CATALOG_KEYS)
 
     def names(self) -> list[str]:
         """Catalog names, most recently ingested first."""

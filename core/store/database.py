@@ -1,10 +1,22 @@
-"""One LanceDB directory and its single write discipline.
+"""One LanceDB store (a local folder or an object-storage URI) and its write discipline.
 
-Every write goes through `Database.write()`: a cross-process file lock (one writer at a
-time: two concurrent merge-inserts of the same new key would otherwise both insert it,
-lancedb/lancedb#2463) and a re-read of the table's latest version, so a writer never
-commits on top of a stale view. Upserts are chunked: each chunk is one LanceDB commit, so
-a killed run leaves whole chunks behind and the next run completes without duplicates.
+What is guaranteed with several writers:
+
+* Every commit is atomic on every backend: Lance writes a new manifest with a
+  put-if-absent (a conditional put on S3, GCS and Azure, an atomic rename locally), so two
+  writers can never both commit the same version; the loser re-reads and retries, or fails
+  with a commit conflict. Readers always see a whole version.
+* Two concurrent merge-inserts of the same new key do not both insert it: every table
+  declares its merge key as Lance's primary key (schema.PRIMARY_KEY_META), so the later
+  commit conflicts and is retried against the rows the first inserted.
+* On a local folder, writes also take a cross-process file lock (`Database.write`): it
+  serialises the writers of one machine, and covers tables written before the primary key
+  was declared (lancedb/lancedb#2463). Object storage gets no lock: a local file cannot
+  speak for writers on other machines, so there the commit protocol above is the guarantee.
+
+Every write re-reads the table's latest version first, so a writer never commits on top
+of a stale view. Upserts are chunked: each chunk is one commit, so a killed run leaves
+whole chunks behind and the next run completes without duplicates.
 """
 
 from __future__ import annotations
@@ -17,24 +29,48 @@ from typing import Any
 import pyarrow as pa
 
 from core.progress import Progress
+from core.store.schema import StoreError
+from core.store_location import StorageOptions, local_path, redacted
 
 UPSERT_CHUNK = 2000
 LOCK_FILE = ".write.lock"
 
 
 class Database:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, location: str | Path, storage_options: StorageOptions | None = None):
+        self.location = str(location)
+        self.local_path: Path | None = local_path(location)  # None: object storage
+        self.storage_options = storage_options or StorageOptions()
         self._connection: Any = None
+
+    def __repr__(self) -> str:
+        return f"Database({redacted(self.location)!r})"
 
     @property
     def connection(self) -> Any:
         if self._connection is None:
             import lancedb
 
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._connection = lancedb.connect(str(self.path))
+            if self.local_path is not None:
+                self.local_path.mkdir(parents=True, exist_ok=True)
+                self._connection = lancedb.connect(str(self.local_path))
+            else:
+                self._connection = self._connect_remote(lancedb)
         return self._connection
+
+    def _connect_remote(self, lancedb: Any) -> Any:
+        """Connect, and list the tables once so that a wrong endpoint, bucket or key fails
+        here, in one line, rather than deep inside the first query."""
+        options = self.storage_options.as_dict() or None
+        try:
+            connection = lancedb.connect(self.location, storage_options=options)
+            connection.table_names(limit=1)
+        except (OSError, ValueError, RuntimeError) as exc:
+            reason = self.storage_options.scrub(" ".join(str(exc).split()))
+            raise StoreError(
+                f"cannot open the store at {redacted(self.location)}: {reason[:400]}"
+            ) from None
+        return connection
 
     def table_names(self) -> list[str]:
         result = self.connection.table_names(limit=10_000)
@@ -79,11 +115,17 @@ class Database:
 
     @contextmanager
     def write(self, table: Any = None) -> Iterator[None]:
-        """Hold the store's write lock; `table` is first brought to its latest version."""
+        """Write to `table` (first brought to its latest version), holding the local write
+        lock when the store is a local folder (see the module docstring)."""
+        if self.local_path is None:
+            if table is not None:
+                table.checkout_latest()
+            yield
+            return
         from filelock import FileLock
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.path / LOCK_FILE):
+        self.local_path.mkdir(parents=True, exist_ok=True)
+        with FileLock(self.local_path / LOCK_FILE):
             if table is not None:
                 table.checkout_latest()  # see what other processes committed meanwhile
             yield

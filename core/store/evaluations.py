@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from core.store.database import Database, read_all
-from core.store.schema import EVALUATION_SCHEMA, EVALUATIONS
+from core.store.schema import EVALUATION_KEYS, EVALUATION_SCHEMA, EVALUATIONS
 from core.store.sql import sql_str
 
 
@@ -24,7 +24,7 @@ class Evaluations:
             "payload": json.dumps(evaluation, default=str),
         }
         table = self.database.open_or_create(EVALUATIONS, EVALUATION_SCHEMA)
-        self.database.upsert(table, [row], ["key"])
+        self.database.upsert(table, [row], EVALUATION_KEYS)
 
     def load(self, key: str) -> dict[str, Any] | None:
         table = self.database.open(EVALUATIONS)

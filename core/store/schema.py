@@ -6,6 +6,7 @@ Tables:
 * ``products`` — all catalogs' products, keyed by (catalog, product_id).
 * ``labels`` — pseudo-labels per (catalog, product, labeller, vocabulary).
 * ``evaluations`` — zero-shot evaluations, keyed by a hash of what decides them.
+* ``index_health`` — measured recall and latency of each ANN-indexed vector table.
 * ``vectors__{kind}__{model_key}`` — one table per (text|image, model), so a baseline and
   a fine-tuned CLIP keep their vectors side by side. Each row repeats the product fields
   that filters need, so a filter is a where-clause on the vector query itself.
@@ -26,10 +27,30 @@ CATALOGS = "catalogs"
 PRODUCTS = "products"
 LABELS = "labels"
 EVALUATIONS = "evaluations"
+INDEX_HEALTH = "index_health"
 VECTOR_PREFIX = "vectors__"
 _CATALOG_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _MODEL_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,95}$")
 
+# Declaring a table's merge key as Lance's (unenforced) primary key makes a merge-insert
+# record the keys it inserts, so two concurrent merge-inserts of the same new key conflict
+# and the later one is retried as an update instead of inserting a duplicate. This is what
+# keeps concurrent writers on object storage safe, where no file lock can reach.
+PRIMARY_KEY_META = {b"lance-schema:unenforced-primary-key": b"true"}
+
+
+def with_primary_key(schema: pa.Schema, keys: list[str]) -> pa.Schema:
+    for name in keys:
+        index = schema.get_field_index(name)
+        schema = schema.set(index, schema.field(name).with_metadata(PRIMARY_KEY_META))
+    return schema
+
+
+def has_primary_key(schema: pa.Schema, keys: list[str]) -> bool:
+    return all((schema.field(name).metadata or {}) == PRIMARY_KEY_META for name in keys)
+
+
+PRODUCT_KEYS = ["catalog", "product_id"]
 PRODUCT_SCHEMA = pa.schema(
     [
         pa.field("catalog", pa.string(), nullable=False),
@@ -54,6 +75,7 @@ PRODUCT_SCHEMA = pa.schema(
         pa.field("discount_pct", pa.float64()),  # stored so the Catalog page can sort by it
     ]
 )
+PRODUCT_SCHEMA = with_primary_key(PRODUCT_SCHEMA, PRODUCT_KEYS)
 # Columns added after a store may have been written, and how to fill them in: (SQL that
 # fills a row, rows to leave empty). See Database.add_missing_columns.
 PRODUCT_MIGRATIONS = {
@@ -63,8 +85,8 @@ PRODUCT_MIGRATIONS = {
         " OR discount_price > actual_price",
     ),
 }
-PRODUCT_KEYS = ["catalog", "product_id"]
 
+CATALOG_KEYS = ["catalog"]
 CATALOG_SCHEMA = pa.schema(
     [
         pa.field("catalog", pa.string(), nullable=False),
@@ -76,6 +98,7 @@ CATALOG_SCHEMA = pa.schema(
         pa.field("report", pa.string()),  # JSON: how the file was read (encoding, problems)
     ]
 )
+CATALOG_SCHEMA = with_primary_key(CATALOG_SCHEMA, CATALOG_KEYS)
 
 LABEL_SCHEMA = pa.schema(
     [
@@ -91,6 +114,7 @@ LABEL_SCHEMA = pa.schema(
     ]
 )
 LABEL_KEYS = ["catalog", "product_id", "labeller", "vocab"]
+LABEL_SCHEMA = with_primary_key(LABEL_SCHEMA, LABEL_KEYS)
 
 EVALUATION_SCHEMA = pa.schema(
     [
@@ -102,14 +126,30 @@ EVALUATION_SCHEMA = pa.schema(
         pa.field("payload", pa.large_string()),  # the Evaluation as JSON
     ]
 )
+EVALUATION_KEYS = ["key"]
+EVALUATION_SCHEMA = with_primary_key(EVALUATION_SCHEMA, EVALUATION_KEYS)
+
+INDEX_HEALTH_KEYS = ["table_name"]
+INDEX_HEALTH_SCHEMA = with_primary_key(
+    pa.schema(
+        [
+            pa.field("table_name", pa.string(), nullable=False),
+            pa.field("health", pa.string()),  # JSON: recall@10, latency, rows, version
+        ]
+    ),
+    INDEX_HEALTH_KEYS,
+)
 
 # Product fields copied into every vector row (for where-clauses and for showing results).
 VECTOR_META = ("name", "main_category", "sub_category", "price", "rating", "rating_count")
 
 
+VECTOR_KEYS = ["catalog", "product_id"]
+
+
 def vector_schema(dim: int) -> pa.Schema:
     meta = [PRODUCT_SCHEMA.field(name) for name in VECTOR_META]
-    return pa.schema(
+    schema = pa.schema(
         [
             pa.field("catalog", pa.string(), nullable=False),
             pa.field("product_id", pa.int64(), nullable=False),
@@ -119,6 +159,7 @@ def vector_schema(dim: int) -> pa.Schema:
             *meta,
         ]
     )
+    return with_primary_key(schema, VECTOR_KEYS)
 
 
 class StoreError(RuntimeError):

@@ -1,5 +1,6 @@
-"""The store: one LanceDB directory seen as its tables (catalogs, products, labels,
-evaluations, vectors), all sharing one write discipline (`Database`)."""
+"""The store: one LanceDB database (a local folder or object storage) seen as its tables
+(catalogs, products, labels, evaluations, vectors), sharing one write discipline
+(`Database`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from pathlib import Path
 from core.store.catalogs import CatalogRecord, Catalogs
 from core.store.database import Database
 from core.store.evaluations import Evaluations
+from core.store.index_health import IndexHealth
 from core.store.labels import Labels
 from core.store.products import Products
 from core.store.vectors import Vectors
+from core.store_location import StorageOptions, redacted
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,21 @@ class CatalogInfo(CatalogRecord):
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.database = Database(self.path)
+    def __init__(self, location: str | Path, storage_options: StorageOptions | None = None):
+        self.database = Database(location, storage_options)
+
+    @property
+    def location(self) -> str:
+        """The local folder or URI, as given (may carry credentials: show `shown_as`)."""
+        return self.database.location
+
+    @property
+    def shown_as(self) -> str:
+        return redacted(self.location)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.database.local_path is None
 
     @cached_property
     def catalogs(self) -> Catalogs:
@@ -43,6 +58,10 @@ class Store:
     @cached_property
     def evaluations(self) -> Evaluations:
         return Evaluations(self.database)
+
+    @cached_property
+    def index_health(self) -> IndexHealth:
+        return IndexHealth(self.database)
 
     @cached_property
     def vectors(self) -> Vectors:

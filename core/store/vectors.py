@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from core.store.database import Database, read_all
-from core.store.schema import VECTOR_PREFIX, vector_schema, vector_table_name
+from core.store.schema import VECTOR_KEYS, VECTOR_PREFIX, vector_schema, vector_table_name
 from core.store.sql import sql_in, sql_str
 
 FTS_COLUMN = "name"
@@ -68,7 +68,7 @@ class Vectors:
         if not rows:
             return
         table = self.database.open_or_create(vector_table_name(kind, model_key), vector_schema(dim))
-        self.database.upsert(table, rows, ["catalog", "product_id"], phase="vectors")
+        self.database.upsert(table, rows, VECTOR_KEYS, phase="vectors")
 
     def index_names(self, kind: str, model_key: str, changed: bool) -> None:
         """(Re)build the full-text index on names after a write, or when it is missing."""
