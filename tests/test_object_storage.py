@@ -79,8 +79,10 @@ def test_ingest_embed_evaluate_and_map_write_to_the_bucket(s3, s3_sample):
     store = Store(settings.db_path, settings.storage_options)
     assert store.is_remote and store.database.local_path is None
     assert store.products.count("mini") == 40
+    image_table = f"image__{steps['images'].model_key}"
     assert store.vectors.counts("mini") == {
-        "text__all-minilm-l6-v2": 40, f"image__{steps['images'].model_key}": steps["images"].computed
+        "text__all-minilm-l6-v2": 40,
+        image_table: steps["images"].computed,
     }
     keys = s3.keys(str(settings.db_path))
     for table in ("products.lance", "catalogs.lance", "labels.lance", "evaluations.lance"):
