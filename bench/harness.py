@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.context import RESULTS, Context
 from bench.quality import suite_offline_clip, suite_retrieval_quality
+from bench.scale_out import suite_object_storage, suite_ray_embed
 from bench.speed import (
     suite_ann,
     suite_chroma,
@@ -43,6 +44,8 @@ SUITES: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
     "ann": suite_ann,
     "umap": suite_umap,
     "memory": suite_memory,
+    "object_storage": suite_object_storage,
+    "ray_embed": suite_ray_embed,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from core.models.text import TextModel
 from core.progress import Progress
 from core.store import Store
 from core.store.schema import VECTOR_META, meta_hash
+
+# One batch of vector rows, and the products whose image could not be read (id, reason).
+RowBatch = tuple[list[dict[str, Any]], list[tuple[int, str]]]
 
 TEXT_BATCH = 64
 WRITE_EVERY = 256  # vectors per store commit: a kill loses at most this much work
@@ -123,41 +127,6 @@ def _index_if_large(store: Store, kind: str, key: str, dim: int) -> dict[str, An
     return ensure_index(store, name, dim) if name in store.database.table_names() else None
 
 
-def embed_texts(
-    store: Store,
-    catalog: str,
-    model: TextModel,
-    progress: Progress | None = None,
-    batch_size: int = TEXT_BATCH,
-) -> EmbedReport:
-    import time
-
-    start = time.perf_counter()
-    kind, key = "text", model.source.key
-    products = store.products.where(catalog).to_pylist()
-    plan = _Plan(store, kind, key, catalog, products, lambda p: text_hash(p["text_doc"] or ""))
-    report = EmbedReport(kind, key, total=len(products), reused=plan.reused)
-    _refresh_metadata(store, kind, key, model.dim, catalog, plan.refresh)
-    report.refreshed = len(plan.refresh)
-    pending: list[dict[str, Any]] = []
-    todo = plan.compute
-    for offset in range(0, len(todo), batch_size):
-        chunk = todo[offset : offset + batch_size]
-        vectors = model.encode([p["text_doc"] or p["name"] for p, _ in chunk], batch_size)
-        pending += [_vector_row(catalog, p, v, h) for (p, h), v in zip(chunk, vectors, strict=True)]
-        report.computed += len(chunk)
-        if len(pending) >= WRITE_EVERY:
-            store.vectors.upsert(kind, key, model.dim, pending)
-            pending = []
-        if progress:
-            progress(report.computed, len(todo), "text")
-    store.vectors.upsert(kind, key, model.dim, pending)
-    store.vectors.index_names(kind, key, changed=bool(report.computed or report.refreshed))
-    report.seconds = time.perf_counter() - start
-    report.index_health = _index_if_large(store, kind, key, model.dim)
-    return report
-
-
 def _decode_batch(preprocess, batch: list[tuple[dict[str, Any], str]]):
     """Decode + preprocess one batch; broken images are returned separately."""
     import torch
@@ -189,6 +158,113 @@ def prefetched_batches(
             yield result
 
 
+def text_row_batches(
+    model: TextModel, catalog: str, items: list[tuple[dict[str, Any], str]], batch_size: int
+) -> Iterator[RowBatch]:
+    """Vector rows for (product, source hash) items, one batch at a time (nothing fails)."""
+    for offset in range(0, len(items), batch_size):
+        chunk = items[offset : offset + batch_size]
+        vectors = model.encode([p["text_doc"] or p["name"] for p, _ in chunk], batch_size)
+        yield [_vector_row(catalog, p, v, h) for (p, h), v in zip(chunk, vectors, strict=True)], []
+
+
+def image_row_batches(
+    model: ClipModel, catalog: str, items: list[tuple[dict[str, Any], str]], batch_size: int
+) -> Iterator[RowBatch]:
+    """Vector rows for (product, source hash) items, one batch at a time."""
+    for good, tensors, bad in prefetched_batches(model.preprocess, items, batch_size):
+        vectors = model.encode_images(tensors) if tensors is not None else []
+        rows = [_vector_row(catalog, p, v, h) for (p, h), v in zip(good, vectors, strict=True)]
+        yield rows, bad
+
+
+def write_row_batches(
+    store: Store,
+    kind: str,
+    model: TextModel | ClipModel,
+    catalog: str,
+    batches: Iterator[RowBatch],
+    report: EmbedReport,
+    progress: Progress | None = None,
+    todo: int = 0,
+) -> None:
+    """Store the rows as they come, one commit per WRITE_EVERY vectors; a product whose
+    image broke since ingest is marked failed (that product only)."""
+    pending: list[dict[str, Any]] = []
+    done = 0
+    for rows, bad in batches:
+        for product_id, reason in bad:
+            store.products.set_image_status(catalog, product_id, FAILED, reason)
+            report.failed.append((product_id, reason))
+        pending += rows
+        report.computed += len(rows)
+        done += len(rows) + len(bad)
+        if len(pending) >= WRITE_EVERY:
+            store.vectors.upsert(kind, model.source.key, model.dim, pending)
+            pending = []
+        if progress:
+            progress(done, todo, "text" if kind == "text" else "images")
+    store.vectors.upsert(kind, model.source.key, model.dim, pending)
+
+
+@dataclass
+class EmbedPlan:
+    """What an embedding run has to do: the products needing a vector (with the hash of
+    what it is computed from), and the report so far."""
+
+    compute: list[tuple[dict[str, Any], str]]
+    report: EmbedReport
+
+
+def plan_embedding(
+    store: Store, catalog: str, kind: str, model: TextModel | ClipModel
+) -> EmbedPlan:
+    """Which products need a vector; vectors whose product fields changed get fresh
+    metadata on the spot (no model needed)."""
+    key = model.source.key
+    everything = store.products.where(catalog).to_pylist()
+    if kind == "text":
+        products, hash_of = everything, lambda p: text_hash(p["text_doc"] or "")
+    else:
+        products = [p for p in everything if p["image_status"] == OK and p["image_path"]]
+        hash_of = lambda p: image_hash(p["image_path"])  # noqa: E731
+    plan = _Plan(store, kind, key, catalog, products, hash_of)
+    report = EmbedReport(
+        kind, key, total=len(everything), reused=plan.reused,
+        skipped=len(everything) - len(products),
+    )  # fmt: skip
+    _refresh_metadata(store, kind, key, model.dim, catalog, plan.refresh)
+    report.refreshed = len(plan.refresh)
+    return EmbedPlan(plan.compute, report)
+
+
+def finish_embedding(store: Store, kind: str, model: TextModel | ClipModel, plan: EmbedPlan):
+    """After the vectors are written: the names' full-text index, the ANN index if due."""
+    report = plan.report
+    if kind == "text":
+        changed = bool(report.computed or report.refreshed)
+        store.vectors.index_names(kind, model.source.key, changed=changed)
+    report.index_health = _index_if_large(store, kind, model.source.key, model.dim)
+    return report
+
+
+def embed_texts(
+    store: Store,
+    catalog: str,
+    model: TextModel,
+    progress: Progress | None = None,
+    batch_size: int = TEXT_BATCH,
+) -> EmbedReport:
+    start = time.perf_counter()
+    plan = plan_embedding(store, catalog, "text", model)
+    batches = text_row_batches(model, catalog, plan.compute, batch_size)
+    write_row_batches(
+        store, "text", model, catalog, batches, plan.report, progress, len(plan.compute)
+    )
+    plan.report.seconds = time.perf_counter() - start
+    return finish_embedding(store, "text", model, plan)
+
+
 def embed_images(
     store: Store,
     catalog: str,
@@ -196,43 +272,11 @@ def embed_images(
     progress: Progress | None = None,
     batch_size: int | None = None,
 ) -> EmbedReport:
-    import time
-
     start = time.perf_counter()
-    batch_size = batch_size or model.image_batch
-    kind, key = "image", model.source.key
-    everything = store.products.where(catalog).to_pylist()
-    products = [p for p in everything if p["image_status"] == OK and p["image_path"]]
-    plan = _Plan(store, kind, key, catalog, products, lambda p: image_hash(p["image_path"]))
-    report = EmbedReport(
-        kind,
-        key,
-        total=len(everything),
-        reused=plan.reused,
-        skipped=len(everything) - len(products),
+    plan = plan_embedding(store, catalog, "image", model)
+    batches = image_row_batches(model, catalog, plan.compute, batch_size or model.image_batch)
+    write_row_batches(
+        store, "image", model, catalog, batches, plan.report, progress, len(plan.compute)
     )
-    _refresh_metadata(store, kind, key, model.dim, catalog, plan.refresh)
-    report.refreshed = len(plan.refresh)
-    pending: list[dict[str, Any]] = []
-    done = 0
-    for good, tensors, bad in prefetched_batches(model.preprocess, plan.compute, batch_size):
-        for product_id, reason in bad:
-            # A file that broke since ingest marks that product only.
-            store.products.set_image_status(catalog, product_id, FAILED, reason)
-            report.failed.append((product_id, reason))
-        if tensors is not None:
-            vectors = model.encode_images(tensors)
-            pending += [
-                _vector_row(catalog, p, v, h) for (p, h), v in zip(good, vectors, strict=True)
-            ]
-            report.computed += len(good)
-        done += len(good) + len(bad)
-        if len(pending) >= WRITE_EVERY:
-            store.vectors.upsert(kind, key, model.dim, pending)
-            pending = []
-        if progress:
-            progress(done, len(plan.compute), "images")
-    store.vectors.upsert(kind, key, model.dim, pending)
-    report.seconds = time.perf_counter() - start
-    report.index_health = _index_if_large(store, kind, key, model.dim)
-    return report
+    plan.report.seconds = time.perf_counter() - start
+    return finish_embedding(store, "image", model, plan)

@@ -9,6 +9,7 @@ installed package works from anywhere and a checkout keeps its data beside the c
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -116,6 +117,21 @@ def _coerce(name: str, raw: str) -> object:
     if name in _FLOAT_FIELDS:
         return float(raw)
     return raw
+
+
+def read_secrets_file(path: Path = Path(".streamlit/secrets.toml")) -> dict[str, object]:
+    """The app's secrets file, for the CLI: one place configures both (LLM, storage)."""
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:  # pragma: no cover - 3.10 reads secrets through the app only
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        return {}  # no secrets file is the normal case
+    except ValueError as exc:
+        print(f"warning: {path} is not valid TOML ({exc}); ignored", file=sys.stderr)
+        return {}
 
 
 def load_settings(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -104,12 +105,14 @@ def test_search_on_an_s3_store_finds_what_a_local_store_finds(s3_sample, embedde
 
 
 def test_the_pages_read_an_s3_store(s3, s3_sample, monkeypatch):
+    """The store named in the environment, its credentials in secrets.toml's [storage]."""
     settings, _ = s3_sample
-    for name, value in s3.env(str(settings.db_path)).items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PRODUCTLENS_DB", str(settings.db_path))
     monkeypatch.setenv("PRODUCTLENS_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("PRODUCTLENS_CLIP", settings.clip_model)
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180).run()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.secrets["storage"] = s3.options
+    at.run()
     assert not at.exception, at.exception
     assert at.sidebar.metric[0].value == "40"
     sidebar = " ".join(m.value for m in [*at.sidebar.markdown, *at.sidebar.caption])
@@ -143,13 +146,17 @@ def _write_big_shop_csv(path: Path, copies: int) -> int:
     return copies * len(SHOP_ROWS)
 
 
-def _cli(s3: S3Server, uri: str, *args: str, **popen) -> subprocess.Popen:
+def _cli(s3: S3Server, uri: str, *args: str, cwd: Path = ROOT) -> subprocess.Popen:
+    """`productlens ARGS` on the store `uri`, the server's options in the environment."""
     env = {**os.environ, **s3.env(uri), "HF_HUB_OFFLINE": "1"}
+    return _run_cli(env, cwd, *args)
+
+
+def _run_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "core.cli", *args]
     return subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        **popen,
-    )  # fmt: skip
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_two_concurrent_ingests_of_one_file_leave_no_duplicates(s3, tmp_path):
@@ -177,13 +184,19 @@ def test_two_concurrent_ingests_of_one_file_leave_no_duplicates(s3, tmp_path):
 def test_credentials_never_reach_the_output(s3, s3_sample, tmp_path):
     settings, _ = s3_sample
     uri = str(settings.db_path)
+    # The CLI also reads the app's secrets file: [storage] there, nothing in the environment.
+    (tmp_path / ".streamlit").mkdir()
+    lines = ["[storage]", *(f'{name} = "{value}"' for name, value in s3.options.items())]
+    (tmp_path / ".streamlit" / "secrets.toml").write_text("\n".join(lines) + "\n")
+    plain_env = {**os.environ, "PRODUCTLENS_DB": uri, "HF_HUB_OFFLINE": "1"}
     runs = [
         _cli(s3, uri, "stats"),
-        _cli(s3, uri, "--json", "stats"),
+        _run_cli(plain_env, tmp_path, "--json", "stats"),
         _cli(s3, uri, "--clip", settings.clip_model, "search", "usb cable", "--catalog", "mini"),
     ]
     outputs = [(*r.communicate(timeout=300), r.returncode) for r in runs]
     assert [code for *_, code in outputs] == [0, 0, 0], outputs
+    assert '"products": 40' in outputs[1][0]
     assert "s3://productlens/" in outputs[0][0] and "40 products" in outputs[0][0]
     # A server that is not there: a short, clear error, still without the credentials.
     down = S3Server("http://127.0.0.1:9")
@@ -196,3 +209,24 @@ def test_credentials_never_reach_the_output(s3, s3_sample, tmp_path):
     printed = repr(load_settings(env=s3.env(uri)))
     for text in [*(o + e for o, e, _ in outputs), out + err, printed]:
         assert SECRET_KEY not in text and ACCESS_KEY not in text
+
+
+def test_ray_workers_embed_into_an_s3_store(s3, embedded_sample, tmp_path):
+    """Ray actors read their shard from the bucket and commit their vectors to it."""
+    pytest.importorskip("ray", reason="make installs the scale extra with dev")
+    from core.embed_ray import embed_with_ray
+    from core.ingest import ingest
+    from core.store import Store
+
+    settings = _settings(s3, s3.uri("ray"), tmp_path, Path(embedded_sample.clip_model))
+    store = Store(settings.db_path, settings.storage_options)
+    ingest(store, write_sample_subset(tmp_path / "catalog", 40), catalog="mini")
+    report = embed_with_ray(settings, "mini", "image", workers=2)
+    assert report.computed > 0 and not report.failed
+    remote_ids, remote = store.vectors.load("image", report.model_key, "mini")
+    local_ids, local = Store(embedded_sample.db_path).vectors.load(
+        "image", report.model_key, "mini"
+    )
+    assert sorted(remote_ids) == sorted(local_ids) and len(remote_ids) == report.computed
+    remote, local = remote[np.argsort(remote_ids)], local[np.argsort(local_ids)]
+    assert np.array_equal(remote, local)  # the same vectors, bit for bit

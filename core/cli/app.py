@@ -25,7 +25,7 @@ from core.cli.registry import COMMANDS, CliError
 from core.models.sources import ModelUnavailable
 from core.retrieval.filters import QueryError
 from core.run_ids import RunError
-from core.settings import load_settings
+from core.settings import load_settings, read_secrets_file
 from core.store import Store, StoreError
 from core.store_location import parse_location
 
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in _GLOBAL_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
-    settings = load_settings().with_overrides(
+    settings = load_settings(secrets=read_secrets_file()).with_overrides(
         db_path=parse_location(args.db) if args.db else None,
         clip_model=args.clip,
         text_model=args.text_model,

@@ -49,6 +49,14 @@ def _embed_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog")
     p.add_argument("--what", choices=("all", "text", "image"), default="all")
     p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="ray: shard the work over Ray Data actors (a local Ray instance, or the "
+        "cluster RAY_ADDRESS names); needs the scale extra",
+    )
+    p.add_argument("--workers", type=int, default=2, help="Ray actors (with --engine ray)")
+    p.add_argument(
         "--no-map",
         action="store_true",
         help="skip computing the Embedding map page's default map (done once per change)",
@@ -69,14 +77,28 @@ def _embed(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
     catalog = resolve_catalog(store, settings, args.catalog)
     progress = tqdm_progress(args.quiet)
     reports, notes = [], []
+    if args.engine == "ray":
+        from core.embed_ray import RayUnavailable, embed_with_ray, start_ray
+
+        try:
+            start_ray(args.workers)
+        except RayUnavailable as exc:
+            raise CliError(str(exc)) from None
+        notes.append(f"engine: Ray Data, {args.workers} worker(s)")
     if args.what in ("all", "text"):
         source = resolve_text_model(settings)
         notes.append(f"text model: {source.key} [{source.status}] {source.detail}")
-        reports.append(embed_texts(store, catalog, load_text_model(settings), progress))
+        if args.engine == "ray":
+            reports.append(embed_with_ray(settings, catalog, "text", args.workers, progress))
+        else:
+            reports.append(embed_texts(store, catalog, load_text_model(settings), progress))
     if args.what in ("all", "image"):
         source = resolve_clip(settings)
         notes.append(f"CLIP: {source.key} [{source.status}] {source.detail}")
-        reports.append(embed_images(store, catalog, load_clip(settings), progress))
+        if args.engine == "ray":
+            reports.append(embed_with_ray(settings, catalog, "image", args.workers, progress))
+        else:
+            reports.append(embed_images(store, catalog, load_clip(settings), progress))
     if not args.no_map:
         from core.analysis.projection import default_maps
 
