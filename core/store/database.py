@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ from core.store.schema import StoreError
 from core.store_location import StorageOptions, local_path, redacted
 
 UPSERT_CHUNK = 2000
+# How stale a read may be. A local table checks for other processes' commits on every
+# read (a directory listing); on object storage that check is a request, so a reader
+# sees other machines' commits within this interval (its own at once; writers first
+# check out the latest version).
+REMOTE_REFRESH = timedelta(seconds=5)
 LOCK_FILE = ".write.lock"
 
 
@@ -42,6 +48,7 @@ class Database:
         self.local_path: Path | None = local_path(location)  # None: object storage
         self.storage_options = storage_options or StorageOptions()
         self._connection: Any = None
+        self._tables: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Database({redacted(self.location)!r})"
@@ -53,7 +60,9 @@ class Database:
 
             if self.local_path is not None:
                 self.local_path.mkdir(parents=True, exist_ok=True)
-                self._connection = lancedb.connect(str(self.local_path))
+                self._connection = lancedb.connect(
+                    str(self.local_path), read_consistency_interval=timedelta(0)
+                )
             else:
                 self._connection = self._connect_remote(lancedb)
         return self._connection
@@ -63,7 +72,9 @@ class Database:
         here, in one line, rather than deep inside the first query."""
         options = self.storage_options.as_dict() or None
         try:
-            connection = lancedb.connect(self.location, storage_options=options)
+            connection = lancedb.connect(
+                self.location, storage_options=options, read_consistency_interval=REMOTE_REFRESH
+            )
             connection.table_names(limit=1)
         except (OSError, ValueError, RuntimeError) as exc:
             reason = self.storage_options.scrub(" ".join(str(exc).split()))
@@ -77,14 +88,20 @@ class Database:
         return list(getattr(result, "tables", result))
 
     def open(self, name: str) -> Any | None:
-        """The table, or None when it has not been written yet."""
-        return self.connection.open_table(name) if name in self.table_names() else None
+        """The table, or None when it has not been written yet. A table is opened once
+        per Database: opening lists the store (two requests on object storage), and the
+        connection's read consistency keeps an open table current."""
+        table = self._tables.get(name)
+        if table is None and name in self.table_names():
+            table = self._tables[name] = self.connection.open_table(name)
+        return table
 
     def open_or_create(self, name: str, schema: pa.Schema) -> Any:
         table = self.open(name)
         if table is None:
             with self.write():
                 table = self.connection.create_table(name, schema=schema, exist_ok=True)
+            self._tables[name] = table
         return table
 
     def add_missing_columns(
