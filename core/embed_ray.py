@@ -55,7 +55,7 @@ class ShardEncoder:
         from core.models.clip import load_clip
         from core.models.text import load_text_model
 
-        self.settings, self.catalog, self.kind = settings, catalog, kind
+        self.catalog, self.kind = catalog, kind
         self.model = load_text_model(settings) if kind == "text" else load_clip(settings)
         self.store = Store(settings.db_path, settings.storage_options)
 

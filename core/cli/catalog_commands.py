@@ -80,6 +80,8 @@ def _embed(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
     if args.engine == "ray":
         from core.embed_ray import RayUnavailable, embed_with_ray, start_ray
 
+        if args.workers < 1:
+            raise CliError("--workers must be at least 1")
         try:
             start_ray(args.workers)
         except RayUnavailable as exc:

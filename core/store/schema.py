@@ -46,10 +46,6 @@ def with_primary_key(schema: pa.Schema, keys: list[str]) -> pa.Schema:
     return schema
 
 
-def has_primary_key(schema: pa.Schema, keys: list[str]) -> bool:
-    return all((schema.field(name).metadata or {}) == PRIMARY_KEY_META for name in keys)
-
-
 PRODUCT_KEYS = ["catalog", "product_id"]
 PRODUCT_SCHEMA = pa.schema(
     [
