@@ -204,6 +204,7 @@ def test_credentials_never_reach_the_output(s3, s3_sample, tmp_path):
     out, err = failed.communicate(timeout=120)
     assert failed.returncode == 2
     assert err.startswith("error: cannot open the store at s3://productlens/") and len(err) < 600
+    assert "nothing answers at the endpoint" in err
     from core.settings import load_settings
 
     printed = repr(load_settings(env=s3.env(uri)))

@@ -79,7 +79,8 @@ class Database:
         except (OSError, ValueError, RuntimeError) as exc:
             reason = self.storage_options.scrub(" ".join(str(exc).split()))
             raise StoreError(
-                f"cannot open the store at {redacted(self.location)}: {reason[:400]}"
+                f"cannot open the store at {redacted(self.location)}: {_likely_cause(reason)}"
+                f"({reason[:300]})"
             ) from None
         return connection
 
@@ -167,6 +168,23 @@ class Database:
                 )
             if progress:
                 progress(min(start + UPSERT_CHUNK, len(rows)), len(rows), phase)
+
+
+# What an object-store error usually means, by a phrase its message contains.
+_CAUSES = (
+    ("credentials", "no usable credentials: set aws_access_key_id and aws_secret_access_key "
+     "(PRODUCTLENS_STORAGE_<OPTION> or [storage] in .streamlit/secrets.toml)"),
+    ("resolve region", "no region: set aws_region (PRODUCTLENS_STORAGE_AWS_REGION)"),
+    ("nosuchbucket", "the bucket does not exist"),
+    ("connection refused", "nothing answers at the endpoint"),
+    ("tcp connect error", "nothing answers at the endpoint"),
+    ("dns error", "the endpoint's host name does not resolve"),
+)  # fmt: skip
+
+
+def _likely_cause(reason: str) -> str:
+    lowered = reason.lower()
+    return next((f"{cause} " for phrase, cause in _CAUSES if phrase in lowered), "")
 
 
 def read_all(table: Any, where: str | None = None, columns: list[str] | None = None) -> pa.Table:
