@@ -147,18 +147,23 @@ SHOP_ROWS = [
 ]  # fmt: skip
 
 
-def write_shop_csv(path: Path) -> Path:
+def write_shop_csv(path: Path, copies: int = 1) -> Path:
+    """SHOP_ROWS as a Kaggle-format CSV; with `copies` > 1, repeated with numbered names
+    (distinct products: enough rows for several store commits)."""
     import csv
 
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["name", "main_category", "sub_category", "image", "link", "ratings",
                          "no_of_ratings", "discount_price", "actual_price"])  # fmt: skip
-        for i, (name, rating, count, discount, actual) in enumerate(SHOP_ROWS):
-            writer.writerow([name, "tv, audio & cameras", "All Electronics",
-                             f"https://example.invalid/{i}.jpg",
-                             f"https://www.amazon.in/dp/B0000000{i:02d}", rating, count, discount,
-                             actual])  # fmt: skip
+        for copy in range(copies):
+            for i, (name, rating, count, discount, actual) in enumerate(SHOP_ROWS):
+                n = copy * len(SHOP_ROWS) + i
+                label = name if copies == 1 else f"{name} #{copy}"
+                writer.writerow([label, "tv, audio & cameras", "All Electronics",
+                                 f"https://example.invalid/{n}.jpg",
+                                 f"https://www.amazon.in/dp/B{n:09d}", rating, count, discount,
+                                 actual])  # fmt: skip
     return path
 
 

@@ -28,10 +28,10 @@ def shop(tmp_path_factory):
     """A text catalog of ROWS products, embedded by the single-process path for reference."""
     from core.embed import embed_texts
     from core.models.text import load_text_model
-    from tests.test_object_storage import _write_big_shop_csv
+    from tests.conftest import SHOP_ROWS, write_shop_csv
 
     base = tmp_path_factory.mktemp("ray-shop")
-    assert _write_big_shop_csv(base / "shop.csv", copies=ROWS // 16) == ROWS
+    write_shop_csv(base / "shop.csv", copies=ROWS // len(SHOP_ROWS))
     reference = _ingested(base, "reference")
     embed_texts(_store(reference), "shop", load_text_model(reference))
     return base, _vectors(reference)

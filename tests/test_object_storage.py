@@ -5,7 +5,6 @@ server on 127.0.0.1, and the objects are listed back with boto3."""
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, SHOP_ROWS, write_sample_subset
+from tests.conftest import ROOT, SHOP_ROWS, write_sample_subset, write_shop_csv
 from tests.object_storage import ACCESS_KEY, SECRET_KEY, S3Server, s3_server
 
 pytest.importorskip("moto", reason="make installs moto[server] with dev")
@@ -132,20 +131,6 @@ def test_the_pages_read_an_s3_store(s3, s3_sample, monkeypatch):
     assert not at.exception, at.exception
 
 
-def _write_big_shop_csv(path: Path, copies: int) -> int:
-    """SHOP_ROWS repeated with numbered names: enough rows for several commits each."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["name", "main_category", "sub_category", "image", "link", "ratings",
-                         "no_of_ratings", "discount_price", "actual_price"])  # fmt: skip
-        for copy in range(copies):
-            for i, (name, rating, count, discount, actual) in enumerate(SHOP_ROWS):
-                writer.writerow([f"{name} #{copy}", "audio", "All Electronics", "",
-                                 f"https://www.amazon.in/dp/B{copy:05d}{i:03d}", rating, count,
-                                 discount, actual])  # fmt: skip
-    return copies * len(SHOP_ROWS)
-
-
 def _cli(s3: S3Server, uri: str, *args: str, cwd: Path = ROOT) -> subprocess.Popen:
     """`productlens ARGS` on the store `uri`, the server's options in the environment."""
     env = {**os.environ, **s3.env(uri), "HF_HUB_OFFLINE": "1"}
@@ -168,7 +153,9 @@ def test_two_concurrent_ingests_of_one_file_leave_no_duplicates(s3, tmp_path):
     from core.store import Store
     from core.store_location import StorageOptions
 
-    rows = _write_big_shop_csv(tmp_path / "shop.csv", copies=300)  # 4,800 rows: 3 commits
+    copies = 300
+    write_shop_csv(tmp_path / "shop.csv", copies)
+    rows = copies * len(SHOP_ROWS)  # 4,800 rows: 3 commits each
     uri, options = s3.uri("race"), StorageOptions.of(s3.options)
     writers = [Store(uri, options) for _ in range(2)]
     with ThreadPoolExecutor(2) as pool:

@@ -49,6 +49,7 @@ class Database:
         self.storage_options = storage_options or StorageOptions()
         self._connection: Any = None
         self._tables: dict[str, Any] = {}
+        self._up_to_date: set[str] = set()  # tables add_missing_columns found current
 
     def __repr__(self) -> str:
         return f"Database({redacted(self.location)!r})"
@@ -112,9 +113,13 @@ class Database:
 
         A new column is filled by its SQL expression in `fills` ((expression, where-clause
         of the rows to leave empty): Lance column expressions have no CASE), else left
-        empty."""
+        empty. A table found up to date is not read again: columns are only ever added,
+        and reading a schema costs a version check on every call."""
+        if table.name in self._up_to_date:
+            return table
         missing = [f for f in schema if f.name not in table.schema.names]
         if not missing:
+            self._up_to_date.add(table.name)
             return table
         with self.write(table):
             for column in missing:
