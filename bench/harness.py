@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import RESULTS, Context
+from bench.encoders import suite_cli, suite_encoders
 from bench.quality import suite_offline_clip, suite_retrieval_quality
 from bench.scale_out import suite_object_storage, suite_ray_embed
 from bench.speed import (
@@ -39,7 +40,9 @@ SUITES: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
     "ingest": suite_ingest,
     "embed_images": suite_embed_images,
     "embed_texts": suite_embed_texts,
+    "encoders": suite_encoders,
     "query": suite_query,
+    "cli": suite_cli,
     "chroma": suite_chroma,
     "ann": suite_ann,
     "umap": suite_umap,

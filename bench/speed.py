@@ -191,32 +191,41 @@ def _synthetic_store(ctx: Context, n: int, clip: Any, text_dim: int) -> tuple[An
 
 
 def suite_query(ctx: Context) -> list[dict[str, Any]]:
+    """Query latency with encoding, PyTorch and ONNX Runtime encoders on the same store."""
     from PIL import Image
 
     from core.lens import Lens
     from core.retrieval.search import search
 
     rows = []
+    image = Image.open(next((SAMPLE / "images").iterdir())).convert("RGB")
+    repeats = 3 if ctx.quick else 5
     for n in (10_000,) if ctx.quick else (10_000, 100_000):
-        lens = Lens(ctx.settings.with_overrides(db_path=ctx.work / f"query-{n}"))
-        clip, text_model = lens.clip(), lens.text_model()
-        _synthetic_store(ctx, n, clip, text_model.dim)
-        search(lens, "bench", "warm up")  # loads the in-memory matrices once
-        image = Image.open(next((SAMPLE / "images").iterdir())).convert("RGB")
-        search(lens, "bench", None, image)
-        repeats = 3 if ctx.quick else 5
-        text_ms, image_ms = [], []
-        for _ in range(repeats):
-            for q in TEXT_QUERIES:
-                started = time.perf_counter()
-                search(lens, "bench", q)
-                text_ms.append((time.perf_counter() - started) * 1000)
-            for _ in range(len(TEXT_QUERIES)):
-                started = time.perf_counter()
-                search(lens, "bench", None, image)
-                image_ms.append((time.perf_counter() - started) * 1000)
-        rows.append({"products": n, "query": "text (MiniLM + CLIP text, both indexes)",
-                     **percentiles(text_ms)})  # fmt: skip
+        settings = ctx.settings.with_overrides(db_path=ctx.work / f"query-{n}")
+        lenses = {r: Lens(settings.with_overrides(encoder=r)) for r in ("torch", "onnx")}
+        torch_lens = lenses["torch"]
+        _synthetic_store(ctx, n, torch_lens.clip(), torch_lens.text_model().dim)
+        text_p50 = {}
+        for runtime, lens in lenses.items():
+            search(lens, "bench", "warm up")  # loads the models and in-memory matrices once
+            text_ms = []
+            for _ in range(repeats):
+                for q in TEXT_QUERIES:
+                    started = time.perf_counter()
+                    search(lens, "bench", q)
+                    text_ms.append((time.perf_counter() - started) * 1000)
+            latency = percentiles(text_ms)
+            text_p50[runtime] = latency["p50_ms"]
+            rows.append(
+                {"products": n, "query": f"text (MiniLM + CLIP text, {runtime} encoders)",
+                 **latency, "p50_vs_torch": round(latency["p50_ms"] / text_p50["torch"], 2)}
+            )  # fmt: skip
+        search(torch_lens, "bench", None, image)
+        image_ms = []
+        for _ in range(repeats * len(TEXT_QUERIES)):
+            started = time.perf_counter()
+            search(torch_lens, "bench", None, image)
+            image_ms.append((time.perf_counter() - started) * 1000)
         rows.append({"products": n, "query": "image (CLIP image tower)", **percentiles(image_ms)})
     return rows
 

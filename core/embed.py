@@ -2,17 +2,20 @@
 
 Only what is missing or changed is computed: each vector row keeps a hash of what it was
 computed from (the text document, or the image file's path/size/mtime). Image decoding and
-preprocessing run in a background thread one batch ahead of the forward pass.
+preprocessing run in a background thread one batch ahead of the forward pass, and the
+forward passes run ahead of the store's writes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from queue import Full, Queue
 from typing import Any
 
 import numpy as np
@@ -158,14 +161,56 @@ def prefetched_batches(
             yield result
 
 
+def _document(product: dict[str, Any]) -> str:
+    return product["text_doc"] or product["name"]
+
+
 def text_row_batches(
     model: TextModel, catalog: str, items: list[tuple[dict[str, Any], str]], batch_size: int
 ) -> Iterator[RowBatch]:
-    """Vector rows for (product, source hash) items, one batch at a time (nothing fails)."""
+    """Vector rows for (product, source hash) items, one batch at a time (nothing fails).
+
+    Longest documents first, so every batch pads to lengths close to its own, as a bare
+    encode of the whole list does (catalog order cost 12% in padding)."""
+    items = sorted(items, key=lambda item: -len(_document(item[0])))
     for offset in range(0, len(items), batch_size):
         chunk = items[offset : offset + batch_size]
-        vectors = model.encode([p["text_doc"] or p["name"] for p, _ in chunk], batch_size)
+        vectors = model.encode([_document(p) for p, _ in chunk], batch_size)
         yield [_vector_row(catalog, p, v, h) for (p, h), v in zip(chunk, vectors, strict=True)], []
+
+
+def run_ahead(batches: Iterator[RowBatch], depth: int = 2) -> Iterator[RowBatch]:
+    """The batches, computed in a worker thread up to `depth` ahead of the caller, so
+    the forward pass (which releases the GIL) overlaps the store's writes."""
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # re-raised in the caller's thread
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="embed-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def image_row_batches(
@@ -257,7 +302,7 @@ def embed_texts(
 ) -> EmbedReport:
     start = time.perf_counter()
     plan = plan_embedding(store, catalog, "text", model)
-    batches = text_row_batches(model, catalog, plan.compute, batch_size)
+    batches = run_ahead(text_row_batches(model, catalog, plan.compute, batch_size))
     write_row_batches(
         store, "text", model, catalog, batches, plan.report, progress, len(plan.compute)
     )
@@ -274,7 +319,9 @@ def embed_images(
 ) -> EmbedReport:
     start = time.perf_counter()
     plan = plan_embedding(store, catalog, "image", model)
-    batches = image_row_batches(model, catalog, plan.compute, batch_size or model.image_batch)
+    batches = run_ahead(
+        image_row_batches(model, catalog, plan.compute, batch_size or model.image_batch)
+    )
     write_row_batches(
         store, "image", model, catalog, batches, plan.report, progress, len(plan.compute)
     )

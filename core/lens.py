@@ -10,6 +10,7 @@ import pandas as pd
 
 from core.catalog.facts import CatalogFacts, build_facts
 from core.models.clip import ClipModel, load_clip
+from core.models.clip_text import TextTower, load_clip_text
 from core.models.sources import ModelSource, resolve_clip, resolve_text_model
 from core.models.text import TextModel, load_text_model
 from core.retrieval.vector_cache import MatrixCache, RecordCache
@@ -63,6 +64,10 @@ class Lens:
 
     def clip(self) -> ClipModel:
         return load_clip(self.settings)
+
+    def clip_text(self) -> TextTower:
+        """CLIP's text tower for text queries (on ONNX Runtime where it can be)."""
+        return load_clip_text(self.settings)
 
     def text_model(self) -> TextModel:
         return load_text_model(self.settings)

@@ -31,6 +31,11 @@ def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     return user_data / "productlens"
 
 
+# Text encoders' runtimes: auto and onnx mean ONNX Runtime in fp32 (PyTorch when no export
+# can be made), onnx-int8 its quantised variant, torch the PyTorch models themselves.
+ENCODERS = ("auto", "onnx", "onnx-int8", "torch")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
@@ -54,10 +59,13 @@ class Settings:
     llm_timeout_s: float = 30.0
     mlflow_tracking_uri: str | None = None  # e.g. http://127.0.0.1:5000; None: no MLflow
     hub_probe_timeout_s: float = 2.0
+    encoder: str = "auto"  # one of ENCODERS
     # Endpoint, region, credentials for an object-storage store; never printed.
     storage_options: StorageOptions = field(default_factory=StorageOptions, repr=False)
 
     def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder {self.encoder!r} is not one of {', '.join(ENCODERS)}")
         defaults = {
             "db_path": "lancedb",
             "image_cache_dir": "cache/images",
@@ -97,6 +105,7 @@ _ENV_KEYS: dict[str, str] = {
     "PRODUCTLENS_LLM_API_KEY": "llm_api_key",
     "PRODUCTLENS_LLM_TIMEOUT": "llm_timeout_s",
     "PRODUCTLENS_MLFLOW_TRACKING_URI": "mlflow_tracking_uri",
+    "PRODUCTLENS_ENCODER": "encoder",
 }
 
 _PATH_FIELDS = {

@@ -25,7 +25,7 @@ from core.cli.registry import COMMANDS, CliError
 from core.models.sources import ModelUnavailable
 from core.retrieval.filters import QueryError
 from core.run_ids import RunError
-from core.settings import load_settings, read_secrets_file
+from core.settings import ENCODERS, load_settings, read_secrets_file
 from core.store import Store, StoreError
 from core.store_location import parse_location
 
@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     common.add_argument("--clip", help="CLIP: NAME/TAG, hf-hub:ORG/REPO or a checkpoint dir")
     common.add_argument("--text-model", help="Sentence-BERT model id or local path")
+    common.add_argument(
+        "--encoder", choices=ENCODERS,
+        help="text encoders' runtime (env PRODUCTLENS_ENCODER; default auto: ONNX Runtime)",
+    )  # fmt: skip
     common.add_argument(
         "--mlflow", metavar="URI",
         help="track fine-tuning in MLflow at URI (env PRODUCTLENS_MLFLOW_TRACKING_URI)",
@@ -58,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _GLOBAL_DEFAULTS = {
     "db": None, "json": False, "quiet": False, "clip": None, "text_model": None, "mlflow": None,
+    "encoder": None,
 }  # fmt: skip
 
 
@@ -66,12 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in _GLOBAL_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
-    settings = load_settings(secrets=read_secrets_file()).with_overrides(
-        db_path=parse_location(args.db) if args.db else None,
-        clip_model=args.clip,
-        text_model=args.text_model,
-        mlflow_tracking_uri=args.mlflow,
-    )
+    try:
+        settings = load_settings(secrets=read_secrets_file()).with_overrides(
+            db_path=parse_location(args.db) if args.db else None,
+            clip_model=args.clip,
+            text_model=args.text_model,
+            encoder=args.encoder,
+            mlflow_tracking_uri=args.mlflow,
+        )
+    except ValueError as exc:  # a malformed PRODUCTLENS_* variable
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     store = Store(settings.db_path, settings.storage_options)
     try:
         payload, text = COMMANDS[args.command].handler(args, settings, store)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 from core.net import host_reachable
 
@@ -52,6 +53,16 @@ def hf_cached(repo_id: str, filenames: tuple[str, ...]) -> bool:
         if isinstance(hit, str) and os.path.exists(hit):
             return True
     return False
+
+
+def hf_snapshot(repo_id: str) -> Path | None:
+    """The cached snapshot folder of a hub repository (found by its modules.json)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return None
+    hit = try_to_load_from_cache(repo_id, "modules.json")
+    return Path(hit).parent if isinstance(hit, str) and os.path.exists(hit) else None
 
 
 def quiet_transformers() -> None:

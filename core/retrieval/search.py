@@ -296,14 +296,16 @@ def search(
     vectors: dict[str, tuple[Any, np.ndarray, str]] = {}
 
     started = time.perf_counter()
-    clip = lens.clip() if facts.has_images else None
+    # A text query needs CLIP's text tower only (ONNX, no torch); a photo, the image tower.
+    clip_text = lens.clip_text() if facts.has_images and text and image is None else None
+    clip = lens.clip() if facts.has_images and image is not None else None
     text_model = lens.text_model() if text else None
     timings["load_models"] = (time.perf_counter() - started) * 1000
 
     if text and text_model is not None:
         started = time.perf_counter()
         text_vector = text_model.encode([text])[0]
-        clip_text_vector = clip.encode_texts([text])[0] if clip is not None else None
+        clip_text_vector = clip_text.encode_texts([text])[0] if clip_text is not None else None
         timings["embed_text"] = (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()
@@ -319,10 +321,11 @@ def search(
                 ranked = rrf_fuse(ranked, keyword)
                 source = HYBRID
             result.text_hits = _hits(lens, catalog, source, collapse_copies(ranked, facts, k))
-        if image is None and clip is not None:
+        if clip_text is not None:
             table = _search_images(
-                lens, catalog, clip.source.key, clip_text_vector, k, filters, where, result, facts
-            )
+                lens, catalog, clip_text.source.key, clip_text_vector, k, filters, where, result,
+                facts,
+            )  # fmt: skip
             if table is not None:
                 vectors[IMAGE] = (table, clip_text_vector, catalog)
         timings["search"] = (time.perf_counter() - started) * 1000

@@ -10,6 +10,7 @@ tables stay in LanceDB, with an ANN index above `core.retrieval.ann.ANN_MIN_ROWS
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -97,10 +98,12 @@ class VectorMatrix:
 
 
 def _matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    # Through torch, not NumPy: OpenBLAS worker threads spin after a large product and
-    # then steal the cores torch needs to encode the next query (4x slower encodes).
-    import torch
-
+    # Through torch where it is loaded: OpenBLAS worker threads spin after a large product
+    # and then steal the cores torch needs to encode the next query (4x slower encodes).
+    # A process that never loaded torch (a CLI search on ONNX encoders) uses NumPy.
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return matrix @ vector
     return (torch.from_numpy(matrix) @ torch.from_numpy(vector)).numpy()
 
 
