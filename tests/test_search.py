@@ -192,3 +192,48 @@ def test_large_tables_get_an_ann_index_with_measured_recall(tmp_path, monkeypatc
         store.database.connection.open_table("vectors__image__synthetic"), vectors[7], 5, None
     )
     assert hits[0][0] == 7
+
+
+def test_large_matrices_answer_from_an_ivf_index_built_in_the_background(monkeypatch):
+    """The threshold is lowered so 6,000 rows stand in for 100k; filtered queries and
+    queries before the index is ready stay exact."""
+    import numpy as np
+
+    import core.retrieval.ivf as ivf
+    from core.retrieval.filters import Filters
+    from core.retrieval.vector_cache import VectorMatrix
+
+    rng = np.random.default_rng(1)
+    n, dim = 6_000, 64
+    centres = rng.normal(size=(60, dim))
+    vectors = centres[rng.integers(0, 60, n)] + 0.4 * rng.normal(size=(n, dim))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ids = np.arange(10_000, 10_000 + n, dtype=np.int64)
+    price = np.where(np.arange(n) % 3 == 0, 100.0, 900.0)
+    matrix = VectorMatrix(ids, vectors, price, np.full(n, 4.0), np.zeros(n),
+                          np.full(n, "a", dtype=object), np.full(n, "b", dtype=object))  # fmt: skip
+    queries = vectors[rng.choice(n, 40, replace=False)] + 0.05 * rng.normal(size=(40, dim))
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    exact = [matrix.top_k(q, 10) for q in queries]  # no index yet: exact
+
+    monkeypatch.setattr(ivf, "IVF_MIN_ROWS", 5_000)
+    ivf.build_in_background(matrix).join()
+    assert matrix.ivf is not None and matrix.ivf.lists == int(4 * np.sqrt(n))
+    assert matrix.ivf.index.ntotal == n
+    assert matrix.top_k(queries[0], 10) == matrix.ivf.top_k(queries[0], 10)  # the index answers
+    approx = [matrix.top_k(q, 10) for q in queries]
+    recall = np.mean([len({p for p, _ in a} & {p for p, _ in e}) / 10
+                      for a, e in zip(approx, exact, strict=True)])  # fmt: skip
+    assert recall >= 0.95
+    scores = [s for _, s in approx[0]]
+    assert scores == sorted(scores, reverse=True)
+    assert {p for p, _ in approx[0]} <= set(ids.tolist())
+    cheap = Filters(max_price=200)
+    filtered = matrix.top_k(queries[0], 10, cheap)  # exact over the rows that qualify
+    rows = {int(i): r for r, i in enumerate(ids)}
+    assert all(price[rows[p]] <= 200 for p, _ in filtered)
+    keep = price <= 200
+    truth = np.argsort(-(vectors[keep] @ queries[0]), kind="stable")[:10]
+    assert [p for p, _ in filtered] == ids[keep][truth].tolist()
+    assert ivf.build_in_background(VectorMatrix(ids[:10], vectors[:10], *[price[:10]] * 3,
+                                                ids[:10], ids[:10])) is None  # fmt: skip

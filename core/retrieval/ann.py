@@ -1,4 +1,4 @@
-"""Approximate search for tables too big for the in-memory exact path.
+"""LanceDB's ANN index, for tables searched without holding their vectors in memory.
 
 Above `ANN_MIN_ROWS` a vector table gets an IVF_PQ index, and every query asks it for
 `NPROBES` partitions re-ranked with `REFINE_FACTOR`× exact distances. On 1M clustered
@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from core.latency import percentiles
-from core.retrieval.vector_cache import IN_MEMORY_MAX_ROWS
 
-ANN_MIN_ROWS = IN_MEMORY_MAX_ROWS  # below this, search is exact (in memory)
+# From here a table gets LanceDB's index too: a process that cannot hold the vectors
+# (or a table above IN_MEMORY_MAX_ROWS) searches through it.
+ANN_MIN_ROWS = 200_000
 NPROBES = 80
 REFINE_FACTOR = 40
 

@@ -1,11 +1,12 @@
-"""Exact search in memory for catalogs that fit: one matrix product instead of a query plan.
+"""Search in memory for catalogs that fit: one matrix product instead of a query plan.
 
-At catalog scale (10k–200k rows) a LanceDB query spends most of its time planning and
-materialising, not scoring: a matrix-vector product over the normalised vectors is an
-order of magnitude faster and exact. The matrix is loaded once per (table, catalog,
-table version) and dropped when the table changes. Filters are applied as NumPy masks
-that mirror `Filters.where()` (a test checks both give the same products). Larger
-tables stay in LanceDB, with an ANN index above `core.retrieval.ann.ANN_MIN_ROWS`.
+At catalog scale a LanceDB query spends most of its time planning and materialising,
+not scoring: a matrix-vector product over the normalised vectors is an order of
+magnitude faster and exact. From `core.retrieval.ivf.IVF_MIN_ROWS` rows an in-memory
+IVF index (built in the background) answers unfiltered queries. The matrix is loaded
+once per (table, catalog, table version) and dropped when the table changes. Filters
+are applied as NumPy masks that mirror `Filters.where()` (a test checks both give the
+same products). Tables above IN_MEMORY_MAX_ROWS stay in LanceDB and its ANN index.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-IN_MEMORY_MAX_ROWS = 200_000
+from core.retrieval.ivf import build_in_background
+
+IN_MEMORY_MAX_ROWS = 1_000_000  # 1M × 512 float32: 2 GB, twice that with the IVF index
 # The product fields VectorMatrix.mask filters on, loaded beside the vectors.
 MASK_COLUMNS = ["price", "rating", "rating_count", "main_category", "sub_category"]
 _CACHED_MATRICES = 4
@@ -34,6 +37,7 @@ class VectorMatrix:
     main_category: np.ndarray  # object (str)
     sub_category: np.ndarray
     _rows: dict[int, int] | None = field(default=None, repr=False)  # product id → row
+    ivf: Any = field(default=None, repr=False)  # an IvfIndex once built (large matrices)
 
     def mask(self, filters: Any) -> np.ndarray | None:
         """Rows passing `filters`; None when nothing is filtered. Missing values fail a
@@ -65,8 +69,11 @@ class VectorMatrix:
         """(product_id, cosine similarity) of the k best rows, best first."""
         if len(self.ids) == 0:
             return []
+        keep = self.mask(filters) if filters is not None else None
+        if keep is None and self.ivf is not None:
+            return self.ivf.top_k(query, k)
         scores = _matvec(self.vectors, np.asarray(query, dtype=np.float32))
-        if filters is not None and (keep := self.mask(filters)) is not None:
+        if keep is not None:
             scores = np.where(keep, scores, -np.inf)
         k = min(k, int(np.isfinite(scores).sum()))
         if k <= 0:
@@ -150,6 +157,7 @@ class MatrixCache:
         if table.count_rows() > IN_MEMORY_MAX_ROWS:
             return None
         matrix = load_matrix(table, catalog)
+        build_in_background(matrix)
         with self._lock:
             for old in [k for k in self._items if k[:2] == key[:2]]:
                 del self._items[old]  # an older version of the same table
