@@ -171,7 +171,7 @@ def text_row_batches(
     """Vector rows for (product, source hash) items, one batch at a time (nothing fails).
 
     Longest documents first, so every batch pads to lengths close to its own, as a bare
-    encode of the whole list does (catalog order cost 12% in padding)."""
+    encode of the whole list does."""
     items = sorted(items, key=lambda item: -len(_document(item[0])))
     for offset in range(0, len(items), batch_size):
         chunk = items[offset : offset + batch_size]
@@ -186,20 +186,24 @@ def run_ahead(batches: Iterator[RowBatch], depth: int = 2) -> Iterator[RowBatch]
     queue: Queue[Any] = Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item: Any) -> bool:
+        """Queue `item` unless the caller has stopped listening (then never block)."""
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        queue.put(batch, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+                if not offer(batch):
                     return
-            queue.put(done)
+            offer(done)
         except BaseException as exc:  # re-raised in the caller's thread
-            queue.put(exc)
+            offer(exc)
 
     worker = threading.Thread(target=produce, name="embed-ahead", daemon=True)
     worker.start()

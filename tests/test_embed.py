@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from core.embed import embed_images, embed_texts
 from core.ingest import ingest
@@ -69,3 +70,26 @@ def test_embedding_is_consistent_with_direct_encoding(embedded_sample):
     )
     _, stored = store.vectors.load("image", clip.source.key, "mini", [7])
     np.testing.assert_allclose(stored[0], direct[0], atol=1e-5)
+
+
+def test_run_ahead_keeps_order_reraises_and_never_hangs_when_the_writer_stops():
+    import threading
+
+    from core.embed import run_ahead
+
+    def batches(fail_at: int | None = None):
+        for i in range(20):
+            if i == fail_at:
+                raise ValueError("encoder broke")
+            yield [{"i": i}], []
+
+    assert [rows[0]["i"] for rows, _ in run_ahead(batches())] == list(range(20))
+    seen = []
+    with pytest.raises(ValueError, match="encoder broke"):
+        for rows, _ in run_ahead(batches(fail_at=5)):
+            seen.append(rows[0]["i"])
+    assert seen == [0, 1, 2, 3, 4]
+    ahead = run_ahead(batches(fail_at=3), depth=1)
+    next(ahead)
+    ahead.close()  # a writer that failed: the worker stops instead of blocking on the queue
+    assert not [t for t in threading.enumerate() if t.name == "embed-ahead"]
