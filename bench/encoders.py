@@ -108,17 +108,27 @@ def suite_encoders(ctx: Context) -> list[dict[str, Any]]:
     return rows
 
 
+# Runs a command and reports its wall time and peak RSS. A child forked from the bench
+# process itself would count the bench's gigabytes in its peak (Linux keeps the pre-exec
+# high-water mark), so the measured process is forked from this small launcher.
+LAUNCHER = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(proc.pid, 0)
+seconds = time.perf_counter() - started
+print(f"{os.waitstatus_to_exitcode(status)} {seconds} {usage.ru_maxrss}", file=sys.stderr)
+"""
+
+
 def _timed_process(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MB) and stdout of one whole process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, cwd=CHECKOUT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed")
-    return seconds, usage.ru_maxrss / 1024, out
+    result = subprocess.run([sys.executable, "-c", LAUNCHER, *command], env=env, cwd=CHECKOUT,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    code, seconds, peak_kb = result.stderr.strip().splitlines()[-1].split()
+    if int(code) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr[-500:]}")
+    return float(seconds), int(peak_kb) / 1024, result.stdout
 
 
 def suite_cli(ctx: Context) -> list[dict[str, Any]]:

@@ -58,7 +58,8 @@ def build_ivf(vectors: np.ndarray, ids: np.ndarray, seed: int = 0) -> IvfIndex:
 
 
 def build_in_background(matrix: Any) -> threading.Thread | None:
-    """Start building `matrix.ivf` when the matrix is large enough; exact until then."""
+    """Start building `matrix.ivf` when the matrix is large enough; exact until then.
+    The thread is kept on the matrix as `matrix.ivf_builder`."""
     if len(matrix.ids) < IVF_MIN_ROWS:
         return None
 
@@ -69,5 +70,6 @@ def build_in_background(matrix: Any) -> threading.Thread | None:
             log.warning("in-memory IVF index not built: %s", exc)
 
     thread = threading.Thread(target=build, name="ivf-build", daemon=True)
+    matrix.ivf_builder = thread
     thread.start()
     return thread

@@ -38,6 +38,7 @@ class VectorMatrix:
     sub_category: np.ndarray
     _rows: dict[int, int] | None = field(default=None, repr=False)  # product id → row
     ivf: Any = field(default=None, repr=False)  # an IvfIndex once built (large matrices)
+    ivf_builder: Any = field(default=None, repr=False)  # the thread building it
 
     def mask(self, filters: Any) -> np.ndarray | None:
         """Rows passing `filters`; None when nothing is filtered. Missing values fail a
@@ -165,6 +166,14 @@ class MatrixCache:
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return matrix
+
+    def wait_for_indexes(self, timeout_s: float | None = None) -> None:
+        """Until the cached matrices' background IVF builds are done (benchmarks: steady
+        state, not queries racing a build)."""
+        with self._lock:
+            builders = [m.ivf_builder for m in self._items.values() if m.ivf_builder]
+        for builder in builders:
+            builder.join(timeout_s)
 
 
 class RecordCache:
