@@ -34,7 +34,7 @@ class EncoderUnavailable(RuntimeError):
 
 
 def precision_of(encoder: str) -> str | None:
-    """ "fp32" or "int8" for the ONNX choices, None for PyTorch."""
+    """The ONNX precision an encoder choice asks for ("fp32", "int8"); None: PyTorch."""
     return {AUTO: "fp32", ONNX: "fp32", ONNX_INT8: "int8"}.get(encoder)
 
 
