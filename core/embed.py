@@ -2,7 +2,7 @@
 
 Only what is missing or changed is computed: each vector row keeps a hash of what it was
 computed from (the text document, or the image file's path/size/mtime). Image decoding and
-preprocessing run in a background thread one batch ahead of the forward pass, and the
+preprocessing run in a background thread one batch ahead of the forward pass; text
 forward passes run ahead of the store's writes.
 """
 
@@ -323,9 +323,9 @@ def embed_images(
 ) -> EmbedReport:
     start = time.perf_counter()
     plan = plan_embedding(store, catalog, "image", model)
-    batches = run_ahead(
-        image_row_batches(model, catalog, plan.compute, batch_size or model.image_batch)
-    )
+    # Not run ahead of the writes: decoding already runs beside the forward pass, and a
+    # third busy thread on 2 cores was no faster (29.6, 35.3 vs 37.5, 34.5 images/s).
+    batches = image_row_batches(model, catalog, plan.compute, batch_size or model.image_batch)
     write_row_batches(
         store, "image", model, catalog, batches, plan.report, progress, len(plan.compute)
     )
