@@ -237,3 +237,27 @@ def test_large_matrices_answer_from_an_ivf_index_built_in_the_background(monkeyp
     assert [p for p, _ in filtered] == ids[keep][truth].tolist()
     assert ivf.build_in_background(VectorMatrix(ids[:10], vectors[:10], *[price[:10]] * 3,
                                                 ids[:10], ids[:10])) is None  # fmt: skip
+
+
+def test_the_ivf_index_is_started_by_a_second_search_not_the_first(monkeypatch, tmp_path):
+    import lancedb
+    import numpy as np
+    import pyarrow as pa
+
+    import core.retrieval.ivf as ivf
+    from core.retrieval.vector_cache import MatrixCache
+    from core.store.schema import vector_schema
+
+    monkeypatch.setattr(ivf, "IVF_MIN_ROWS", 500)
+    vectors = np.random.default_rng(2).normal(size=(600, 16)).astype(np.float32)
+    schema = vector_schema(16)
+    table = lancedb.connect(str(tmp_path)).create_table("v", schema=schema)
+    rows = [{"catalog": "c", "product_id": i, "vector": v.tolist(), "source_hash": "",
+             "meta_hash": ""} for i, v in enumerate(vectors)]  # fmt: skip
+    table.add(pa.Table.from_pylist(rows, schema=schema))
+    cache = MatrixCache()
+    first = cache.get("v", table, "c")
+    assert first is not None and first.ivf_builder is None  # one-shot: exact, no build
+    assert cache.get("v", table, "c") is first and first.ivf_builder is not None
+    cache.wait_for_indexes()
+    assert first.ivf is not None and first.ivf.index.ntotal == 600

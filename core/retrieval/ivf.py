@@ -4,8 +4,8 @@ From `IVF_MIN_ROWS` vectors an exact matrix product costs more than a query shou
 (16 ms at 100k × 512 on 2 cores). IVF-Flat keeps the full vectors, sorted into
 4·√n k-means lists; a query scores the `NPROBE` nearest lists exactly. On item-like
 queries over 100k and 1M clustered 512-d vectors it found the exact top-10 (recall 1.0)
-in 0.3 and 1.8 ms, built in 11 and 90 s. It is built in the background when a matrix is
-loaded: until it is ready, and for every filtered query, search stays exact.
+in 0.3 and 1.8 ms, built in 11 and 90 s. It is built in the background from a matrix's
+second search: until it is ready, and for every filtered query, search stays exact.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 At catalog scale a LanceDB query spends most of its time planning and materialising,
 not scoring: a matrix-vector product over the normalised vectors is an order of
 magnitude faster and exact. From `core.retrieval.ivf.IVF_MIN_ROWS` rows an in-memory
-IVF index (built in the background) answers unfiltered queries. The matrix is loaded
+IVF index (built in the background from a matrix's second search) answers unfiltered
+queries. The matrix is loaded
 once per (table, catalog, table version) and dropped when the table changes. Filters
 are applied as NumPy masks that mirror `Filters.where()` (a test checks both give the
 same products). Tables above IN_MEMORY_MAX_ROWS stay in LanceDB and its ANN index.
@@ -154,11 +155,15 @@ class MatrixCache:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]
+                matrix = self._items[key]
+                if matrix.ivf_builder is None:
+                    # Built on the second search, not the first: a one-shot process (a
+                    # CLI search) never pays for an index it would not use.
+                    build_in_background(matrix)
+                return matrix
         if table.count_rows() > IN_MEMORY_MAX_ROWS:
             return None
         matrix = load_matrix(table, catalog)
-        build_in_background(matrix)
         with self._lock:
             for old in [k for k in self._items if k[:2] == key[:2]]:
                 del self._items[old]  # an older version of the same table
