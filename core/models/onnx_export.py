@@ -2,9 +2,10 @@
 
 A sentence-transformers model is exported with its pooling and normalisation inside the
 graph, a CLIP text tower as `normalize(encode_text(ids))`. BERT-family graphs then get
-ONNX Runtime's transformer fusions (attention, LayerNorm, GELU), worth ~2x on CPU. The
-int8 variant is dynamically quantised per channel with `reduce_range`: CPUs without VNNI
-saturate full-range int8 products (cosine to fp32 fell from 0.992 to 0.953 without it).
+ONNX Runtime's transformer fusions (attention, LayerNorm, GELU). The int8 variant is
+dynamically quantised per channel with `reduce_range`: CPUs without VNNI saturate
+full-range int8 products (mean cosine to PyTorch over 1,000 catalog documents: 0.953
+without it, 0.992 with it).
 Every export is checked against the PyTorch model on probe texts before it is kept.
 """
 
@@ -232,8 +233,10 @@ class _eager_attention:
 
 
 def _pooling_mode(pooling: Any) -> str:
-    config = pooling.get_config_dict() if hasattr(pooling, "get_config_dict") else {}
-    return str(config.get("pooling_mode", "mean"))
+    """The pooling ("mean", "cls", …) in sentence-transformers 3–5; 6 has `pooling_mode`."""
+    if hasattr(pooling, "get_pooling_mode_str"):
+        return str(pooling.get_pooling_mode_str())
+    return "unknown"
 
 
 def _token_for(tokenizer_dir: Path, token_id: int) -> str:
