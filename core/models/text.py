@@ -1,7 +1,7 @@
 """Sentence-BERT: the text model behind the text index, loaded once per process.
 
 By default it runs on ONNX Runtime from an export of the sentence-transformers model
-(`core.models.onnx_encoder`): a query encodes ~4x faster, and a process that only
+(`core.models.onnx_encoder`): a query encodes 4–5× faster, and a process that only
 searches never imports torch. PyTorch stays the path for training, for `--encoder torch`,
 and whenever no export can be made.
 """
