@@ -93,7 +93,9 @@ def _embed(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
         if args.engine == "ray":
             reports.append(embed_with_ray(settings, catalog, "text", args.workers, progress))
         else:
-            reports.append(embed_texts(store, catalog, load_text_model(settings), progress))
+            model = load_text_model(settings)
+            notes.append(f"text encoder: {_runtime(model)}")
+            reports.append(embed_texts(store, catalog, model, progress))
     if args.what in ("all", "image"):
         source = resolve_clip(settings)
         notes.append(f"CLIP: {source.key} [{source.status}] {source.detail}")
@@ -101,6 +103,11 @@ def _embed(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
             reports.append(embed_with_ray(settings, catalog, "image", args.workers, progress))
         else:
             reports.append(embed_images(store, catalog, load_clip(settings), progress))
+        from core.models.clip_text import load_clip_text
+
+        # Text queries against these images use CLIP's text tower alone: export it now
+        # (the full model is loaded already), not in the first search.
+        notes.append(f"CLIP text tower for queries: {_runtime(load_clip_text(settings))}")
     if not args.no_map:
         from core.analysis.projection import default_maps
 
@@ -168,3 +175,7 @@ def _stats(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
         emb = ", ".join(f"{k}={v}" for k, v in r["embeddings"].items()) or "no embeddings"
         lines.append(f"{r['catalog']}: {r['products']} products ({r['kind']}); {emb}")
     return {"db": store.shown_as, "catalogs": rows}, "\n".join(lines)
+
+
+def _runtime(model: Any) -> str:
+    return str(getattr(model, "runtime", "torch"))
