@@ -33,6 +33,9 @@ def test_ingest_show_stats_embed(capsys, tmp_path, tiny_clip_dir):
     )
     assert code == 0
     assert [r["computed"] for r in embedded["reports"]] == [8, 8]
+    assert "text encoder: onnx-fp32" in embedded["notes"]
+    # the tiny CLIP's text tower is open_clip's own: it stays on PyTorch, and says so
+    assert "CLIP text tower for queries: torch" in embedded["notes"]
 
     code, stats = run(capsys, "--db", db, "stats")
     by_name = {c["catalog"]: c for c in stats["catalogs"]}
