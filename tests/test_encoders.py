@@ -158,3 +158,29 @@ def test_a_cli_text_search_imports_no_training_framework(offline_checkpoint, tmp
 
     for key in ("text_results", "image_results"):
         assert ranked(onnx, key) == ranked(with_torch, key)
+
+
+def test_a_failing_export_is_tried_once_then_pytorch_answers(tmp_path, monkeypatch):
+    import core.models.onnx_encoder as onnx_encoder
+    import core.models.onnx_export as onnx_export
+    from core.models import text
+    from core.settings import Settings
+
+    monkeypatch.setenv("PRODUCTLENS_ENCODER_CACHE", str(tmp_path / "encoders"))
+    monkeypatch.setattr(onnx_encoder, "_unavailable", {})
+    attempts = []
+
+    def broken_export(*args, **kwargs):
+        attempts.append(1)
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(onnx_export, "export_sentence_transformer", broken_export)
+    text._load_onnx.cache_clear()  # an earlier test's success would hide the failure
+    try:
+        for _ in range(3):  # three searches
+            model = text.load_text_model(Settings(encoder="onnx"))
+            assert model.runtime == "torch"
+            assert model.encode(["wireless mouse"]).shape == (1, 384)
+    finally:
+        text._load_onnx.cache_clear()
+    assert len(attempts) == 1

@@ -25,6 +25,7 @@ from core.models.onnx_encoder import (
     load_or_export,
     precision_of,
     runtime_available,
+    try_onnx,
 )
 from core.models.sources import CLIP_WEIGHTS_FILE, ModelSource, SourceKind, resolve_clip
 from core.settings import Settings
@@ -83,11 +84,9 @@ def load_clip_text(settings: Settings) -> TextTower | Any:
     # int8 is the text index's trade; CLIP text queries stay fp32 (one text per query).
     precision = "fp32" if precision_of(settings.encoder) else None
     if precision is not None and runtime_available():
-        try:
-            with _lock:
-                return _load_onnx(source, precision)
-        except EncoderUnavailable as exc:
-            log.info("CLIP text tower on PyTorch: %s", exc)
-        except Exception as exc:  # the full model still answers
-            log.warning("ONNX CLIP text tower unavailable (%s); using PyTorch", exc)
+        with _lock:
+            tower = try_onnx(("CLIP text tower", source, precision),
+                             lambda: _load_onnx(source, precision))  # fmt: skip
+        if tower is not None:
+            return tower
     return load_clip(settings)

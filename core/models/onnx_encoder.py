@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from core.settings import ENCODERS
+
+log = logging.getLogger(__name__)
 
 AUTO, ONNX, ONNX_INT8, TORCH = ENCODERS
 MODEL_FILE, META_FILE, TOKENIZER_FILE = "model.onnx", "encoder.json", "tokenizer.json"
@@ -153,3 +156,23 @@ def load_or_export(target: Path, export: Callable[[Path], OnnxTextEncoder]) -> O
         if target.exists():  # damaged or of an older format: made again, not trusted
             shutil.rmtree(target, ignore_errors=True)
         return export(target)
+
+
+_unavailable: dict[tuple[Any, ...], str] = {}
+
+
+def try_onnx(key: tuple[Any, ...], load: Callable[[], Any]) -> Any | None:
+    """`load()`, or None when ONNX cannot serve this model. The reason is logged and
+    remembered for the process, so a failed export is not tried again on every search."""
+    if key in _unavailable:
+        return None
+    try:
+        return load()
+    except EncoderUnavailable as exc:  # expected for some models: PyTorch answers
+        log.info("%s stays on PyTorch: %s", key[0], exc)
+        reason = str(exc)
+    except Exception as exc:  # a failed export: the PyTorch path still answers, slower
+        log.warning("ONNX %s unavailable (%s); using PyTorch", key[0], exc)
+        reason = str(exc)
+    _unavailable[key] = reason
+    return None

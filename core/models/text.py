@@ -28,6 +28,7 @@ from core.models.onnx_encoder import (
     load_or_export,
     precision_of,
     runtime_available,
+    try_onnx,
 )
 from core.models.sources import ModelSource, resolve_text_model
 from core.settings import Settings
@@ -119,8 +120,8 @@ def load_text_model(settings: Settings) -> TextModel:
     precision = precision_of(settings.encoder)
     with _load_lock:
         if precision is not None and runtime_available():
-            try:
-                return _load_onnx(source, precision)
-            except Exception as exc:  # the PyTorch path still answers, only slower
-                log.warning("ONNX text encoder unavailable (%s); using PyTorch", exc)
+            onnx = try_onnx(("text encoder", source, precision),
+                            lambda: _load_onnx(source, precision))  # fmt: skip
+            if onnx is not None:
+                return onnx
         return _load_torch(source)
