@@ -47,8 +47,12 @@ CACHE = settings.map_cache_dir
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def products(db: str, name: str, version: int) -> pd.DataFrame:
-    """The catalog's products, shared read-only by every session (no per-run copy)."""
-    return lens.catalog_frame(name).set_index("product_id", drop=False)
+    """The catalog's products, shared read-only by every session (no per-run copy), with
+    what a point's hover shows formatted once rather than on every rerun."""
+    frame = lens.catalog_frame(name).set_index("product_id", drop=False)
+    frame["hover_name"] = frame["name"].fillna("").str.slice(0, 90)
+    frame["price_text"] = prices_of(frame)
+    return frame
 
 
 tables = store.vectors.counts(catalog)  # "image__key" / "text__key" → rows
@@ -185,9 +189,9 @@ shown_colour: dict[int, str] = {}  # product id → the value it is coloured by,
 def figure(projection, key: str, highlighted: list[int], title: str, modality: int = 0):
     ids = projection.ids
     rows = frame.reindex(ids)
-    names = rows["name"].fillna("").tolist()
     regions = projection.regions
     if regions is None and not modality and (show_clusters or colour_by == "map region"):
+        names = rows["name"].fillna("").tolist()
         regions = regions_of(projection.meta.get("key", title), projection.coords, names)
     colour, legend = colours(ids, key, regions), colour_by
     if modality:
@@ -197,9 +201,9 @@ def figure(projection, key: str, highlighted: list[int], title: str, modality: i
         shown_colour.update(zip(ids, colour.astype(str), strict=True))
     points = MapPoints(
         coords=projection.coords,
-        product_ids=list(ids),
-        names=[n[:90] for n in names],
-        prices=prices_of(rows),
+        product_ids=ids,
+        names=rows["hover_name"].fillna("").to_numpy(dtype=str),
+        prices=rows["price_text"].fillna("").to_numpy(dtype=str),
         colour=colour,
         legend=legend,
     )

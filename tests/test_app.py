@@ -218,3 +218,4 @@ def test_people_using_the_app_get_no_deploy_button_or_developer_menu():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["toolbarMode"] == "minimal"  # the browser test checks the page
     assert config["server"]["fileWatcherType"] == "none"  # no tree walk while a page loads
+    assert config["runner"]["postScriptGC"] is False  # no full collection after every click

@@ -144,6 +144,11 @@ def test_embedding_map_speaks_in_words_orders_price_bands_and_hides_coordinates(
     assert all(band.startswith("$") or band == "(no price)" for band in bands)
     lows = [float(band.split(" – ")[0].lstrip("$").replace(",", "")) for band in bands[:-1]]
     assert len(lows) >= 3 and lows == sorted(lows)  # cheap to dear, not in hash order
+    for trace in spec["data"][:-1]:  # each point's hover shows its own price, in its band
+        low, high = (float(end.lstrip("$").replace(",", "")) for end in trace["name"].split(" – "))
+        prices = [float(price.lstrip("$").replace(",", "")) for _, price in trace["customdata"]]
+        assert len(prices) == len(trace["hovertext"])
+        assert all(low - 1 <= price <= high + 1 for price in prices)
     hover = spec["data"][0]["hovertemplate"]
     assert "price band: " in hover and "x=" not in hover and "y=" not in hover
 
