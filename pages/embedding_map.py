@@ -32,7 +32,7 @@ from pages.common import (
     prices_of,
     thumbnail,
 )
-from pages.map_figure import MapPoints, map_figure, map_title, price_bands
+from pages.map_figure import MapPoints, loading_figure, map_figure, map_title, price_bands
 
 MAX_LISTED = 200
 NEIGHBOURS = 8
@@ -280,26 +280,33 @@ selected: list[int] = st.session_state.get("map_selected", [])
 highlighted = found if find.strip() else selected
 selection_modes = ("points", "box", "lasso")
 chart = dict(on_select="rerun", selection_mode=selection_modes, width="stretch")
-if right_map is None:
-    event = st.plotly_chart(
-        figure(left_map, model_key, highlighted, table, images), key="map_left",
-        config=CHART_CONFIG, **chart,
-    )  # fmt: skip
-    picked = plotly_selected_ids(event)
-else:
-    col_l, col_r = st.columns(2)
-    with col_l:
-        event_l = st.plotly_chart(
+chart_slot = st.empty()
+if not st.session_state.get("map-library-started"):
+    # A session's first map: its frame at once, so the browser fetches and starts the chart
+    # library (4.7 MB of JavaScript, ~1.8 s on 2 cores) while the figure is being built.
+    chart_slot.plotly_chart(loading_figure(), config=CHART_CONFIG)
+    st.session_state["map-library-started"] = True
+with chart_slot.container():
+    if right_map is None:
+        event = st.plotly_chart(
             figure(left_map, model_key, highlighted, table, images), key="map_left",
             config=CHART_CONFIG, **chart,
         )  # fmt: skip
-    with col_r:
-        event_r = st.plotly_chart(
-            figure(right_map, other.split("__", 1)[1], highlighted, other), key="map_right",
-            config=CHART_CONFIG, **chart,
-        )  # fmt: skip
-    picked = plotly_selected_ids(event_l) or plotly_selected_ids(event_r)
-    st.caption("The right map starts from the left one's layout and is rotated onto it.")
+        picked = plotly_selected_ids(event)
+    else:
+        col_l, col_r = st.columns(2)
+        with col_l:
+            event_l = st.plotly_chart(
+                figure(left_map, model_key, highlighted, table, images), key="map_left",
+                config=CHART_CONFIG, **chart,
+            )  # fmt: skip
+        with col_r:
+            event_r = st.plotly_chart(
+                figure(right_map, other.split("__", 1)[1], highlighted, other), key="map_right",
+                config=CHART_CONFIG, **chart,
+            )  # fmt: skip
+        picked = plotly_selected_ids(event_l) or plotly_selected_ids(event_r)
+        st.caption("The right map starts from the left one's layout and is rotated onto it.")
 
 new_pick = None
 if picked != st.session_state.get("map-event-last", []):

@@ -159,3 +159,12 @@ def map_figure(
     if not two_d:
         fig.update_layout(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis})
     return fig
+
+
+def loading_figure(height: int = 600) -> go.Figure:
+    """The map's empty frame while its figure is built: the same height, so nothing below it
+    jumps when the map arrives."""
+    hidden = {"visible": False}
+    note = {"text": "Reading the map…", "showarrow": False, "font": {"size": 14, "color": "#666"}}
+    layout = {"height": height, "xaxis": hidden, "yaxis": hidden, "annotations": [note]}
+    return go.Figure(layout=layout)

@@ -418,7 +418,10 @@ def page_timings(url: str, out_dir: Path, find: str = "cable") -> dict[str, floa
         driver.get(url)
         wait_for(driver, PAGE_LINKS)
         settle(driver)
-        map_drawn = "document.querySelector('[data-testid=\"stPlotlyChart\"] .main-svg')"
+        map_drawn = (  # the map's own title: its empty frame (drawn first) has none
+            "[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')]"
+            ".some(e => e.textContent.includes(' index · '))"
+        )
         timings["map_first_open_s"] = _timed(
             driver, lambda: _open_link(driver, "Embedding map"),
             f"{map_drawn} && {_text_on_page('points · UMAP')}",
