@@ -33,6 +33,7 @@ from pages.common import (
     thumbnail,
 )
 from pages.map_figure import MapPoints, loading_figure, map_figure, map_title, price_bands
+from pages.map_hover import HoverPhotos, show_hover_photos
 
 MAX_LISTED = 200
 NEIGHBOURS = 8
@@ -55,12 +56,22 @@ def products(db: str, name: str, version: int) -> pd.DataFrame:
     return frame
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def hover_photos(db: str, name: str, version: int) -> HoverPhotos:
+    """Thumbnails for the map's hover, made in the background once per catalog version."""
+    rows = products(db, name, version)
+    paths = rows["image_path"].where(rows["image_status"] == OK, "").fillna("")
+    return HoverPhotos(zip(rows["product_id"], paths, rows["image_url"].fillna(""), strict=True))
+
+
 tables = store.vectors.counts(catalog)  # "image__key" / "text__key" → rows
 if not tables:
     st.info("No embeddings for this catalog yet: run `productlens embed`.")
     st.stop()
 
-frame = products(store.location, catalog, lens.store.products.version())
+version = lens.store.products.version()
+frame = products(store.location, catalog, version)
+photos = hover_photos(store.location, catalog, version)  # made in the background
 labellers = [lab for lab, _, _ in store.labels.labellers(catalog)]
 # The UMAP settings in force. The form below changes them only when Apply is pressed, so
 # nudging a slider never starts a minute of UMAP by accident.
@@ -307,6 +318,7 @@ with chart_slot.container():
             )  # fmt: skip
         picked = plotly_selected_ids(event_l) or plotly_selected_ids(event_r)
         st.caption("The right map starts from the left one's layout and is rotated onto it.")
+show_hover_photos(photos.snapshot())  # those made so far: the rest join on a later rerun
 
 new_pick = None
 if picked != st.session_state.get("map-event-last", []):

@@ -135,10 +135,9 @@ def exceptions_on_page(driver) -> list[str]:
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')]
 
 
-def search_and_capture(
-    url: str, out_dir: Path, query: str, height: int = 1000
-) -> dict[str, list[str]]:
-    """Open each page, run one search, save screenshots; returns exception texts per page."""
+def search_and_capture(url: str, out_dir: Path, query: str, height: int = 1000) -> dict:
+    """Open each page, run one search, save screenshots; returns exception texts per page
+    (and what hovering a map point showed)."""
     from selenium.webdriver.common.keys import Keys
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +163,7 @@ def search_and_capture(
         found["catalog"] = exceptions_on_page(driver)
         found["compare"] = _compare(driver, out_dir)
         found["map"] = _embedding_map(driver, out_dir)
+        found["hover"] = hover_photo(driver, out_dir)
     finally:
         driver.quit()
     return found
@@ -290,6 +290,50 @@ def _embedding_map(driver, out_dir: Path) -> list[str]:
     time.sleep(1.5)
     driver.save_screenshot(str(out_dir / "map.png"))
     return exceptions_on_page(driver)
+
+
+# Where the first point of the map's first non-empty trace is, as an offset from the
+# chart's centre (what ActionChains moves by).
+_POINT_OFFSET = """
+const chart = arguments[0], layout = chart._fullLayout;
+const trace = chart._fullData.find(t => t.x && t.x.length);
+const x = layout._size.l + layout.xaxis.l2p(trace.x[0]);
+const y = layout._size.t + layout.yaxis.l2p(trace.y[0]);
+const box = chart.getBoundingClientRect();
+return [Math.round(x - box.width / 2), Math.round(y - box.height / 2)];
+"""
+_HOVER_STATE = """
+const photo = document.getElementById("productlens-hover-photo");
+const tooltip = [...document.querySelectorAll(".hoverlayer .hovertext")].map(e => e.textContent);
+return {photo_id: photo.dataset.productId, photo: photo.src.slice(0, 23),
+        tooltip: tooltip.join(" ")};
+"""
+
+
+def hover_photo(driver, out_dir: Path) -> dict[str, str]:
+    """On the open Embedding map: rerun once (a colour switch, so photos made in the
+    background since the first draw are on the page), move the mouse onto a point and
+    return what shows: Plotly's tooltip text and the floating photo's product id."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _choose(driver, "Colour by", "price band")
+    settle(driver)
+    time.sleep(1.0)
+    chart = driver.find_element(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"] .js-plotly-plot')
+    attached = "return !!arguments[0].productlensHover"  # the page's hover script found it
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script(attached, chart))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    time.sleep(0.5)
+    dx, dy = driver.execute_script(_POINT_OFFSET, chart)
+    ActionChains(driver).move_to_element_with_offset(chart, dx, dy).perform()
+    shown = "const p = document.getElementById('productlens-hover-photo');"
+    shown += " return !!p && p.style.display === 'block';"
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script(shown))
+    time.sleep(0.5)
+    driver.save_screenshot(str(out_dir / "map-hover.png"))
+    return driver.execute_script(_HOVER_STATE)
 
 
 def _compare(driver, out_dir: Path) -> list[str]:

@@ -40,10 +40,13 @@ def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
     with running_app(env) as url:
         found = search_and_capture(url, out, "speaker wire cable")
         timings = page_timings(url, out, find="cable")  # the small twin of the 9,600 run
-    chrome = found.pop("chrome")
+    chrome, hover = found.pop("chrome"), found.pop("hover")
     assert found == {"search": [], "catalog": [], "compare": [], "map": []}
+    # the hovered point's photo floats beside Plotly's tooltip for the same product
+    assert hover["photo"] == "data:image/jpeg;base64,"
+    assert f"product id: {hover['photo_id']}" in hover["tooltip"]
     assert chrome == ["deploy_button=False", "heading_first=True"]  # .streamlit/config.toml
-    for name in ("search", "catalog", "compare", "map", "map-find", "catalog-summary"):
+    for name in ("search", "catalog", "compare", "map", "map-hover", "map-find", "catalog-summary"):
         assert (out / f"{name}.png").stat().st_size > 20_000
     # every interaction was seen through (times are recorded, not asserted)
     assert set(timings) == {

@@ -257,3 +257,37 @@ def test_a_map_ignores_other_catalogs_writes_to_the_same_table(embedded_sample, 
     embed_texts(store, "other", load_text_model(embedded_sample))
     again = catalog_projection(store, "mini", "text", key, tmp_path / "maps", MapParams())
     assert again.cached and again.ids == first.ids
+
+
+def test_hover_photos_are_thumbnails_of_readable_images_and_no_dead_web_links(tmp_path):
+    from PIL import Image
+
+    from pages.map_hover import HoverPhotos, hover_photos_script
+    from tests.browser import free_port
+
+    Image.new("RGB", (300, 200), "red").save(tmp_path / "red.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    offline = f"http://127.0.0.1:{free_port()}/photo.jpg"  # nothing listens there
+    photos = HoverPhotos(
+        [(1, str(tmp_path / "red.jpg"), offline), (2, str(tmp_path / "broken.jpg"), ""),
+         (3, "", offline), (4, "", "")]
+    )  # fmt: skip
+    assert photos.wait(30)
+    sources = photos.snapshot()
+    assert list(sources) == ["1"] and sources["1"].startswith("data:image/jpeg;base64,")
+    script = hover_photos_script({"5": "</script><b>"})
+    assert script.count("</script>") == 1  # a source cannot end the script early
+
+
+def test_hover_photos_use_web_images_when_their_host_answers(tmp_path):
+    import socket
+
+    from pages.map_hover import HoverPhotos
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/photo.jpg"
+        photos = HoverPhotos([(7, "", url), (8, "", "ftp://example.com/x.jpg")])
+        assert photos.wait(30)
+    assert photos.snapshot() == {"7": url}

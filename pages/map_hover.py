@@ -1,0 +1,112 @@
+"""Product photos on hover over the Embedding map.
+
+Plotly tooltips cannot hold images, so a zero-height component script (its iframe shares
+the app's origin) listens to the map's `plotly_hover` events and floats the hovered
+product's thumbnail beside Plotly's tooltip. The thumbnails travel once in the script,
+not in every figure: a colour switch re-sends the figure, not the photos.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+
+import streamlit.components.v1 as components
+
+from core.catalog.images import thumbnail_data_uri
+from core.net import host_reachable
+
+# Inline thumbnails (~3 KB each) beyond this many would make the page heavy; past it,
+# products with a web image URL still get their photo when the browser is online.
+MAX_INLINE = 3000
+THUMBNAIL_PX = 96
+
+_SCRIPT = """
+<script>
+const SOURCES = %(sources)s;
+const doc = window.parent.document;
+let tip = doc.getElementById("productlens-hover-photo");
+if (!tip) {
+  tip = doc.createElement("img");
+  tip.id = "productlens-hover-photo";
+  tip.alt = "product photo";
+  Object.assign(tip.style, {
+    position: "fixed", display: "none", width: "%(px)dpx", height: "%(px)dpx",
+    objectFit: "contain", background: "#fff", border: "1px solid #d0d0d0",
+    borderRadius: "6px", boxShadow: "0 2px 8px rgba(0,0,0,.2)", pointerEvents: "none",
+    zIndex: 1000,
+  });
+  doc.body.appendChild(tip);
+}
+tip.onerror = () => { tip.style.display = "none"; };  // an unreachable web image
+const hide = () => { tip.style.display = "none"; };
+const show = (event) => {
+  const point = event.points && event.points[0];
+  const id = point && point.customdata && String(point.customdata[0]);
+  const source = id && SOURCES[id];
+  const mouse = event.event;
+  if (!source || !mouse) { hide(); return; }
+  if (tip.getAttribute("src") !== source) tip.src = source;
+  tip.dataset.productId = id;
+  tip.style.left = (mouse.clientX + 18) + "px";
+  tip.style.top = Math.max(4, mouse.clientY - %(px)d - 18) + "px";
+  tip.style.display = "block";
+};
+// A rerun that changes the figure mounts a new chart, so look for new ones.
+const attach = () => {
+  for (const chart of doc.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')) {
+    if (chart.productlensHover === SOURCES || !chart.on) continue;
+    chart.productlensHover = SOURCES;
+    chart.on("plotly_hover", show);
+    chart.on("plotly_unhover", hide);
+  }
+};
+attach();
+setInterval(attach, 400);
+</script>
+"""
+
+
+class HoverPhotos:
+    """Thumbnails of a catalog's products, made in the background: the map opens at once
+    and photos join the hover as they are ready (a few ms each)."""
+
+    def __init__(self, products: Iterable[tuple[int, str, str]]) -> None:
+        self.sources: dict[str, str] = {}
+        self._thread = threading.Thread(target=self._fill, args=(list(products),), daemon=True)
+        self._thread.start()
+
+    def _fill(self, products: list[tuple[int, str, str]]) -> None:
+        web = [url for _, _, url in products if url.startswith(("http://", "https://"))]
+        # Web images only when their host answers: offline they would be dead weight.
+        online = bool(web) and host_reachable(web[0], timeout=2.0)
+        inline = 0
+        for product_id, path, url in products:
+            source = ""
+            if path and inline < MAX_INLINE:
+                source = thumbnail_data_uri(path, THUMBNAIL_PX)
+                inline += bool(source)
+            if not source and online and url.startswith(("http://", "https://")):
+                source = url
+            if source:
+                self.sources[str(product_id)] = source
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def snapshot(self) -> dict[str, str]:
+        return dict(self.sources)
+
+
+def hover_photos_script(sources: dict[str, str]) -> str:
+    # "</" cannot close the script early: JSON escapes it.
+    payload = json.dumps(sources).replace("</", "<\\/")
+    return _SCRIPT % {"sources": payload, "px": THUMBNAIL_PX}
+
+
+def show_hover_photos(sources: dict[str, str]) -> None:
+    """Adds the hover script to the page (nothing visible) when any product has a photo."""
+    if sources:
+        components.html(hover_photos_script(sources), height=0)
