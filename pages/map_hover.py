@@ -41,7 +41,7 @@ if (!tip) {
 }
 tip.onerror = () => { tip.style.display = "none"; };  // an unreachable web image
 const hide = () => { tip.style.display = "none"; };
-const show = (event) => {
+const show = (event, chart) => {
   const point = event.points && event.points[0];
   const id = point && point.customdata && String(point.customdata[0]);
   const source = id && SOURCES[id];
@@ -49,16 +49,20 @@ const show = (event) => {
   if (!source || !mouse) { hide(); return; }
   if (tip.getAttribute("src") !== source) tip.src = source;
   tip.dataset.productId = id;
+  tip.chart = chart;
   tip.style.left = (mouse.clientX + 18) + "px";
   tip.style.top = Math.max(4, mouse.clientY - %(px)d - 18) + "px";
   tip.style.display = "block";
 };
-// A rerun that changes the figure mounts a new chart, so look for new ones.
+// A rerun that changes the figure mounts a new chart, so look for new ones; a chart
+// replaced under the mouse (a click re-rings the points) sends no unhover, so its photo
+// is hidden here.
 const attach = () => {
+  if (tip.chart && !tip.chart.isConnected) hide();
   for (const chart of doc.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')) {
     if (chart.productlensHover === SOURCES || !chart.on) continue;
     chart.productlensHover = SOURCES;
-    chart.on("plotly_hover", show);
+    chart.on("plotly_hover", (event) => show(event, chart));
     chart.on("plotly_unhover", hide);
   }
 };
