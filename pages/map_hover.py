@@ -18,8 +18,10 @@ from core.catalog.images import thumbnail_data_uri
 from core.net import host_reachable
 
 # Inline thumbnails (~3 KB each) beyond this many would make the page heavy; past it,
-# products with a web image URL still get their photo when the browser is online.
+# products with a web image URL still get their photo when its host answers. The
+# script carries at most MAX_PHOTOS sources (web URLs are ~80 bytes: 1.6 MB at the cap).
 MAX_INLINE = 3000
+MAX_PHOTOS = 20_000
 THUMBNAIL_PX = 96
 
 _SCRIPT = """
@@ -95,6 +97,8 @@ class HoverPhotos:
                 source = url
             if source:
                 self.sources[str(product_id)] = source
+                if len(self.sources) >= MAX_PHOTOS:
+                    return
 
     def wait(self, timeout_s: float | None = None) -> bool:
         self._thread.join(timeout_s)

@@ -279,15 +279,20 @@ def test_hover_photos_are_thumbnails_of_readable_images_and_no_dead_web_links(tm
     assert script.count("</script>") == 1  # a source cannot end the script early
 
 
-def test_hover_photos_use_web_images_when_their_host_answers(tmp_path):
+def test_hover_photos_use_web_images_when_their_host_answers(tmp_path, monkeypatch):
     import socket
 
+    from pages import map_hover
     from pages.map_hover import HoverPhotos
+
+    monkeypatch.setattr(map_hover, "MAX_PHOTOS", 2)  # the script's size has a cap
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
         url = f"http://127.0.0.1:{server.getsockname()[1]}/photo.jpg"
-        photos = HoverPhotos([(7, "", url), (8, "", "ftp://example.com/x.jpg")])
+        photos = HoverPhotos(
+            [(7, "", url), (8, "", "ftp://example.com/x.jpg"), (9, "", url), (10, "", url)]
+        )
         assert photos.wait(30)
-    assert photos.snapshot() == {"7": url}
+    assert photos.snapshot() == {"7": url, "9": url}
