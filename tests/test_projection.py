@@ -279,7 +279,7 @@ def test_hover_photos_are_thumbnails_of_readable_images_and_no_dead_web_links(tm
     assert script.count("</script>") == 1  # a source cannot end the script early
 
 
-def test_hover_photos_use_web_images_when_their_host_answers(tmp_path, monkeypatch):
+def test_hover_photos_use_web_images_when_their_host_answers(monkeypatch):
     import socket
 
     from pages import map_hover

@@ -4,10 +4,10 @@ At catalog scale a LanceDB query spends most of its time planning and materialis
 not scoring: a matrix-vector product over the normalised vectors is an order of
 magnitude faster and exact. From `core.retrieval.ivf.IVF_MIN_ROWS` rows an in-memory
 IVF index (built in the background from a matrix's second search) answers unfiltered
-queries. The matrix is loaded
-once per (table, catalog, table version) and dropped when the table changes. Filters
-are applied as NumPy masks that mirror `Filters.where()` (a test checks both give the
-same products). Tables above IN_MEMORY_MAX_ROWS stay in LanceDB and its ANN index.
+queries. The matrix is loaded once per (table, catalog, table version) and dropped when
+the table changes. Filters are applied as NumPy masks that mirror `Filters.where()` (a
+test checks both give the same products). Tables above IN_MEMORY_MAX_ROWS stay in
+LanceDB and its ANN index.
 """
 
 from __future__ import annotations
