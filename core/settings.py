@@ -84,6 +84,12 @@ class Settings:
         """Computed UMAP maps, beside the image cache (both can be deleted safely)."""
         return self.image_cache_dir.parent / "projections"
 
+    @property
+    def activation_cache_dir(self) -> Path:
+        """Photos' activations after frozen image-tower blocks (core.models.activation_cache),
+        beside the image cache (safe to delete: they are computed again)."""
+        return self.image_cache_dir.parent / "activations"
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -24,11 +24,14 @@ def app_settings() -> Settings:
     return load_settings(secrets=secrets)
 
 
-def open_page(title: str) -> tuple[Lens, str]:
-    """Title the page and return the Lens and current catalog, or stop with a hint."""
+def open_page(title: str, needs_catalog: bool = True) -> tuple[Lens, str]:
+    """Title the page and return the Lens and current catalog (empty when there is none
+    and the page can do without), or stop with a hint."""
     lens = get_lens(app_settings())
     catalog = st.session_state.get("catalog") or lens.store.catalogs.default(lens.settings.catalog)
     st.title(title)
+    if not catalog and not needs_catalog:
+        return lens, ""
     if not catalog:
         st.info("No catalog yet. Ingest one with `productlens ingest data/sample`.")
         st.stop()

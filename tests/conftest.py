@@ -140,6 +140,8 @@ SHOP_ROWS = [
     ("Sony WI-C100 Wireless Headphones with Equalizer (Black)", 3.6, "3,259", "₹1,399", "₹2,790"),
     ("Sony MDR-ZX110A Wired On Ear Headphone without Mic (White)", 4.0, "50,106", "₹649", "₹1,390"),
     ("Sony WH-CH510 Bluetooth Wireless On Ear Headphones (Red)", 4.0, "3,224", "₹2,299", "₹4,990"),
+    ("Sony WH-CH510 Bluetooth Wireless On Ear Headphones (Black)", 4.1, "987", "₹2,299", "₹4,990"),
+    ("Sony WH-CH510 Bluetooth Wireless On Ear Headphones (Blue)", 4.0, "1,432", "₹2,390", "₹4,990"),
     ("JBL C100SI Wired In Ear Headphones with Mic (Red)", 4.1, "3,00,000", "₹599", "₹1,299"),
     ("Logitech K120 Wired Keyboard for Windows", 4.4, "25,000", "₹595", "₹695"),
     ("Logitech MK215 Wireless Keyboard and Mouse Combo", 4.3, "40,000", "₹1,295", "₹1,695"),
@@ -147,21 +149,31 @@ SHOP_ROWS = [
     ("Redmi 10 Power (Power Black, 8GB RAM, 128GB Storage)", 4.0, "965", "₹10,999", "₹18,999"),
     ("Redmi Note 12 (Sunrise Gold, 6GB RAM, 128GB Storage)", 4.1, "4,000", "₹16,999", "₹18,999"),
     ("Spigen Case for Redmi Note 12 (Black)", 4.3, "1,200", "₹499", "₹1,299"),
+    ("LG 1.5 Ton 5 Star AI DUAL Inverter Split AC (Copper, Super Convertible)", 4.3, "12,000",
+     "₹37,990", "₹75,990"),
+    ("LG 1 Ton 3 Star DUAL Inverter Split AC (Copper, HD Filter)", 4.2, "8,000", "₹31,490",
+     "₹59,990"),
+    ("TA Technology Ahead LG AC Remote Control, Compatible with LG Split AC", 3.8, "1,100",
+     "₹299", "₹999"),
+    ("SanDisk Cruzer Blade 32GB USB Flash Drive", 4.3, "5,00,000", "₹299", "₹500"),
+    ("SanDisk Ultra Dual Drive 64GB USB Flash Drive", 4.3, "2,00,000", "₹549", "₹1,200"),
 ]  # fmt: skip
 
 
-def write_shop_csv(path: Path, copies: int = 1) -> Path:
-    """SHOP_ROWS as a Kaggle-format CSV; with `copies` > 1, repeated with numbered names
-    (distinct products: enough rows for several store commits)."""
+def write_shop_csv(path: Path, copies: int = 1, rows: list[tuple] | None = None) -> Path:
+    """SHOP_ROWS (or `rows`) as a Kaggle-format CSV; with `copies` > 1, repeated with
+    numbered names (distinct products: enough rows for several store commits)."""
     import csv
+
+    rows = SHOP_ROWS if rows is None else rows
 
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["name", "main_category", "sub_category", "image", "link", "ratings",
                          "no_of_ratings", "discount_price", "actual_price"])  # fmt: skip
         for copy in range(copies):
-            for i, (name, rating, count, discount, actual) in enumerate(SHOP_ROWS):
-                n = copy * len(SHOP_ROWS) + i
+            for i, (name, rating, count, discount, actual) in enumerate(rows):
+                n = copy * len(rows) + i
                 label = name if copies == 1 else f"{name} #{copy}"
                 writer.writerow([label, "tv, audio & cameras", "All Electronics",
                                  f"https://example.invalid/{n}.jpg",
@@ -185,3 +197,30 @@ def shop_catalog(tiny_clip_dir, tmp_path_factory):
     ingest(store, write_shop_csv(base / "shop.csv"), catalog="shop")
     embed_texts(store, "shop", load_text_model(settings))
     return settings
+
+
+def make_photo_folder(root: Path, classes: int = 3, per_class: int = 8, copies: int = 4) -> dict:
+    """A class-folder dataset of real sample photos (root/class_i/*.jpg); the first `copies`
+    photos of each class also get a near-duplicate: a smaller re-save or a mirror image.
+    Returns {"root": root, "copies": [(original key, copy key), ...]} (keys as the split
+    names them: "<root name>/<class>/<file>")."""
+    from PIL import Image, ImageOps
+
+    photos = sorted((SAMPLE / "images").glob("*.jpg"))
+    made = []
+    for c in range(classes):
+        folder = root / f"class_{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            source = photos[c * per_class + i]
+            image = Image.open(source).convert("RGB")
+            image.save(folder / f"{i:02d}.jpg", quality=92)
+            if i < copies:
+                if i % 2:
+                    copy = ImageOps.mirror(image)
+                else:
+                    copy = image.resize((image.width * 3 // 4, image.height * 3 // 4))
+                copy.save(folder / f"{i:02d}-copy.jpg", quality=80)
+                key = f"{root.name}/class_{c}"
+                made.append((f"{key}/{i:02d}.jpg", f"{key}/{i:02d}-copy.jpg"))
+    return {"root": root, "copies": made}

@@ -49,7 +49,7 @@ def test_default_pair_is_the_newest_run_and_the_model_it_was_tuned_from(two_mode
     choices = model_choices(settings)  # HF_HUB_OFFLINE: the configured CLIP is the offline one
     baseline, tuned = default_pair(settings, choices)
     assert choices[tuned].spec == "run:r1"
-    assert "offline" in choices[baseline].label and baseline != tuned
+    assert choices[baseline].label.startswith("Offline CLIP") and baseline != tuned
 
 
 def test_models_with_identical_weights_are_offered_once(two_models, tmp_path):
@@ -91,8 +91,9 @@ def test_comparison_page_pairs_by_default_and_refuses_a_model_with_itself(
     at.switch_page("pages/compare.py").run()
     assert not at.exception
     boxes = {box.label: box for box in at.selectbox}
-    assert boxes["Fine-tuned"].value.startswith("run r1")
+    assert boxes["Fine-tuned"].value.startswith("Fine-tuned “ft”")  # a name, not a run id
     assert "tiny-clip" in boxes["Baseline"].value
+    assert at.metric  # the default pair is compared on the first visit
     boxes["Fine-tuned"].set_value(boxes["Baseline"].value)
     at.button[0].click().run()
     assert not at.exception

@@ -15,12 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHOP_ROWS
 
 pytest.importorskip("ray", reason="make installs the scale extra with dev")
 
 TEXT_KEY = "all-minilm-l6-v2"
-ROWS = 640  # three shards of at most 256: two workers, one of them does two
+# 40 copies of 16 listings: three shards of at most 256 (two workers, one does two) whose
+# boundaries fall between copies, so each shard's batches hold the same names as the
+# single-process run's and the vectors can be compared bit for bit.
+LISTINGS = SHOP_ROWS[:16]
+COPIES = 40
+ROWS = COPIES * len(LISTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +33,10 @@ def shop(tmp_path_factory):
     """A text catalog of ROWS products, embedded by the single-process path for reference."""
     from core.embed import embed_texts
     from core.models.text import load_text_model
-    from tests.conftest import SHOP_ROWS, write_shop_csv
+    from tests.conftest import write_shop_csv
 
     base = tmp_path_factory.mktemp("ray-shop")
-    write_shop_csv(base / "shop.csv", copies=ROWS // len(SHOP_ROWS))
+    write_shop_csv(base / "shop.csv", copies=COPIES, rows=LISTINGS)
     reference = _ingested(base, "reference")
     embed_texts(_store(reference), "shop", load_text_model(reference))
     return base, _vectors(reference)

@@ -268,12 +268,12 @@ def test_comparison_page_shows_both_models_matrices_and_delta(app_env, tmp_path,
     at.switch_page("pages/compare.py").run()
     assert not at.exception
     boxes = {box.label: box for box in at.selectbox}
-    assert "run" in boxes["Fine-tuned"].value  # defaults to the newest run
+    assert boxes["Fine-tuned"].value.startswith("Fine-tuned “tiny-ft”")  # the newest run
     assert boxes["Label set"].value == "local:rules+minilm-v1"  # the distribution chart
     at.button[0].click().run()
     assert not at.exception, at.exception
     metrics = [m.label for m in at.metric]
-    assert any("tiny-clip" in m for m in metrics) and any("run" in m for m in metrics)
+    assert any("tiny-clip" in m for m in metrics) and any("tiny-ft" in m for m in metrics)
     assert at.metric[-1].delta is not None and "pts" in at.metric[-1].delta
     charts = at.get("plotly_chart")
     # label distribution, per-class bars, two confusion matrices, their difference, and the
@@ -286,7 +286,8 @@ def test_comparison_page_shows_both_models_matrices_and_delta(app_env, tmp_path,
     matrices = [c for c in charts if '"texttemplate"' in c.proto.spec]
     assert len(matrices) == 3 and "%" in matrices[0].proto.spec  # "83% (10)" in every cell
     assert any('"training"' in c.proto.spec and '"epoch"' in c.proto.spec for c in charts)
-    verdicts = [box.value for box in [*at.success, *at.info] if "McNemar" in box.value]
+    boxes = [*at.success, *at.info, *at.error]
+    verdicts = [box.value for box in boxes if "McNemar" in box.value]
     assert len(verdicts) == 1 and "noise at this n" in verdicts[0]
     scores = [d.value for d in at.dataframe if "fine_tuned_f1" in d.value.columns]
     assert len(scores) == 1 and {"baseline_precision", "baseline_recall"} <= set(scores[0])

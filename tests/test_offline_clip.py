@@ -26,20 +26,46 @@ def offline_parts():
     return offline_parts()
 
 
-def test_the_packaged_checkpoint_maps_onto_timm_tensor_by_tensor():
+@pytest.mark.parametrize("arch", ["efficientnet_lite0", "efficientnet_lite1"])
+def test_the_packaged_checkpoint_maps_onto_timm_tensor_by_tensor(arch):
     import timm
     import torch
 
-    from core.models.imagenet_trunk import TIMM_ARCH, imagenet_classifier_state, packaged_checkpoint
+    from core.models.imagenet_trunk import (
+        imagenet_classifier_state,
+        packaged_checkpoint,
+        trunk_named,
+    )
 
-    raw = torch.load(packaged_checkpoint(), map_location="cpu", weights_only=True)
-    reference = timm.create_model(TIMM_ARCH, pretrained=False).state_dict()
-    mapped = imagenet_classifier_state()
-    assert len(raw) == len(reference) == len(mapped) == 296
+    trunk = trunk_named(arch)
+    raw = torch.load(packaged_checkpoint(trunk), map_location="cpu", weights_only=True)
+    reference = timm.create_model(arch, pretrained=False).state_dict()
+    mapped = imagenet_classifier_state(trunk)
+    assert len(raw) == len(reference) == len(mapped) >= 296
     assert list(mapped) == list(reference)
     for (_, source), (key, target) in zip(raw.items(), mapped.items(), strict=True):
         assert target.shape == reference[key].shape
         assert torch.equal(source, target)  # the very tensors, not copies that drifted
+
+
+def test_an_unknown_or_missing_trunk_says_which_and_how_to_get_it():
+    from core.models.imagenet_trunk import Trunk, TrunkUnavailable, packaged_checkpoint, trunk_named
+
+    with pytest.raises(TrunkUnavailable, match="efficientnet_lite0, efficientnet_lite1"):
+        trunk_named("efficientnet_lite9")
+    with pytest.raises(TrunkUnavailable, match="efficientnet-lite9-pytorch-model package"):
+        packaged_checkpoint(Trunk.lite(9, 300))
+
+
+def test_the_cli_names_the_known_trunks_and_the_recipe_records_the_chosen_one(tmp_path, capsys):
+    from core.cli.app import main
+    from core.offline_clip.recipe import TRAINING, with_trunk
+
+    assert main(["--db", str(tmp_path / "db"), "offline-clip", "--trunk", "lite9"]) == 2
+    assert "known: efficientnet_lite0, efficientnet_lite1" in capsys.readouterr().err
+    # the trunk is part of the recipe, so building on another one changes the fingerprint
+    assert with_trunk(TRAINING, "efficientnet_lite2").trunk == "efficientnet_lite2"
+    assert with_trunk(TRAINING, None) is TRAINING
 
 
 def test_a_shape_mismatch_is_refused_with_the_tensor_names():
@@ -60,10 +86,10 @@ def test_known_product_photos_get_their_imagenet_class():
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
     from core.catalog.images import load_rgb
-    from core.models.imagenet_trunk import INPUT_SIZE, MEAN, STD, load_imagenet_classifier
+    from core.models.imagenet_trunk import load_imagenet_classifier, preprocess_cfg
 
     model = load_imagenet_classifier()
-    cfg = PreprocessCfg(size=INPUT_SIZE, mean=MEAN, std=STD, interpolation="bicubic")
+    cfg = PreprocessCfg(**preprocess_cfg())
     preprocess = image_transform_v2(cfg, is_train=False)
     batch = torch.stack([preprocess(load_rgb(p)) for p in (MOUSE_PHOTO, KEYBOARD_PHOTO)])
     with torch.inference_mode():
@@ -245,3 +271,22 @@ def test_full_offline_clip_meets_the_bar(tmp_path):
         hits = [n for n in probes[query] if any(w in n.lower() for w in words)]
         assert len(hits) >= 3, (query, probes[query])
     assert sum("keyboard" in n.lower() for n in probes["keyboard"]) >= 2
+
+
+def test_a_rebuild_without_office_photos_named_uses_the_ones_the_model_was_built_on(tmp_path):
+    """`productlens offline-clip` outside make (no PRODUCTLENS_OFFICE_ITEMS) must not
+    quietly rebuild the model on less data."""
+    import json
+
+    from core.offline_clip.recipe import with_remembered_office_items
+    from core.settings import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    model = tmp_path / "model"
+    model.mkdir()
+    office = tmp_path / "office"
+    office.mkdir()
+    (model / "productlens.json").write_text(json.dumps({"office_items": str(office)}))
+    assert with_remembered_office_items(settings, model).office_items_dir == office
+    office.rmdir()  # gone: nothing to remember
+    assert with_remembered_office_items(settings, model).office_items_dir is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,16 +17,20 @@ from typing import Any
 
 import numpy as np
 
+from core.datasets.registry import PhotoDataset, folder_version
 from core.metrics import ClassificationReport, classification_report, recall_at_k
-from core.models.zeroshot import DEFAULT_TEMPLATES, classify
+from core.models.activation_cache import SHARED_DEPTH, ActivationCache, shared_activations
+from core.models.vision_stages import split_vision
+from core.models.zeroshot import DEFAULT_TEMPLATES, ClassWords, classify
 from core.progress import Progress
+from core.training.pairs import Pair
 
 
 @dataclass
 class Evaluation:
     model_key: str
     model_status: str
-    dataset: str  # "catalog:<name>" or "folder:<path>"
+    dataset: str  # "catalog:<name>", "dataset:<name>" (a part of it) or "folder:<path>"
     label_set: str  # labeller + vocabulary, or "folders"
     classes: list[str]
     templates: list[str]
@@ -37,6 +40,8 @@ class Evaluation:
     skipped: int = 0  # items whose label is outside `classes` or whose image is unusable
     seconds: float = 0.0
     created_at: str = ""
+    class_words: dict[str, list[str]] = field(default_factory=dict)  # phrases per class
+    part: str = ""  # the dataset part evaluated ("test"), empty for catalogs and folders
 
     def as_dict(self, with_items: bool = True) -> dict[str, Any]:
         data = asdict(self)
@@ -64,8 +69,11 @@ def _score(
     truth: Sequence[str],
     classes: Sequence[str],
     templates: Sequence[str],
+    words: ClassWords | None = None,
 ) -> tuple[ClassificationReport, list[str], np.ndarray]:
-    predicted, sims = classify(clip.model, clip.tokenizer, image_features, classes, templates)
+    predicted, sims = classify(
+        clip.model, clip.tokenizer, image_features, classes, templates, words
+    )
     return classification_report(truth, predicted, classes), predicted, sims
 
 
@@ -141,65 +149,122 @@ def evaluate_catalog(
     )
 
 
+def embed_photos(
+    clip: Any,
+    pairs: Sequence[Pair],
+    progress: Progress | None = None,
+    cache: ActivationCache | None = None,
+) -> tuple[list[Pair], np.ndarray]:
+    """Unit-length image vectors of the readable photos among `pairs` (and those pairs).
+
+    With an activation cache, a tower that can be cut (core.models.vision_stages) reads its
+    first blocks' outputs from it: a fine-tune that froze them, and every WiSE-FT blend of
+    it, costs only its last blocks."""
+    import torch
+
+    from core.embed import prefetched_batches
+
+    stages = split_vision(clip.model, SHARED_DEPTH) if cache is not None else None
+    if stages is not None:
+        import open_clip
+
+        preprocess = open_clip.get_model_preprocess_cfg(clip.model)
+        photos = [(p.key, p.image) for p in pairs]
+        found, _ = shared_activations(cache, stages, preprocess, photos, progress)
+        readable = [p for p in pairs if p.key in found]
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(readable), 64):
+                chunk = [found[p.key] for p in readable[start : start + 64]]
+                out = stages.suffix(torch.stack(chunk).float()).float()
+                rows.append(torch.nn.functional.normalize(out, dim=-1).numpy())
+        return readable, (np.concatenate(rows) if rows else np.zeros((0, clip.dim), np.float32))
+
+    items = [({"product_id": i, "image_path": p.image}, "") for i, p in enumerate(pairs)]
+    readable, feats, done = [], [], 0
+    for good, batch, bad in prefetched_batches(clip.preprocess, items, clip.image_batch):
+        if batch is not None:
+            with torch.inference_mode():
+                feats.append(clip.encode_images(batch))
+            readable += [pairs[product["product_id"]] for product, _ in good]
+        done += len(good) + len(bad)
+        if progress:
+            progress(done, len(items), "embed images")
+    return readable, (np.concatenate(feats) if feats else np.zeros((0, clip.dim), np.float32))
+
+
+def evaluate_pairs(
+    pairs: Sequence[Pair],
+    clip: Any,
+    dataset: str,
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    classes: Sequence[str] | None = None,
+    words: ClassWords | None = None,
+    part: str = "",
+    progress: Progress | None = None,
+    cache: ActivationCache | None = None,
+) -> Evaluation:
+    """Zero-shot accuracy on labelled photos (class folders, or a part of a dataset)."""
+    started = time.perf_counter()
+    classes = list(classes) if classes else sorted({p.label for p in pairs if p.label})
+    usable = [p for p in pairs if p.label in set(classes)]
+    readable, vectors = embed_photos(clip, usable, progress, cache)
+    if not readable:
+        raise ValueError(f"no readable images in {dataset}")
+    labels = [p.label or "" for p in readable]
+    report, predicted, sims = _score(clip, vectors, labels, classes, templates, words)
+    keys = [p.key for p in readable]
+    names = ["/".join(Path(k).parts[-2:]) for k in keys]
+    return Evaluation(
+        model_key=clip.source.key,
+        model_status=clip.source.status,
+        dataset=dataset,
+        label_set="folders",
+        classes=classes,
+        templates=list(templates),
+        report=report,
+        items=_items(keys, names, labels, predicted, sims, classes, [p.image for p in readable]),
+        skipped=len(pairs) - len(readable),
+        seconds=round(time.perf_counter() - started, 2),
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        class_words={c: list(v) for c, v in (words or {}).items() if c in classes},
+        part=part,
+    )
+
+
 def evaluate_folder(
     folder: Path,
     clip: Any,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     classes: Sequence[str] | None = None,
     progress: Progress | None = None,
-    batch_size: int = 64,
 ) -> Evaluation:
     """Zero-shot accuracy on a folder with one sub-folder per class."""
-    import torch
-
-    from core.embed import prefetched_batches
     from core.training.pairs import folder_pairs
 
-    started = time.perf_counter()
     pairs = folder_pairs(Path(folder))
-    classes = list(classes) if classes else sorted({p.label for p in pairs if p.label})
-    usable = [p for p in pairs if p.label in set(classes)]
-    items = [({"product_id": p.key, "image_path": p.image}, p.label) for p in usable]
-    keys, labels, images, feats = [], [], [], []
-    done = 0
-    for good, batch, _bad in prefetched_batches(clip.preprocess, items, batch_size):
-        if batch is not None:
-            with torch.inference_mode():
-                feats.append(clip.encode_images(batch))
-            for product, label in good:
-                keys.append(product["product_id"])
-                labels.append(label)
-                images.append(product["image_path"])
-        done += len(good) + len(_bad)
-        if progress:
-            progress(done, len(items), "embed images")
-    if not keys:
-        raise ValueError(f"no readable images in {folder}")
-    vectors = np.concatenate(feats)
-    report, predicted, sims = _score(clip, vectors, labels, classes, templates)
-    return Evaluation(
-        model_key=clip.source.key,
-        model_status=clip.source.status,
-        dataset=f"folder:{Path(folder).resolve()}",
-        label_set="folders",
-        classes=classes,
-        templates=list(templates),
-        report=report,
-        items=_items(keys, [Path(k).name for k in keys], labels, predicted, sims, classes, images),
-        skipped=len(pairs) - len(keys),
-        seconds=round(time.perf_counter() - started, 2),
-        created_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-    )
+    dataset = f"folder:{Path(folder).resolve()}"
+    return evaluate_pairs(pairs, clip, dataset, templates, classes, progress=progress)
 
 
-def folder_version(folder: Path) -> str:
-    """Changes when any image is added, removed or rewritten."""
-    digest = hashlib.sha256()
-    for root, _, files in sorted(os.walk(folder)):
-        for name in sorted(files):
-            stat = os.stat(os.path.join(root, name))
-            digest.update(f"{root}/{name}|{stat.st_size}|{int(stat.st_mtime)}\n".encode())
-    return digest.hexdigest()[:12]
+def evaluate_dataset(
+    dataset: PhotoDataset,
+    clip: Any,
+    part: str = "test",
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    classes: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    cache: ActivationCache | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
+) -> Evaluation:
+    """Zero-shot accuracy on one part of a registered dataset, each class prompted with its
+    registered words (`exclude`: photos to leave out, such as a model's training photos)."""
+    wanted = set(dataset.keys(part)) - set(exclude)
+    pairs = [p for p in dataset.pairs() if p.key in wanted]
+    return evaluate_pairs(
+        pairs, clip, dataset.ident, templates, classes or dataset.classes, dataset.words,
+        part, progress, cache,
+    )  # fmt: skip
 
 
 def evaluation_key(
@@ -230,12 +295,17 @@ def evaluate_cached(
     labeller: str | None = None,
     vocabulary: Sequence[str] | None = None,
     folder: Path | None = None,
+    dataset: PhotoDataset | None = None,
+    part: str = "test",
     classes: Sequence[str] | None = None,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     refresh: bool = False,
     progress: Progress | None = None,
+    cache: ActivationCache | None = None,
 ) -> tuple[Evaluation, bool]:
-    """An evaluation from the store when nothing it depends on changed, else a fresh one.
+    """An evaluation from the store when nothing it depends on changed (the model's
+    weights included), else a fresh one. A registered `dataset` is evaluated on one
+    `part` of its split.
 
     Returns (evaluation, came_from_cache).
     """
@@ -247,12 +317,18 @@ def evaluate_cached(
         vocab_hash,
     )
     from core.embed import embed_images
+    from core.models.clip import weights_digest
     from core.store.schema import LABELS, vector_table_name
 
-    if folder is not None:
+    truth: dict[Any, str | None] = {}
+    if dataset is not None:
+        classes = list(classes or dataset.classes)
+        decides = [dataset.fingerprint, part, dataset.keys(part), dataset.words]
+        ident, label_set = dataset.ident, "folders"
+        version = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:16]
+    elif folder is not None:
         folder = Path(folder).resolve()
-        dataset, label_set, version = f"folder:{folder}", "folders", folder_version(folder)
-        truth: dict[Any, str | None] = {}
+        ident, label_set, version = f"folder:{folder}", "folders", folder_version(folder)
     else:
         if catalog is None:
             raise ValueError("evaluate a catalog or a folder")
@@ -265,17 +341,21 @@ def evaluate_cached(
             )
         classes = list(classes or present_classes(truth, ANALYSIS_CLASSES))
         embed_images(store, catalog, clip, progress)
-        dataset, label_set = f"catalog:{catalog}", f"{labeller}/{vocab_hash(vocabulary)}"
+        ident, label_set = f"catalog:{catalog}", f"{labeller}/{vocab_hash(vocabulary)}"
         version = "v{}-l{}".format(
             store.database.version(vector_table_name("image", clip.source.key)),
             store.database.version(LABELS),
         )
+    weights = weights_digest(clip.source.path) if clip.source.path else None
     key = evaluation_key(
-        clip.source.key, dataset, label_set, list(classes or []), templates, version
-    )
+        clip.source.key, ident, label_set, list(classes or []), templates,
+        f"{version}-w{weights or ''}",
+    )  # fmt: skip
     if not refresh and (stored := store.evaluations.load(key)) is not None:
         return Evaluation.from_dict(stored), True
-    if folder is not None:
+    if dataset is not None:
+        evaluation = evaluate_dataset(dataset, clip, part, templates, classes, progress, cache)
+    elif folder is not None:
         evaluation = evaluate_folder(folder, clip, templates, classes, progress)
     else:
         evaluation = evaluate_catalog(  # vectors were brought up to date above

@@ -1,10 +1,10 @@
-"""Which CLIP models and datasets the comparison can offer: the configured CLIP, the
-offline CLIP and every fine-tuning run, each with a stable identity.
+"""Which CLIP models and labelled datasets a comparison can offer, each with a stable
+identity and a name people read (the internal spec stays in `detail`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,19 +13,44 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from core.training.runs import RunRecord
 
+OFFLINE_LABEL = "Offline CLIP (EfficientNet-Lite + MiniLM)"
+
 
 @dataclass(frozen=True)
 class ModelChoice:
     label: str  # what people read
     spec: str  # what --clip / PRODUCTLENS_CLIP takes
     run_id: str | None = None  # a fine-tuning run's id: it has training curves
+    detail: str = ""  # where it comes from, for a details expander
+    dataset: str | None = None  # the registered dataset a run was trained on
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    label: str  # what people read
+    ident: str  # "dataset:NAME", "catalog:NAME/LABELLER" or "folder:PATH"
+    kwargs: dict[str, Any] = field(default_factory=dict)  # for evaluate_cached
+
+
+def run_dataset(run: RunRecord) -> str | None:
+    """The registered dataset a run trained on ("pc-parts"), if it did."""
+    from core.datasets.registry import DATASET_PREFIX
+
+    for source in run.data.get("sources", []):
+        if str(source).startswith(DATASET_PREFIX):
+            return str(source).removeprefix(DATASET_PREFIX).split("@")[0]
+    return None
+
+
+def run_label(run: RunRecord) -> str:
+    when = run.created_at.replace("T", " ")[:16]
+    return f"Fine-tuned “{run.name}” ({when})"
 
 
 def model_choices(settings: Settings) -> list[ModelChoice]:
-    """The configured CLIP, the offline CLIP if built, and every finished run.
-
-    Models with the same weights (same weights digest) are listed once: a comparison of
-    a model with itself shows nothing."""
+    """The offline CLIP if built, the configured CLIP, and every finished run, newest
+    first. Models with the same weights (same weights digest) are listed once: a
+    comparison of a model with itself shows nothing."""
     from core.models.sources import (
         CLIP_CONFIG_FILE,
         ModelUnavailable,
@@ -35,18 +60,22 @@ def model_choices(settings: Settings) -> list[ModelChoice]:
     from core.training.runs import list_runs
 
     candidates: list[ModelChoice] = []
-    try:
-        source = resolve_clip(settings)
-        candidates.append(ModelChoice(f"{source.key} ({source.status})", settings.clip_model))
-    except ModelUnavailable:
-        pass
     offline = offline_clip_dir(settings)
     if (offline / CLIP_CONFIG_FILE).is_file():
-        candidates.append(ModelChoice("offline CLIP (EfficientNet-Lite + MiniLM)", str(offline)))
+        candidates.append(ModelChoice(OFFLINE_LABEL, str(offline), detail=str(offline)))
+    try:
+        source = resolve_clip(settings)
+        label = f"CLIP {source.key} ({source.status})"
+        candidates.append(ModelChoice(label, settings.clip_model, detail=source.detail))
+    except ModelUnavailable:
+        pass
     for run in list_runs(settings.runs_dir):
         if run.status == "done" and run.checkpoint:
-            label = f"run {run.run_id} ({run.name})"
-            candidates.append(ModelChoice(label, run.clip_spec, run.run_id))
+            detail = f"run {run.run_id}, from {run.base.get('key')}"
+            choice = ModelChoice(
+                run_label(run), run.clip_spec, run.run_id, detail, run_dataset(run)
+            )
+            candidates.append(choice)
     choices, seen = [], set()
     for choice in candidates:
         identity = model_identity(settings, choice.spec)
@@ -57,16 +86,16 @@ def model_choices(settings: Settings) -> list[ModelChoice]:
 
 
 def default_pair(settings: Settings, choices: list[ModelChoice]) -> tuple[int, int]:
-    """(baseline, fine-tuned) indices: the newest run and the model it was tuned from.
-
-    Without a run, the first two different models; the two are never the same weights."""
+    """(baseline, fine-tuned) indices: the newest run trained on a registered dataset (else
+    the newest run) and the model it was tuned from. Without a run, the first two different
+    models; the two are never the same weights."""
     from core.run_ids import RunError
     from core.training.runs import load_run
 
     runs = [i for i, c in enumerate(choices) if c.spec.startswith("run:")]
     if not runs:
         return 0, min(1, len(choices) - 1)
-    tuned = runs[0]
+    tuned = next((i for i in runs if choices[i].dataset), runs[0])
     try:
         base = load_run(settings.runs_dir, choices[tuned].spec.removeprefix("run:")).base
     except RunError:
@@ -96,20 +125,30 @@ def same_weights(settings: Settings, spec_a: str, spec_b: str) -> bool:
     return model_identity(settings, spec_a) == model_identity(settings, spec_b)
 
 
-def dataset_choices(store: Any, extra_folders: list[Path]) -> list[tuple[str, dict[str, Any]]]:
-    """(label, evaluate_cached kwargs) for labelled catalogs and class folders."""
-    out: list[tuple[str, dict[str, Any]]] = []
+def dataset_choices(store: Any, extra_folders: list[Path]) -> list[DatasetChoice]:
+    """Registered datasets (their held-out part), labelled catalogs, then class folders
+    that are not registered."""
+    from core.datasets.registry import datasets
+
+    out: list[DatasetChoice] = []
+    registered = datasets(store)
+    for dataset in registered:
+        label = (
+            f"{dataset.name}: {len(dataset.words)} classes, held-out photos "
+            f"({len(dataset.keys('test')):,})"
+        )
+        out.append(DatasetChoice(label, dataset.ident, {"dataset": dataset}))
     for catalog in store.catalogs.names():
         for labeller, _vocab, count in store.labels.labellers(catalog):
-            out.append(
-                (
-                    f"{catalog} — {labeller} labels ({count})",
-                    {"catalog": catalog, "labeller": labeller},
-                )
-            )
+            label = f"{catalog} catalog: pseudo-labels from names ({count:,} products)"
+            kwargs = {"catalog": catalog, "labeller": labeller}
+            out.append(DatasetChoice(label, f"catalog:{catalog}/{labeller}", kwargs))
+    roots = {Path(d.root).resolve() for d in registered}
     for folder in extra_folders:
-        if folder.is_dir():
-            out.append((f"folder {folder.name}", {"folder": folder}))
+        if folder.is_dir() and folder.resolve() not in roots:
+            out.append(
+                DatasetChoice(f"folder {folder.name}", f"folder:{folder}", {"folder": folder})
+            )
     return out
 
 

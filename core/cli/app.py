@@ -17,11 +17,14 @@ from core.catalog.parse import CatalogFormatError
 # Importing the command modules registers their commands, in this order in `--help`.
 from core.cli import (  # noqa: F401
     catalog_commands,
+    comparison_commands,
+    dataset_commands,
     model_commands,
     search_commands,
     training_commands,
 )
 from core.cli.registry import COMMANDS, CliError
+from core.datasets.registry import DatasetError
 from core.models.sources import ModelUnavailable
 from core.retrieval.filters import QueryError
 from core.run_ids import RunError
@@ -88,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         CliError,
         CatalogFormatError,
+        DatasetError,
         StoreError,
         ModelUnavailable,
         QueryError,

@@ -17,6 +17,7 @@ def _offline_clip_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--if-needed", action="store_true", help="skip when pretrained CLIP works")
     p.add_argument("--epochs", type=int, help="override the recipe's adapter epochs")
+    p.add_argument("--trunk", help="packaged ImageNet trunk (default efficientnet_lite1)")
     p.add_argument(
         "--generality",
         action="store_true",
@@ -30,14 +31,21 @@ def _offline_clip_arguments(p: argparse.ArgumentParser) -> None:
     _offline_clip_arguments,
 )
 def _offline_clip(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
-    from core.offline_clip.recipe import TRAINING, describe, ensure_offline_clip, with_epochs
+    from core.models.imagenet_trunk import TrunkUnavailable
+    from core.offline_clip.recipe import (
+        TRAINING,
+        describe,
+        ensure_offline_clip,
+        with_epochs,
+        with_trunk,
+    )
 
+    try:
+        config = with_trunk(with_epochs(TRAINING, args.epochs), args.trunk)
+    except TrunkUnavailable as exc:
+        raise CliError(str(exc)) from None
     result = ensure_offline_clip(
-        settings,
-        args.force,
-        args.if_needed,
-        with_epochs(TRAINING, args.epochs),
-        progress=tqdm_progress(args.quiet),
+        settings, args.force, args.if_needed, config, progress=tqdm_progress(args.quiet)
     )
     lines = [f"offline CLIP {result.status}: {result.directory} ({result.detail})"]
     if result.meta:
@@ -49,7 +57,7 @@ def _offline_clip(args: argparse.Namespace, settings: Settings, store: Store) ->
     if args.generality:
         from core.offline_clip.generality import leave_classes_out
 
-        report = leave_classes_out(settings, progress=tqdm_progress(args.quiet))
+        report = leave_classes_out(settings, config, progress=tqdm_progress(args.quiet))
         payload["generality"] = report
         lines += report["lines"]
     return payload, "\n".join(lines)
@@ -118,6 +126,11 @@ def _label(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[
 
 
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", help="a registered dataset (see `productlens dataset`)")
+    p.add_argument(
+        "--part", choices=("test", "val", "train"), default="test",
+        help="which part of the dataset's split (default: the held-out test part)",
+    )  # fmt: skip
     p.add_argument("--images-dir", help="folder with one sub-folder per class")
     p.add_argument("--catalog", help="catalog whose pseudo-labels are the truth")
     p.add_argument("--labeller", help="label set to use (default: local rules + MiniLM)")
@@ -144,7 +157,16 @@ def _evaluate(args: argparse.Namespace, settings: Settings, store: Store) -> tup
     clip = load_clip(settings)
     progress = tqdm_progress(args.quiet)
     try:
-        if args.images_dir:
+        if args.dataset:
+            from core.datasets.registry import load_dataset
+            from core.models.activation_cache import ActivationCache
+
+            evaluation, cached = evaluate_cached(
+                store, clip, dataset=load_dataset(store, args.dataset), part=args.part,
+                classes=classes, templates=templates, refresh=args.refresh, progress=progress,
+                cache=ActivationCache(settings.activation_cache_dir),
+            )  # fmt: skip
+        elif args.images_dir:
             evaluation, cached = evaluate_cached(
                 store, clip, folder=Path(args.images_dir), classes=classes,
                 templates=templates, refresh=args.refresh, progress=progress,

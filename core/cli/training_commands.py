@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,13 @@ def _runs(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[A
 def _training_pairs(args: argparse.Namespace, settings: Settings, store: Store) -> tuple:
     from core.training.pairs import catalog_pairs, folder_pairs
 
+    if args.dataset:
+        from core.datasets.registry import load_dataset
+
+        if args.images_dir or args.catalog:
+            raise CliError("--dataset brings its own photos and split: drop --images-dir/--catalog")
+        dataset = load_dataset(store, args.dataset)
+        return dataset.pairs(args.template), [f"{dataset.ident}@{dataset.fingerprint}"], dataset
     pairs, sources = [], []
     for folder in args.images_dir:
         pairs += folder_pairs(Path(folder), args.template)
@@ -78,10 +86,13 @@ def _training_pairs(args: argparse.Namespace, settings: Settings, store: Store) 
         template = args.template if args.pair_text == "label" else None
         pairs += catalog_pairs(rows, catalog, labels, template)
         sources.append(f"catalog:{catalog}")
-    return pairs, sources
+    return pairs, sources, None
 
 
 def _finetune_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset", help="a registered dataset: its photos, class words and leak-free split"
+    )
     p.add_argument("--images-dir", action="append", default=[], help="one sub-folder per class")
     p.add_argument("--catalog", help="(product image, name) pairs from a catalog")
     p.add_argument("--template", default="a photo of {label}", help="class prompt")
@@ -98,6 +109,10 @@ def _finetune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", choices=("adam", "adamw"), default="adamw")
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--augment", choices=("none", "light", "strong"), default="light")
+    p.add_argument(
+        "--cached-views", type=_number_list(int),
+        help="views per photo run once through the frozen blocks (0: every step runs all)",
+    )  # fmt: skip
     p.add_argument("--wise-alpha", type=float, help="WiSE-FT weight-space ensembling, 0–1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="finetune")
@@ -115,7 +130,8 @@ def _finetune_arguments(p: argparse.ArgumentParser) -> None:
     _finetune_arguments,
 )
 def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
-    from core.models.clip import build_clip
+    from core.models.activation_cache import ActivationCache
+    from core.models.clip import build_clip, weights_digest
     from core.models.sources import resolve_clip
     from core.training.config import TrainConfig
     from core.training.finetune import resume
@@ -126,17 +142,24 @@ def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tup
     tracker = tracker_for(settings.mlflow_tracking_uri)
     if args.resume:
         epochs = (args.epochs or [None])[-1]
-        record = resume(settings.runs_dir, args.resume, epochs, progress, tracker=tracker)
+        cache = ActivationCache(settings.activation_cache_dir)
+        record = resume(settings.runs_dir, args.resume, epochs, progress, None, tracker, cache)
         return record.as_dict(), "\n".join(_run_lines([record.summary()]))
     source = resolve_clip(settings)
+    pairs, sources, dataset = _training_pairs(args, settings, store)
+    digest = weights_digest(source.path) if source.path else None
+    base = {"spec": source.spec, "load": source.loads, "key": source.key, "status": source.status,
+            "digest": digest}  # fmt: skip
     if args.if_missing:
         from core.training.runs import list_runs
 
+        # the same name, from the same weights, on the same data (a dataset's fingerprint)
         done = [
             r
             for r in list_runs(settings.runs_dir)
             if r.name == args.name and r.status == "done" and r.base.get("key") == source.key
-        ]
+            and r.base.get("digest", digest) == digest and r.data.get("sources") == sources
+        ]  # fmt: skip
         if done:
             summaries = [done[0].summary()]
             return {"runs": summaries, "skipped": True}, "\n".join(_run_lines(summaries))
@@ -155,18 +178,21 @@ def _finetune(args: argparse.Namespace, settings: Settings, store: Store) -> tup
             "batch_size": args.batch_size or [32],
             "freeze_vision": args.freeze_vision or [0],
             "lr": args.lr or [5e-6],
+            "cached_views": args.cached_views or [0],
         }
         configs = sweep_configs(base_config, grid)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    pairs, sources = _training_pairs(args, settings, store)
-    base = {"spec": source.spec, "load": source.loads, "key": source.key, "status": source.status}
+    if dataset is not None:
+        configs = [replace(c, words=dataset.words) for c in configs]
     parts = build_clip(source)
     make = (lambda: copy_parts(parts)) if len(configs) > 1 else (lambda: parts)
     try:
         records, failures = run_sweep(
-            make, base, pairs, configs, settings.runs_dir, args.name, sources, progress, tracker
-        )
+            make, base, pairs, configs, settings.runs_dir, args.name, sources, progress, tracker,
+            dataset.split if dataset is not None else None,
+            ActivationCache(settings.activation_cache_dir),
+        )  # fmt: skip
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     if not records:

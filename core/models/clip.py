@@ -183,17 +183,22 @@ def embedding_dim(model: Any, tokenizer: Any) -> int:
         return int(model.encode_text(tokenizer(["x"])).shape[-1])
 
 
-@lru_cache(maxsize=4)
-def _load_clip_cached(source: ModelSource) -> ClipModel:
+def clip_model(source: ModelSource, parts: ClipParts) -> ClipModel:
+    """An encoding-ready model from built parts (eval mode, convolutional towers in the
+    memory format they are fastest in on CPU)."""
     import torch
 
-    parts = build_clip(source)
     parts.model.eval()
     dim = embedding_dim(parts.model, parts.tokenizer)
     trunk = getattr(parts.model.visual, "trunk", None)  # timm towers are convolutional
     if trunk is not None:
         trunk.to(memory_format=torch.channels_last)
     return ClipModel(source, parts.model, parts.preprocess, parts.tokenizer, dim, trunk is not None)
+
+
+@lru_cache(maxsize=4)
+def _load_clip_cached(source: ModelSource) -> ClipModel:
+    return clip_model(source, build_clip(source))
 
 
 def load_clip(settings: Settings) -> ClipModel:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,12 +17,22 @@ PRODUCT_TEMPLATES: tuple[str, ...] = (
 )
 
 
-def prompts_for(label: str, templates: Sequence[str]) -> list[str]:
-    return [t.format(label=label) for t in templates]
+ClassWords = Mapping[str, Sequence[str]]  # class → the phrases it is prompted with
+
+
+def prompts_for(label: str, templates: Sequence[str], words: ClassWords | None = None) -> list[str]:
+    """Every template with every phrase of the class ("RAM memory module", "memory
+    stick" for `ram`), or with the class name itself when no phrases are given."""
+    phrases = (words or {}).get(label) or [label]
+    return [t.format(label=phrase) for phrase in phrases for t in templates]
 
 
 def class_text_features(
-    model: Any, tokenizer: Any, labels: Sequence[str], templates: Sequence[str]
+    model: Any,
+    tokenizer: Any,
+    labels: Sequence[str],
+    templates: Sequence[str],
+    words: ClassWords | None = None,
 ) -> np.ndarray:
     """One unit vector per class: the normalised mean of its prompt embeddings."""
     import torch
@@ -30,7 +40,8 @@ def class_text_features(
     with torch.inference_mode():
         rows = []
         for label in labels:
-            feats = model.encode_text(tokenizer(prompts_for(label, templates))).float()
+            prompts = prompts_for(label, templates, words)
+            feats = model.encode_text(tokenizer(prompts)).float()
             feats = torch.nn.functional.normalize(feats, dim=-1).mean(dim=0)
             rows.append(torch.nn.functional.normalize(feats, dim=-1))
         return torch.stack(rows).cpu().numpy().astype(np.float32)
@@ -42,10 +53,12 @@ def classify(
     image_features: np.ndarray,
     labels: Sequence[str],
     templates: Sequence[str] = DEFAULT_TEMPLATES,
+    words: ClassWords | None = None,
 ) -> tuple[list[str], np.ndarray]:
-    """Zero-shot: each image's class among `labels` (prompted by `templates`) and the
-    image × class similarities."""
-    return predict(image_features, class_text_features(model, tokenizer, labels, templates), labels)
+    """Zero-shot: each image's class among `labels` (prompted by `templates`, with each
+    class's `words`) and the image × class similarities."""
+    features = class_text_features(model, tokenizer, labels, templates, words)
+    return predict(image_features, features, labels)
 
 
 def predict(

@@ -54,13 +54,19 @@ def kind(pair: Any) -> str | None:
     return OFFICE_TO_VOCABULARY.get(pair.label, pair.label)
 
 
-def leave_classes_out(settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
+def leave_classes_out(
+    settings: Settings, config: Any = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """`config` is the recipe's AdapterTraining (default: the shipped one)."""
     import copy
 
     import torch
     import torch.nn.functional as F
 
     from core.analysis.labels import ANALYSIS_CLASSES
+    from core.models.activation_cache import ActivationCache
+    from core.models.imagenet_trunk import trunk_named
+    from core.models.sources import offline_clip_dir
     from core.models.zeroshot import class_text_features, predict
     from core.offline_clip.recipe import (
         CLASS_TEMPLATE,
@@ -70,12 +76,15 @@ def leave_classes_out(settings: Settings, progress: Progress | None = None) -> d
         offline_parts,
         train_adapter,
         training_data,
+        with_remembered_office_items,
     )
 
-    data = training_data(settings)
-    parts = offline_parts()
+    config = config or TRAINING
+    settings = with_remembered_office_items(settings, offline_clip_dir(settings))
+    data = training_data(settings, config)
+    parts = offline_parts(trunk=trunk_named(config.trunk))
     pairs = data.all_pairs()
-    cached = cache_features(parts, pairs, progress)
+    cached = cache_features(parts, pairs, progress, ActivationCache(settings.activation_cache_dir))
     train_keys = set(data.keys("train"))
     sample = [p for p in data.pairs.get("sample", []) if cached.ok(p.key)]
     present = sorted({p.label for p in sample if p.label in ANALYSIS_CLASSES})
@@ -84,7 +93,7 @@ def leave_classes_out(settings: Settings, progress: Progress | None = None) -> d
     class_feats = class_text_features(parts.model, parts.tokenizer, classes, [CLASS_TEMPLATE])
     base_head = parts.model.visual.head
     hits: dict[str, list[bool]] = {}
-    no_distill = replace(TRAINING, distill_weight=0.0)
+    no_distill = replace(config, distill_weight=0.0)
     for number, fold in enumerate(folds, 1):
         held = set(fold)
         train = [
@@ -101,7 +110,7 @@ def leave_classes_out(settings: Settings, progress: Progress | None = None) -> d
                 no_distill,
             ),
             "ConSE + adapter, no distillation": (copy.deepcopy(base_head), no_distill),
-            "ConSE + adapter + distillation (shipped)": (copy.deepcopy(base_head), TRAINING),
+            "ConSE + adapter + distillation (shipped)": (copy.deepcopy(base_head), config),
         }
         truth = [p.label for p in test]
         test_feats = cached.rows([p.key for p in test])

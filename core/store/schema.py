@@ -6,6 +6,8 @@ Tables:
 * ``products`` — all catalogs' products, keyed by (catalog, product_id).
 * ``labels`` — pseudo-labels per (catalog, product, labeller, vocabulary).
 * ``evaluations`` — zero-shot evaluations, keyed by a hash of what decides them.
+* ``datasets`` — labelled photo folders registered by name: class words, near-duplicate
+  groups, the leak-free split, and the fingerprint of the photos they were made from.
 * ``index_health`` — measured recall and latency of each ANN-indexed vector table.
 * ``vectors__{kind}__{model_key}`` — one table per (text|image, model), so a baseline and
   a fine-tuned CLIP keep their vectors side by side. Each row repeats the product fields
@@ -27,6 +29,7 @@ CATALOGS = "catalogs"
 PRODUCTS = "products"
 LABELS = "labels"
 EVALUATIONS = "evaluations"
+DATASETS = "datasets"
 INDEX_HEALTH = "index_health"
 VECTOR_PREFIX = "vectors__"
 _CATALOG_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -124,6 +127,20 @@ EVALUATION_SCHEMA = pa.schema(
 )
 EVALUATION_KEYS = ["key"]
 EVALUATION_SCHEMA = with_primary_key(EVALUATION_SCHEMA, EVALUATION_KEYS)
+
+DATASET_KEYS = ["name"]
+DATASET_SCHEMA = with_primary_key(
+    pa.schema(
+        [
+            pa.field("name", pa.string(), nullable=False),
+            pa.field("root", pa.string()),
+            pa.field("fingerprint", pa.string()),  # of the photos: names, sizes, times
+            pa.field("registered_at", pa.string()),
+            pa.field("payload", pa.large_string()),  # the PhotoDataset as JSON
+        ]
+    ),
+    DATASET_KEYS,
+)
 
 INDEX_HEALTH_KEYS = ["table_name"]
 INDEX_HEALTH_SCHEMA = with_primary_key(

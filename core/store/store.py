@@ -1,5 +1,5 @@
 """The store: one LanceDB database (a local folder or object storage) seen as its tables
-(catalogs, products, labels, evaluations, vectors), sharing one write discipline
+(catalogs, products, labels, evaluations, datasets, vectors), sharing one write discipline
 (`Database`)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.store.catalogs import CatalogRecord, Catalogs
 from core.store.database import Database
+from core.store.datasets import Datasets
 from core.store.evaluations import Evaluations
 from core.store.index_health import IndexHealth
 from core.store.labels import Labels
@@ -58,6 +59,10 @@ class Store:
     @cached_property
     def evaluations(self) -> Evaluations:
         return Evaluations(self.database)
+
+    @cached_property
+    def datasets(self) -> Datasets:
+        return Datasets(self.database)
 
     @cached_property
     def index_health(self) -> IndexHealth:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from core.models.zeroshot import DEFAULT_TEMPLATES
@@ -31,6 +31,11 @@ class TrainConfig:
     wise_alpha: float | None = None  # WiSE-FT: (1-α)·zero-shot + α·fine-tuned weights
     image_cache_side: int = 0  # images are kept decoded at this size; 0 → 1.15 × input
     eval_batch_size: int = 128
+    # Views per training photo computed once through the frozen vision blocks (the first
+    # is the evaluation view, the others augmented); steps then run only the unfrozen
+    # rest. 0: the whole tower runs every step, on fresh augmentations.
+    cached_views: int = 0
+    words: dict[str, list[str]] = field(default_factory=dict)  # phrases per class (datasets)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -45,6 +50,8 @@ class TrainConfig:
             raise ValueError("wise_alpha must be within [0, 1]")
         if self.freeze_vision < 0:
             raise ValueError("freeze_vision must be ≥ 0")
+        if self.cached_views < 0:
+            raise ValueError("cached_views must be ≥ 0")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:

@@ -12,6 +12,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from core.models.activation_cache import ActivationCache
 from core.models.clip import ClipParts, build_clip
 from core.models.sources import CLIP_CONFIG_FILE, ModelSource
 from core.progress import Progress
@@ -43,12 +44,15 @@ def fine_tune(
     sources: Sequence[str] = (),
     progress: Progress | None = None,
     tracker: MlflowTracker | None = None,
+    split: Split | None = None,
+    cache: ActivationCache | None = None,
 ) -> RunRecord:
     """Train `parts.model` in place on `pairs`; the run is recorded under `runs_dir` (and
-    in MLflow when a tracker is given)."""
+    in MLflow when a tracker is given). `split`: a given split (a registered dataset's,
+    which keeps near-duplicates together), else a class-stratified one by `config.seed`."""
     if len(pairs) < 4:
         raise ValueError(f"need at least 4 training pairs, got {len(pairs)}")
-    split = split_pairs(pairs, config.seed, config.val_frac, config.test_frac)
+    split = split or split_pairs(pairs, config.seed, config.val_frac, config.test_frac)
     record = RunRecord(
         run_id=new_run_id(name),
         name=name,
@@ -63,7 +67,9 @@ def fine_tune(
     initial = None
     if config.wise_alpha is not None:
         initial = {k: v.detach().clone() for k, v in parts.model.state_dict().items()}
-    trainer = _trainer(parts, pairs, split, config, record, runs_dir, progress, initial, tracker)
+    trainer = _trainer(
+        parts, pairs, split, config, record, runs_dir, progress, initial, tracker, cache
+    )
     session = trainer.session
     record.data["unreadable_images"] = len(session.bank.failed)
     record.data["frozen_parameters"] = len(session.frozen)
@@ -82,6 +88,7 @@ def resume(
     progress: Progress | None = None,
     initial: ClipParts | None = None,
     tracker: MlflowTracker | None = None,
+    cache: ActivationCache | None = None,
 ) -> RunRecord:
     """Continue a run from its last finished epoch (optionally to a new epoch count).
 
@@ -108,7 +115,7 @@ def resume(
     initial_state = initial.model.state_dict() if initial is not None else None
     record.config, record.status, record.error = asdict(config), "running", None
     trainer = _trainer(
-        parts, pairs, split, config, record, runs_dir, progress, initial_state, tracker
+        parts, pairs, split, config, record, runs_dir, progress, initial_state, tracker, cache
     )
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.scheduler.load_state_dict(state["scheduler"])
@@ -125,10 +132,11 @@ def _trainer(
     progress: Progress | None,
     initial_state: dict[str, Any] | None,
     tracker: MlflowTracker | None = None,
+    cache: ActivationCache | None = None,
 ) -> Trainer:
     """What a new run and a resumed one both set up: the session, optimiser and schedule."""
     started = time.perf_counter()
-    session = open_session(parts, pairs, split, config, progress)
+    session = open_session(parts, pairs, split, config, progress, cache)
     record.timings["load_s"] = round(time.perf_counter() - started, 2)
     optimizer = make_optimizer(parts.model, config)
     steps = len(batches(session.usable(split.train), config.batch_size, 0))

@@ -15,7 +15,9 @@ import numpy as np
 
 from core.catalog.images import ImageError, load_rgb
 from core.metrics import classification_report, recall_at_k
+from core.models.activation_cache import ActivationCache, shared_activations
 from core.models.clip import ClipParts
+from core.models.vision_stages import VisionStages, split_vision
 from core.models.zeroshot import classify
 from core.progress import Progress
 from core.training.config import TrainConfig
@@ -105,13 +107,17 @@ class Session:
     eval_tf: Any = None
     text_cache: dict[str, Any] = field(default_factory=dict)
     frozen: list[str] = field(default_factory=list)
+    stages: VisionStages | None = None  # set when frozen blocks' outputs are cached
+    views: dict[str, Any] = field(default_factory=dict)  # key → (views, …) prefix outputs
+    view_picker: random.Random = field(default_factory=lambda: random.Random(0))
 
     @property
     def model(self) -> Any:
         return self.parts.model
 
     def usable(self, keys: Sequence[str]) -> list[str]:
-        return [k for k in keys if k in self.bank.images]
+        readable = self.views if self.stages is not None else self.bank.images
+        return [k for k in keys if k in readable]
 
     def text_features(self, texts: Sequence[str], train: bool) -> Any:
         import torch
@@ -138,10 +144,54 @@ class Session:
         import torch
         import torch.nn.functional as F
 
+        if self.stages is not None:  # one stored view each: a random one while training
+            pick = self.view_picker.randrange if train else (lambda _: 0)
+            stored = [self.views[k][pick(len(self.views[k]))] for k in keys]
+            if train and stored[0].dim() == 3:  # feature maps: mirrored half the time, free
+                flips = [self.view_picker.random() < 0.5 for _ in stored]
+                stored = [v.flip(-1) if f else v for v, f in zip(stored, flips, strict=True)]
+            batch = torch.stack(stored).float()
+            with torch.set_grad_enabled(train):
+                return F.normalize(self.stages.suffix(batch).float(), dim=-1)
         tf = self.train_tf if train else self.eval_tf
         batch = torch.stack([tf(self.bank.images[k]) for k in keys])
         with torch.set_grad_enabled(train):
             return F.normalize(self.model.encode_image(batch).float(), dim=-1)
+
+    def cache_frozen_views(
+        self, stages: VisionStages, cache: ActivationCache | None, progress: Progress | None
+    ) -> None:
+        """Run every photo's views through the frozen blocks once: the evaluation view of
+        every photo (from the activation cache when another reader of these blocks computed
+        it), and `cached_views - 1` augmented views of each training photo. Steps then need
+        only the stored activations, so the decoded photos are let go."""
+        import open_clip
+        import torch
+
+        self.model.eval()
+        preprocess = open_clip.get_model_preprocess_cfg(self.model)
+        photos = [(key, pair.image) for key, pair in self.pairs.items()]
+        first, failed = shared_activations(
+            cache or ActivationCache(None), stages, preprocess, photos, progress
+        )
+        self.bank.failed.update(failed)
+        extra = self.config.cached_views - 1
+        keys = [k for k in self.split.train if k in self.bank.images and k in first]
+        for start in range(0, len(keys) if extra else 0, 8):  # 8: see ClipModel.image_batch
+            chunk = keys[start : start + 8]
+            images = [self.bank.images[k] for k in chunk]
+            batch = torch.stack([self.train_tf(image) for image in images for _ in range(extra)])
+            out = stages.prefix(batch).half()
+            for k, own in zip(chunk, out.reshape(len(chunk), extra, *out.shape[1:]), strict=True):
+                self.views[k] = own
+            if progress:
+                progress(min(start + 8, len(keys)), len(keys), "augmented views, once")
+        self.views = {
+            k: torch.cat([first[k][None], self.views[k]]) if k in self.views else first[k][None]
+            for k in first
+        }
+        self.stages = stages
+        self.bank.images.clear()
 
     def scale(self) -> Any:
         return self.model.logit_scale.exp().clamp(max=100)
@@ -186,7 +236,9 @@ def evaluate_split(session: Session, keys: Sequence[str]) -> dict[str, Any]:
     if labelled and session.labels:
         image_np = feats.cpu().numpy()[labelled]
         tokenizer = session.parts.tokenizer
-        predicted, _ = classify(model, tokenizer, image_np, session.labels, cfg.templates)
+        predicted, _ = classify(
+            model, tokenizer, image_np, session.labels, cfg.templates, cfg.words
+        )
         truth = [session.pairs[keys[i]].label for i in labelled]
         result["classification"] = classification_report(truth, predicted, session.labels).as_dict()
     named = [i for i, k in enumerate(keys) if session.pairs[k].label is None]
@@ -240,17 +292,29 @@ def open_session(
     split: Split,
     config: TrainConfig,
     progress: Progress | None,
+    cache: ActivationCache | None = None,
 ) -> Session:
+    """Everything a run needs before its first step. With `config.cached_views`, a tower
+    that can be cut after its frozen blocks (core.models.vision_stages) has their outputs
+    computed once here, and only training photos are decoded (for augmented views)."""
     import torch
 
     torch.manual_seed(config.seed)
     frozen = freeze_layers(parts.model, config.freeze_vision, config.freeze_text)
+    stages = split_vision(parts.model, config.freeze_vision) if config.cached_views else None
     side = config.image_cache_side or round(_image_size(parts.model) * 1.15)
     bank = ImageBank(side)
-    bank.load(pairs, progress)
+    train = set(split.train) if config.cached_views > 1 else set()
+    bank.load([p for p in pairs if stages is None or p.key in train], progress)
     for key, why in list(bank.failed.items())[:10]:
         log.warning("training image %s skipped: %s", key, why)
     labels = sorted({p.label for p in pairs if p.label})
     train_tf, eval_tf = _transforms(parts.model, config.augment)
     by_key = {p.key: p for p in pairs}
-    return Session(parts, by_key, split, config, bank, labels, train_tf, eval_tf, frozen=frozen)
+    session = Session(
+        parts, by_key, split, config, bank, labels, train_tf, eval_tf, frozen=frozen,
+        view_picker=random.Random(config.seed),
+    )  # fmt: skip
+    if stages is not None:
+        session.cache_frozen_views(stages, cache, progress)
+    return session

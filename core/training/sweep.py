@@ -13,12 +13,13 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from core.models.activation_cache import ActivationCache
 from core.models.clip import ClipParts
 from core.progress import Progress
 from core.run_ids import RunError
 from core.training.config import TrainConfig
 from core.training.finetune import fine_tune
-from core.training.pairs import Pair
+from core.training.pairs import Pair, Split
 from core.training.runs import RunRecord
 from core.training.tracking import MlflowTracker
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # --- sweeps ----------------------------------------------------------------------------
 
-SWEEP_AXES = ("epochs", "batch_size", "freeze_vision", "lr")
+SWEEP_AXES = ("epochs", "batch_size", "freeze_vision", "lr", "cached_views")
 
 
 def sweep_configs(base: TrainConfig, grid: Mapping[str, Sequence[Any]]) -> list[TrainConfig]:
@@ -49,6 +50,8 @@ def run_sweep(
     sources: Sequence[str] = (),
     progress: Progress | None = None,
     tracker: MlflowTracker | None = None,
+    split: Split | None = None,
+    cache: ActivationCache | None = None,
 ) -> tuple[list[RunRecord], list[tuple[str, str]]]:
     """One run per config, each from a fresh copy of the base model.
 
@@ -65,7 +68,7 @@ def run_sweep(
                 records.append(
                     fine_tune(
                         make_parts(), base, pairs, config, runs_dir, label, sources, progress,
-                        tracker,
+                        tracker, split, cache,
                     )
                 )  # fmt: skip
             except (ValueError, RunError) as exc:
