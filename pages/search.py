@@ -103,6 +103,7 @@ if submitted:
         # A question that names no product of its own continues this one (shown below).
         "previous": (previous or {}).get("understood"),
         "alone": False,
+        "as_typed": False,  # True: misspelt words are searched as typed, not corrected
         "answers": {},
         "chat_start": len(chat),  # this turn's question and answer are appended after it
     }
@@ -145,7 +146,9 @@ def understood_now(turn: dict[str, Any]) -> Any:
     if turn.get("understood") is None:
         previous = None if turn["alone"] else turn["previous"]
         config = llm_config(lens.settings)
-        turn["understood"] = understand_question(turn["question"], facts, previous, config)
+        turn["understood"] = understand_question(
+            turn["question"], facts, previous, config, correct=not turn["as_typed"]
+        )
     return turn["understood"]
 
 
@@ -160,6 +163,13 @@ def show_understanding(understood: Any) -> frozenset[str]:
         if undo.button(f'Search "{turn["question"][:40]}" alone'):
             turn.update(alone=True, understood=None, answers={})
             st.rerun()
+    if understood.corrected:
+        note, undo = st.columns([4, 2])
+        fixes = ", ".join(f"“{typed}” → “{fixed}”" for typed, fixed in understood.corrections)
+        note.info(f'Searched for "{understood.corrected}" ({fixes}).')
+        if undo.button(f'Search "{turn["question"][:40]}" as typed'):
+            turn.update(as_typed=True, understood=None, answers={})
+            st.rerun()
     for message in understood.notes:
         st.warning(message)
     chips = understood.constraints()
@@ -173,7 +183,7 @@ def show_understanding(understood: Any) -> frozenset[str]:
         format_func=labels.__getitem__,
         selection_mode="multi",
         default=list(labels),
-        key=f"chips-{turn['id']}-{turn['alone']}",
+        key=f"chips-{turn['id']}-{turn['alone']}-{turn['as_typed']}",
         help="Click a constraint to drop it; click again to restore it.",
     )
     return frozenset(labels) - set(kept or [])
@@ -199,11 +209,14 @@ def results_table(result: SearchResult) -> pd.DataFrame:
                 "Name has": ", ".join(hit.keywords_matched),
                 "Constraints": "breaks " + "; ".join(hit.unmet) if hit.unmet else "all met",
                 "Identical listings": len(hit.duplicate_ids),
+                "Also in": hit.also_in(),
             }
         )
     frame = pd.DataFrame(rows)
     if frame["Image similarity"].isna().all():  # no image index to measure against
         frame = frame.drop(columns="Image similarity")
+    if not frame["Also in"].any():
+        frame = frame.drop(columns="Also in")
     return frame
 
 
@@ -221,6 +234,8 @@ def why_lines(result: SearchResult) -> list[str]:
         ]  # fmt: skip
         if hit.duplicate_ids:
             parts.append("identical listings: " + ", ".join(f"#{i}" for i in hit.duplicate_ids))
+        if hit.variants:
+            parts.append(f"also in {hit.also_in()}")
         lines.append(f"- **#{hit.product_id}** ({hit.source} #{hit.rank}): " + " · ".join(parts))
     return lines
 
@@ -262,7 +277,7 @@ if result.image_hits:
             st.caption(f"#{hit.product_id} · {hit.name[:60]}")
 
 if turn["ask"] and result.query:
-    key = (turn["alone"], removed)
+    key = (turn["alone"], turn["as_typed"], removed)
     shown_question = turn["question"]
     with st.chat_message("user"):
         st.markdown(for_display(shown_question))

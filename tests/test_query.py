@@ -193,6 +193,53 @@ def test_an_llm_proposal_fills_gaps_and_is_validated():
         assert kept.max_price == 500 and kept.brands == ("boat",)
 
 
+def test_an_llm_proposes_exclusions_validated_like_the_parser():
+    understood = understand("earphones, anything but the usual brand", FACTS)
+    with FakeLLM() as llm:
+        config = LLMConfig("openai/test-model", llm.base_url, "sk-x", 10)
+        llm.script.reply = json.dumps(
+            {
+                "brands": ["sony"],
+                "excluded_brands": ["Sony", "Apple"],
+                "excluded_colours": ["red", "sparkly"],
+            }
+        )
+        proposed = propose_with_llm(understood.question, understood, config, FACTS)
+    # only the catalog's brands and known colours; a brand excluded is never also wanted
+    assert proposed.excluded_brands == ("sony",) and proposed.excluded_words == ("red",)
+    assert proposed.brands == ()
+    assert {c.key: c.source for c in proposed.constraints()} == {
+        "not:sony": "llm",
+        "not:red": "llm",
+    }
+
+
+@pytest.mark.parametrize(
+    ("question", "brands", "excluded_brands", "excluded_words", "text"),
+    [
+        ("headphones not sony", (), ("sony",), (), "headphones"),
+        ("bluetooth earphones without boAt under 2000", (), ("boat",), (), "bluetooth earphones"),
+        ("non-sony headphones", (), ("sony",), (), "headphones"),
+        ("headphones except red or black", (), (), ("red", "black"), "headphones"),
+        ("earphones not wireless", (), (), ("wireless",), "earphones"),
+        ("boAt earphones with no mic", ("boat",), (), ("mic",), "boAt earphones"),
+        ("non-stick pan", (), (), (), "non-stick pan"),  # "non-" negates brands and colours only
+        ("earphones no more than ₹500", (), (), (), "earphones"),  # a price, not an exclusion
+        ("sony headphones not boat or redmi", ("sony",), ("boat", "redmi"), (), "sony headphones"),
+    ],
+)
+def test_negations_exclude_instead_of_asking(
+    question, brands, excluded_brands, excluded_words, text
+):
+    understood = understand(question, FACTS)
+    assert understood.brands == brands
+    assert understood.excluded_brands == excluded_brands
+    assert understood.excluded_words == excluded_words
+    assert understood.search_text == text
+    dropped = understood.without({f"not:{x}" for x in excluded_brands + excluded_words})
+    assert not dropped.excluded_brands and not dropped.excluded_words
+
+
 def test_understanding_is_json_ready():
     data = understand("boAt earphones under 1k", FACTS).as_dict()
     assert json.loads(json.dumps(data))["constraints"][0] == {
@@ -209,3 +256,14 @@ def test_the_shipped_samples_brands_include_sony_though_half_its_sony_names_are_
     vocabulary = brand_vocabulary(names)
     assert {"sony", "logitech", "netgear", "canon"} <= vocabulary
     assert product_brand("Neewer TT560 Flash Speedlite for Canon Sony Nikon", vocabulary) == ""
+
+
+def test_misspelt_words_are_corrected_from_the_catalog_and_can_be_searched_as_typed():
+    understood = understand("wirless headphnes not sony", FACTS)
+    assert understood.corrected == "wireless headphones not sony"
+    assert understood.corrections == (("wirless", "wireless"), ("headphnes", "headphones"))
+    assert understood.excluded_brands == ("sony",) and understood.question.startswith("wirless")
+    # English words the catalog never uses, brands and short words stay as typed
+    for question in ("earphones for travel", "boAt earphones", "mic earphones"):
+        assert understand(question, FACTS).corrected == ""
+    assert understand("wirless headphnes", FACTS, correct=False).search_text == "wirless headphnes"

@@ -104,3 +104,76 @@ def _hit_like(similarity):
         return None
     return Hit(source="text", rank=1, product_id=1, score=similarity,
                text_similarity=similarity)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["headphones not sony", "headphones without Sony", "non-sony headphones",
+     "headphones other than sony under ₹2000", "wired earphones except boAt"],
+)  # fmt: skip
+def test_a_brand_the_shopper_excludes_is_never_shown(lens, question):
+    result, reply = ask(lens, question)
+    excluded = result.understanding.excluded_brands
+    assert excluded and not result.understanding.brands  # "not sony" is no wish for Sony
+    assert any(c.label == f"not: {excluded[0]}" for c in result.understanding.constraints())
+    assert result.hits and not any(excluded[0] in h.name.lower() for h in result.hits)
+    assert all(not h.unmet for h in result.hits if not h.alternative)
+    assert set(reply.recommended_ids) <= {h.product_id for h in result.hits}
+
+
+def test_an_excluded_colour_or_kind_is_obeyed_and_never_relaxed(lens):
+    result, _ = ask(lens, "earphones not wireless")
+    assert result.understanding.excluded_words == ("wireless",)
+    assert result.hits and not any("wireless" in h.name.lower() for h in result.hits)
+    # even when nothing meets the other constraints, an exclusion stays
+    result, _ = ask(lens, "sony headphones under ₹100 except black")
+    assert result.alternatives and result.hits
+    assert not any("black" in h.name.lower() for h in result.hits)
+
+
+def test_a_maker_is_not_an_accessory_for_it(lens):
+    facts = lens.facts("shop")
+    remote = next(i for i, n in zip(facts.ids, facts.names, strict=True) if "Remote" in n)
+    assert facts.brands[facts.position(remote)] != "lg"  # made by TA, for LG
+    result, _ = ask(lens, "LG split AC under 40000 rupees")
+    assert result.hits and all(h.name.startswith("LG") for h in result.hits)
+    # naming an accessory beside the brand asks for one that fits it
+    result, _ = ask(lens, "LG AC remote")
+    assert result.understanding.fits == ("lg",) and not result.understanding.brands
+    assert "Remote" in result.hits[0].name
+
+
+def test_a_quantity_asked_for_is_checked_against_the_name_never_claimed(lens):
+    result, reply = ask(lens, "usb flash drive 32gb")
+    drives = [h for h in result.hits if "Flash Drive" in h.name]
+    assert drives[0].name.startswith("SanDisk Cruzer Blade 32GB") and not drives[0].unmet
+    other = next(h for h in drives if "64GB" in h.name)
+    assert other.unmet == ["spec: 32gb (not in its name)"]
+    assert other.product_id not in reply.recommended_ids
+
+
+def test_cheapest_of_a_selection_is_strictly_the_cheapest(lens):
+    from core.retrieval.filters import Filters
+
+    facts = lens.facts("shop")
+    chosen = [int(i) for i, n in zip(facts.ids, facts.names, strict=True)
+              if n.startswith(("Sony", "LG", "Logitech", "Ambrane", "Redmi", "TA"))]  # fmt: skip
+    question = "which of these is the cheapest?"
+    understood = understand(question, facts)
+    result = retrieve(lens, "shop", understood, k=5, base=Filters(product_ids=tuple(chosen)))
+    prices = [h.price for h in result.text_hits]
+    cheapest = min(facts.price[facts.position(i)] for i in chosen)
+    assert prices[0] == cheapest and prices == sorted(prices)
+
+
+def test_variants_show_once_and_the_one_asked_for_leads(lens):
+    result, reply = ask(lens, "sony bluetooth headphones")
+    ch510 = [h for h in result.hits if "WH-CH510" in h.name]
+    assert len(ch510) == 1  # three colours, one product
+    shown = ch510[0].name.rsplit("(", 1)[1].rstrip(")")
+    assert {v["label"] for v in ch510[0].variants} | {shown} == {"Red", "Black", "Blue"}
+    if ch510[0].product_id in reply.recommended_ids:  # the answer names the other colours
+        assert f"also in {ch510[0].also_in()}" in reply.text
+    result, _ = ask(lens, "sony bluetooth headphones in blue")
+    lead = next(h for h in result.hits if "WH-CH510" in h.name)
+    assert lead.name.endswith("(Blue)") and {v["label"] for v in lead.variants} == {"Red", "Black"}

@@ -22,6 +22,7 @@ _NOT_BRANDS = frozenset(
     "the a an new pack set combo original genuine renewed refurbished premium latest "
     "universal replacement compatible".split()
 )
+_COUNTS = frozenset("pack pcs pc pieces piece of x set".split())
 BRAND_MIN_COUNT = 2
 # A brand leads at least this share of the names it appears in. "Sony" leads half of the
 # sample's Sony names (the rest are accessories "for Sony"); "HDMI" or "wireless" lead
@@ -97,9 +98,21 @@ def fitted_brands(names: list[str], vocabulary: frozenset[str]) -> frozenset[str
 
 
 def product_brand(name: str, vocabulary: frozenset[str]) -> str:
-    """The brand a name is by: its first word when that is a brand, else the first brand
-    named before any "for …/compatible with …" clause; "" when none is."""
-    return next((token for token in own_words(name) if token in vocabulary), "")
+    """The brand a name is led by (after packaging words and counts: "Original", "2 Pack");
+    "" when it is not led by one. A brand named further on is what the product is for:
+    "TA Technology Ahead LG AC Remote Control" is a remote for LG, not made by LG."""
+    for token in own_words(name):
+        if token in vocabulary:
+            return token
+        if token not in _NOT_BRANDS and token not in _COUNTS and not token.isdigit():
+            return ""
+    return ""
+
+
+def name_words(name: str) -> frozenset[str]:
+    """A name's words, singular and plural alike ("speakers" also counts as "speaker")."""
+    found = set(words(NOISE_CANCELLING.sub(" noise-cancelling ", name or "")))
+    return frozenset(found | {w[:-1] for w in found if len(w) > 3 and w.endswith("s")})
 
 
 def listing_key(name: str, price: float | None) -> str:
@@ -123,6 +136,7 @@ class CatalogFacts:
     images_ok: int
     vocabulary: frozenset[str]  # brands that make products here
     fitted: frozenset[str] = frozenset()  # brands named only as what products fit
+    variant: np.ndarray | None = None  # int: one number per product however many listings
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -136,10 +150,26 @@ class CatalogFacts:
 
     def __post_init__(self) -> None:
         self._positions = {int(pid): i for i, pid in enumerate(self.ids)}
-        members: dict[int, list[int]] = {}
-        for pid, group in zip(self.ids.tolist(), self.group.tolist(), strict=True):
-            members.setdefault(group, []).append(pid)
-        self._members = members
+        if self.variant is None:  # identical listings are variants of one another
+            self.variant = self.group
+        self._members = _members(self.ids, self.group)
+        self._variants = _members(self.ids, self.variant)
+
+    @property
+    def speller(self) -> Any:
+        """A core.retrieval.spelling.Speller over the words of this catalog's names."""
+        if not hasattr(self, "_speller"):
+            from core.retrieval.spelling import Speller
+
+            self._speller = Speller.from_names(words(n) for n in self.names)
+        return self._speller
+
+    def _naming(self, word: str) -> np.ndarray:
+        """Which names contain `word` (or its singular) as a word."""
+        if not hasattr(self, "_words"):
+            self._words = [name_words(n) for n in self.names]
+        wanted = {word, word[:-1]} if len(word) > 3 and word.endswith("s") else {word}
+        return np.fromiter((bool(wanted & w) for w in self._words), bool, len(self.ids))
 
     def copies(self, product_id: int) -> list[int]:
         """All ids of the identical listings this product belongs to (itself included)."""
@@ -150,17 +180,42 @@ class CatalogFacts:
         at = self.position(product_id)
         return -1 - int(product_id) if at is None else int(self.group[at])
 
+    def product_of(self, product_id: int) -> int:
+        """The product a listing is a variant of (see core.catalog.variants)."""
+        at = self.position(product_id)
+        return -1 - int(product_id) if at is None else int(self.variant[at])
+
+    def variants(self, product_id: int) -> list[int]:
+        """The other listings of this product in another colour, size or pack (identical
+        copies of it not included)."""
+        at = self.position(product_id)
+        if at is None:
+            return []
+        copies = set(self.copies(product_id))
+        return [i for i in self._variants[int(self.variant[at])] if i not in copies]
+
     def matching(
         self,
         brands: tuple[str, ...] = (),
         min_discount: float | None = None,
         keywords: tuple[str, ...] = (),
+        excluded_brands: tuple[str, ...] = (),
+        excluded_words: tuple[str, ...] = (),
+        fits: tuple[str, ...] = (),
     ) -> np.ndarray:
-        """Ids of the products made by one of `brands`, at least `min_discount` off and
-        naming every keyword (compared letters-and-digits only)."""
+        """Ids of the products made by one of `brands`, at least `min_discount` off, naming
+        every keyword (compared letters-and-digits only), made by none of
+        `excluded_brands` and naming none of them nor any of `excluded_words`, and naming
+        one of `fits` (what an accessory is for)."""
         keep = np.ones(len(self.ids), dtype=bool)
         if brands:
             keep &= np.isin(self.brands, list(brands))
+        if excluded_brands:
+            keep &= ~np.isin(self.brands, list(excluded_brands))
+        for word in {*excluded_brands, *excluded_words}:
+            keep &= ~self._naming(word)
+        if fits:
+            keep &= np.logical_or.reduce([self._naming(brand) for brand in fits])
         if min_discount is not None:
             with np.errstate(invalid="ignore"):
                 keep &= self.discount >= float(min_discount) - 1e-9
@@ -170,6 +225,13 @@ class CatalogFacts:
         return self.ids[keep]
 
 
+def _members(ids: np.ndarray, groups: np.ndarray) -> dict[int, list[int]]:
+    members: dict[int, list[int]] = {}
+    for pid, group in zip(ids.tolist(), groups.tolist(), strict=True):
+        members.setdefault(group, []).append(pid)
+    return members
+
+
 def _floats(frame: Any, column: str) -> np.ndarray:
     return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -177,6 +239,8 @@ def _floats(frame: Any, column: str) -> np.ndarray:
 def build_facts(frame: Any) -> CatalogFacts:
     """Facts from a products frame (product_id, name, price, discount_price, actual_price,
     rating, rating_count, currency, image_status)."""
+    from core.catalog.variants import variant_groups
+
     names = [str(n or "") for n in frame["name"].tolist()]
     vocabulary = brand_vocabulary(names)
     price = _floats(frame, "price")
@@ -203,4 +267,5 @@ def build_facts(frame: Any) -> CatalogFacts:
         images_ok=int((frame["image_status"] == "ok").sum()),
         vocabulary=vocabulary,
         fitted=fitted_brands(names, vocabulary),
+        variant=np.asarray(variant_groups(names, price.tolist()), dtype=np.int64),
     )

@@ -37,7 +37,7 @@ def _run_search(args: argparse.Namespace, settings: Settings, store: Store):
     understood = None
     if clean_query(args.query):
         understood = understand_question(args.query, lens.facts(catalog), None,
-                                         llm_config(settings))  # fmt: skip
+                                         llm_config(settings), not args.literal)  # fmt: skip
         if args.literal:
             understood = understood.without({c.key for c in understood.constraints()})
             understood = replace(understood, search_text=understood.question)
@@ -51,6 +51,10 @@ def _hit_lines(result) -> list[str]:
     if result.understanding is not None:
         u = result.understanding
         chips = ", ".join(c.label for c in u.constraints()) or "no constraints"
+        if u.corrected:
+            lines.append(
+                f'searched for: "{u.corrected}" (typed: "{u.question}"; --literal: as typed)'
+            )
         lines.append(f'understood: "{u.search_text}" · {chips}')
         lines += [f"note: {note}" for note in u.notes]
     if result.alternatives:
@@ -65,6 +69,7 @@ def _hit_lines(result) -> list[str]:
         )
         extra = f" | breaks {'; '.join(hit.unmet)}" if hit.unmet else ""
         copies = f" | +{len(hit.duplicate_ids)} identical" if hit.duplicate_ids else ""
+        copies += f" | also in {hit.also_in()}" if hit.variants else ""
         lines.append(
             f"{hit.source:>6} #{hit.rank} [{hit.product_id}] {hit.name[:70]} | {rating} | "
             f"{price} | {why}{copies}{extra}"
@@ -87,7 +92,7 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--literal",
         action="store_true",
-        help="search the words as typed: no constraints are read from the question",
+        help="search the words as typed: no spelling correction, no constraints read",
     )
 
 

@@ -92,7 +92,7 @@ def focus_of(result: SearchResult) -> list[str]:
     Appearance counts only when there are image results to judge it by."""
     u = understanding_of(result)
     found = set()
-    if u.brands:
+    if u.brands or u.fits or u.excluded_brands:
         found.add(BRAND)
     if (u.colours or u.appearance) and result.image_hits:
         found.add(APPEARANCE)
@@ -233,6 +233,8 @@ def _describe(hit: Hit) -> str:
         parts.append(f"at {format_price(hit.price, hit.currency)}")
     if hit.duplicate_ids:
         parts.append(f"also listed as {', '.join(f'#{i}' for i in hit.duplicate_ids[:5])}")
+    if hit.variants:
+        parts.append(f"also in {hit.also_in()}")
     return ", ".join(parts)
 
 

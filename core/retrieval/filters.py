@@ -1,5 +1,6 @@
 """What a search may ask for: the cleaned query text and validated filters (price,
-rating, popularity, brands, discount, keywords) rendered as a LanceDB where-clause.
+rating, popularity, brands, discount, keywords, exclusions, what an accessory fits)
+rendered as a LanceDB where-clause.
 """
 
 from __future__ import annotations
@@ -33,10 +34,16 @@ class Filters:
     brands: tuple[str, ...] = ()  # made by one of these (see catalog_facts.product_brand)
     min_discount: float | None = None  # share off the actual price, 0..1
     keywords: tuple[str, ...] = ()  # the name contains each (letters and digits only)
+    excluded_brands: tuple[str, ...] = ()  # neither made by nor naming any of these
+    excluded_words: tuple[str, ...] = ()  # the name contains none of these words
+    fits: tuple[str, ...] = ()  # an accessory for one of these brands: its name names one
 
     @property
     def needs_resolving(self) -> bool:
-        return bool(self.brands or self.keywords or self.min_discount is not None)
+        return bool(
+            self.brands or self.keywords or self.min_discount is not None
+            or self.excluded_brands or self.excluded_words or self.fits
+        )  # fmt: skip
 
     def resolve(self, facts: CatalogFacts) -> Filters | None:
         """These filters with brand, discount and keyword conditions as product ids; None
@@ -47,14 +54,18 @@ class Filters:
             share = _finite(self.min_discount, "discount")
             if not 0 <= share <= 1:
                 raise QueryError(f"a discount is a share between 0 and 1, got {share!r}")
-        ids = facts.matching(self.brands, self.min_discount, self.keywords)
+        ids = facts.matching(
+            self.brands, self.min_discount, self.keywords, self.excluded_brands,
+            self.excluded_words, self.fits,
+        )  # fmt: skip
         if self.product_ids:
             ids = np.intersect1d(ids, np.asarray([int(i) for i in self.product_ids]))
         if len(ids) == 0:
             return None
         return replace(
-            self, brands=(), min_discount=None, keywords=(), product_ids=tuple(ids.tolist())
-        )
+            self, brands=(), min_discount=None, keywords=(), excluded_brands=(),
+            excluded_words=(), fits=(), product_ids=tuple(ids.tolist()),
+        )  # fmt: skip
 
     def where(self) -> str | None:
         """A SQL where-clause; values are checked numbers or quote-escaped strings only."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.catalog.facts import NOISE_CANCELLING, words
 from core.catalog.parse import CURRENCY_SIGNS, format_price
+from core.catalog.variants import COLOURS
 
 if TYPE_CHECKING:
     from core.catalog.facts import CatalogFacts
@@ -34,10 +35,6 @@ BIG_DISCOUNT = 0.4  # "a big discount": 40% off or more
 GOOD_RATING = 4.0  # "well rated", "good reviews"
 POPULAR_MIN_RATINGS = 100  # "popular": at least this many ratings
 
-COLOURS = frozenset(
-    "black white red blue green yellow pink purple violet orange grey gray silver gold golden "
-    "brown beige navy teal maroon transparent rose".split()
-)
 SHAPES = frozenset(
     "round square rectangular circular oval slim thin compact small large mini tiny "
     "portable foldable curved flat wide tall matte glossy metallic".split()
@@ -164,6 +161,9 @@ class Constraint:
 class Understanding:
     question: str
     search_text: str
+    subject: str = ""  # the words naming what is wanted ("" for "which is the cheapest?")
+    corrected: str = ""  # the question as searched, when misspelt words were corrected
+    corrections: tuple[tuple[str, str], ...] = ()  # (as typed, as searched)
     min_price: float | None = None
     max_price: float | None = None
     min_rating: float | None = None
@@ -174,6 +174,9 @@ class Understanding:
     appearance: tuple[str, ...] = ()
     specs: tuple[str, ...] = ()  # quantities a name should state ("8GB", "55 inch")
     keywords: tuple[str, ...] = ()
+    excluded_brands: tuple[str, ...] = ()  # "not sony", "without boAt"
+    excluded_words: tuple[str, ...] = ()  # colours and kinds: "not wireless", "no mic"
+    fits: tuple[str, ...] = ()  # an accessory's brand: "remote for LG", "LG AC remote"
     order_by: str | None = None
     currency: str = ""  # the catalog's currency, for labels
     follow_up_of: str = ""  # the earlier search this one continues ("" for none)
@@ -189,6 +192,9 @@ class Understanding:
             return Constraint(key, label, "llm" if key.split(":", 1)[0] in llm else "parser")
 
         chips = [chip(f"brand:{b}", f"brand: {b}") for b in self.brands]
+        chips += [chip(f"for:{b}", f"for: {b}") for b in self.fits]
+        chips += [chip(f"not:{x}", f"not: {x}") for x in (*self.excluded_brands,
+                                                         *self.excluded_words)]  # fmt: skip
         price = self._price_label()
         if price:
             chips.append(chip(PRICE, price))
@@ -236,6 +242,9 @@ class Understanding:
             appearance=tuple(a for a in self.appearance if f"look:{a}" not in drop),
             specs=tuple(q for q in self.specs if f"spec:{q}" not in drop),
             keywords=tuple(k for k in self.keywords if f"keyword:{k}" not in drop),
+            excluded_brands=tuple(b for b in self.excluded_brands if f"not:{b}" not in drop),
+            excluded_words=tuple(w for w in self.excluded_words if f"not:{w}" not in drop),
+            fits=tuple(b for b in self.fits if f"for:{b}" not in drop),
         )
 
     # --- as filters --------------------------------------------------------------------
@@ -244,7 +253,8 @@ class Understanding:
     def hard(self) -> bool:
         """Whether anything must hold of every recommended product."""
         return bool(
-            self.brands or self.keywords
+            self.brands or self.keywords or self.excluded_brands or self.excluded_words
+            or self.fits
             or any(v is not None for v in (self.min_price, self.max_price, self.min_rating,
                                            self.min_rating_count, self.min_discount))
         )  # fmt: skip
@@ -263,6 +273,20 @@ class Understanding:
             min_discount=_tighter(base.min_discount, self.min_discount, max),
             brands=tuple(dict.fromkeys([*base.brands, *self.brands])),
             keywords=tuple(dict.fromkeys([*base.keywords, *self.keywords])),
+            excluded_brands=tuple(dict.fromkeys([*base.excluded_brands, *self.excluded_brands])),
+            excluded_words=tuple(dict.fromkeys([*base.excluded_words, *self.excluded_words])),
+            fits=tuple(dict.fromkeys([*base.fits, *self.fits])),
+        )
+
+    def exclusions(self, base: Filters | None = None) -> Filters:
+        """`base` with only this question's exclusions: what no relaxation may drop."""
+        from core.retrieval.filters import Filters
+
+        base = base or Filters()
+        return replace(
+            base,
+            excluded_brands=tuple(dict.fromkeys([*base.excluded_brands, *self.excluded_brands])),
+            excluded_words=tuple(dict.fromkeys([*base.excluded_words, *self.excluded_words])),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -279,8 +303,12 @@ class Understanding:
             "appearance": list(self.appearance),
             "specs": list(self.specs),
             "keywords": list(self.keywords),
+            "excluded_brands": list(self.excluded_brands),
+            "excluded_words": list(self.excluded_words),
+            "fits": list(self.fits),
             "order_by": self.order_by,
             "follow_up_of": self.follow_up_of,
+            "corrected": self.corrected,
             "notes": list(self.notes),
         }
 
@@ -396,15 +424,71 @@ def _parse_cheapest(parse: _Parse) -> None:
         parse.found["order_by"] = parse.found.get("order_by") or PRICE
 
 
-def _brands(text: str, vocabulary: frozenset[str]) -> tuple[str, ...]:
-    """Brands the question names, except ones it names as what a product fits ("a case
-    for Samsung") and the "noise" of noise-cancelling."""
+def _brands(text: str, vocabulary: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(makers, fitted): the brands the question names as who makes the product, and as
+    what an accessory is for: "a case for Samsung", or any brand named beside an
+    accessory ("LG AC remote"). The "noise" of noise-cancelling is no brand."""
     tokens = words(NOISE_CANCELLING.sub(" ", text))
-    found = []
+    accessory = any(t in ACCESSORY_NOUNS for t in tokens)
+    makers, fitted = [], []
     for i, token in enumerate(tokens):
-        if token in vocabulary and (i == 0 or tokens[i - 1] not in {"for", "compatible", "fits"}):
-            found.append(token)
-    return tuple(dict.fromkeys(found))
+        if token not in vocabulary:
+            continue
+        after_for = i > 0 and tokens[i - 1] in {"for", "compatible", "fits", "with"}
+        (fitted if after_for or accessory else makers).append(token)
+    return tuple(dict.fromkeys(makers)), tuple(dict.fromkeys(fitted))
+
+
+# "not sony", "without boAt", "except red or black", "other than wireless", "no mic",
+# "non-apple": the words after a negation (and those listed with them) are excluded.
+_NEGATION = re.compile(
+    r"\b(?P<neg>not|without|except(?:\s+for)?|excluding|other\s+than|but\s+not|no|non)"
+    r"[\s-]+(?:(?:from|by|made\s+by|a|an|any|the)\s+)?"
+    r"(?P<x>[a-z0-9][\w&'+]*(?:\s*(?:,|/|\bor\b|\bnor\b|\band\b)\s*[a-z0-9][\w&'+]*)*)",
+    re.IGNORECASE,
+)
+# Words that follow a negation without naming anything to exclude ("not too loud").
+_NOT_EXCLUDABLE = _FILLER | frozenset(
+    "too very so more less much really sure only just even yet over under above below "
+    "expensive costly cheap bad working".split()
+)
+# What a product is for rather than who makes it, when a brand is named beside it:
+# "LG AC remote", "samsung phone cover", "canon camera bag".
+ACCESSORY_NOUNS = frozenset(
+    "remote case cover charger cable adapter adaptor strap protector guard stand mount "
+    "holder bag sleeve skin battery batteries cartridge toner ink refill filter stylus dock "
+    "replacement earpads cushion tips pouch tempered".split()
+)
+
+
+def _negations(parse: _Parse, brands: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(excluded brands, excluded words) the question states; their spans are blanked so
+    neither becomes a wanted brand nor a searched word. "non-" negates only a brand or a
+    colour ("non-apple", not "non-stick")."""
+    excluded_brands: list[str] = []
+    excluded_words: list[str] = []
+    for match in list(_NEGATION.finditer(parse.text)):
+        listed = re.split(r"\s*(?:,|/|\bor\b|\bnor\b|\band\b)\s*", match.group("x").lower())
+        taken = []
+        for position, word in enumerate(w for w in listed if w):
+            known = word in brands or word in COLOURS
+            if (position and not known) or word in _NOT_EXCLUDABLE or word.isdigit():
+                break  # only a brand or a colour continues a list ("not red or black")
+            if match.group("neg").lower() == "non" and not known:
+                break
+            (excluded_brands if word in brands else excluded_words).append(word)
+            taken.append(word)
+        if taken:  # blank the negation and the words it took
+            start = match.start()
+            end = match.start("x") + _span_of(match.group("x"), taken[-1])
+            parse.text = parse.text[:start] + " " * (end - start) + parse.text[end:]
+    return tuple(dict.fromkeys(excluded_brands)), tuple(dict.fromkeys(excluded_words))
+
+
+def _span_of(listed: str, last: str) -> int:
+    """Where, in a negation's list, the last word it took ends."""
+    found = [m.end() for m in re.finditer(rf"\b{re.escape(last)}\b", listed.lower())]
+    return found[0] if found else len(listed)
 
 
 _SPEC = re.compile(
@@ -429,12 +513,21 @@ def understand(
     question: str,
     facts: CatalogFacts | None = None,
     previous: Understanding | None = None,
+    correct: bool = True,
 ) -> Understanding:
     """What `question` asks for. A question that names no product of its own ("under 2k?",
-    "in black", "cheaper ones") continues `previous`, visibly: `follow_up_of` says so."""
+    "in black", "cheaper ones") continues `previous`, visibly: `follow_up_of` says so.
+    Misspelt words are corrected from the catalog's own words (`correct=False`: as typed);
+    `corrected` says what was searched instead."""
     from core.retrieval.filters import clean_query
 
     question = clean_query(question)
+    corrections: tuple[tuple[str, str], ...] = ()
+    if correct and facts is not None:
+        searched, corrections = facts.speller.correct_text(question)
+        if corrections:
+            fixed = understand(searched, facts, previous, correct=False)
+            return replace(fixed, question=question, corrected=searched, corrections=corrections)
     # A brand the catalog only sells accessories for is still a brand asked for.
     vocabulary = facts.vocabulary | facts.fitted if facts is not None else frozenset()
     parse = _Parse(text=question.lower(), currency=facts.currency if facts is not None else "")
@@ -443,11 +536,12 @@ def understand(
     _parse_popularity(parse)
     _parse_prices(parse)
     _parse_cheapest(parse)
+    excluded_brands, excluded_words = _negations(parse, vocabulary)
     rest = parse.text
     tokens = words(rest)
     colours = tuple(dict.fromkeys(t for t in tokens if t in COLOURS))
     shapes = tuple(dict.fromkeys(t for t in tokens if t in SHAPES))
-    brands = _brands(rest, vocabulary)
+    brands, fits = _brands(rest, vocabulary)
     keywords = tuple(
         k for k in _model_numbers(question) if k.lower() in rest and k.lower() not in brands
     )
@@ -456,6 +550,7 @@ def understand(
     understood = Understanding(
         question=question,
         search_text=kept or question,
+        subject=kept,
         min_price=found.get("min_price"),
         max_price=found.get("max_price"),
         min_rating=found.get("min_rating"),
@@ -466,11 +561,14 @@ def understand(
         appearance=shapes,
         specs=_specs(rest),
         keywords=keywords,
+        excluded_brands=excluded_brands,
+        excluded_words=excluded_words,
+        fits=fits,
         order_by=found.get("order_by"),
         currency=parse.currency,
         notes=tuple(parse.notes),
     )
-    if previous is not None and _continues(rest, brands):
+    if previous is not None and _continues(rest, brands + fits):
         return _merge(previous, understood, kept)
     return understood
 
@@ -495,11 +593,15 @@ def _merge(previous: Understanding, new: Understanding, extra: str) -> Understan
     merged = Understanding(
         question=new.question,
         search_text=f"{previous.search_text} {extra}".strip(),
+        subject=f"{previous.subject} {extra}".strip(),
         brands=tuple(dict.fromkeys([*previous.brands, *new.brands])),
         colours=new.colours or previous.colours,
         appearance=new.appearance or previous.appearance,
         specs=new.specs or previous.specs,
         keywords=previous.keywords,
+        excluded_brands=tuple(dict.fromkeys([*previous.excluded_brands, *new.excluded_brands])),
+        excluded_words=tuple(dict.fromkeys([*previous.excluded_words, *new.excluded_words])),
+        fits=tuple(dict.fromkeys([*previous.fits, *new.fits])),
         order_by=new.order_by or previous.order_by,
         currency=new.currency,
         follow_up_of=subject,

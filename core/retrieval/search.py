@@ -56,11 +56,18 @@ class Hit:
     image_similarity: float | None = None
     keywords_matched: list[str] = field(default_factory=list)
     duplicate_ids: list[int] = field(default_factory=list)  # identical listings elsewhere
+    # The same product in another colour, size or pack: [{"product_id", "label"}, ...]
+    variants: list[dict[str, Any]] = field(default_factory=list)
     unmet: list[str] = field(default_factory=list)  # constraints this product breaks
     alternative: bool = False  # shown because nothing met the constraints
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def also_in(self) -> str:
+        """Its variants for people: "Blue, Red, Green" (an id when a name states none)."""
+        labels = [v["label"] or f"#{v['product_id']}" for v in self.variants]
+        return ", ".join(dict.fromkeys(labels))
 
 
 @dataclass
@@ -173,12 +180,13 @@ def rrf_fuse(*rankings: list[tuple[int, float]], k: int = RRF_K) -> list[tuple[i
 def collapse_copies(
     ranked: list[tuple[int, float]], facts: CatalogFacts, k: int
 ) -> list[tuple[int, float]]:
-    """The first k distinct listings: identical copies (same name and price) of a better
-    ranked product are dropped here and listed on its hit instead."""
+    """The first k distinct products: identical copies (same name and price) and variants
+    (another colour, size or pack) of a better ranked listing are dropped here and listed
+    on its hit instead."""
     seen: set[int] = set()
     kept = []
     for product_id, score in ranked:
-        group = facts.group_of(product_id)
+        group = facts.product_of(product_id)
         if group not in seen:
             seen.add(group)
             kept.append((product_id, score))
@@ -190,7 +198,7 @@ def collapse_copies(
 HIT_COLUMNS = [
     n for n in Hit.__dataclass_fields__
     if n not in ("source", "rank", "score", "text_similarity", "image_similarity",
-                 "keywords_matched", "duplicate_ids", "unmet", "alternative")
+                 "keywords_matched", "duplicate_ids", "variants", "unmet", "alternative")
 ]  # fmt: skip
 
 
@@ -213,6 +221,7 @@ def _explain(lens: Lens, result: SearchResult, facts: CatalogFacts, vectors: dic
     """Fill each hit's text and image similarity (both measured for every hit, whichever
     index found it), the query words its name contains, and its identical listings."""
     from core.catalog.facts import words
+    from core.catalog.variants import variant_label
 
     ids = [h.product_id for h in result.hits]
     similarity: dict[str, dict[int, float]] = {}
@@ -230,6 +239,10 @@ def _explain(lens: Lens, result: SearchResult, facts: CatalogFacts, vectors: dic
         named = set(words(hit.name))
         hit.keywords_matched = [w for w in asked if w in named]
         hit.duplicate_ids = [i for i in facts.copies(hit.product_id) if i != hit.product_id]
+        hit.variants = [
+            {"product_id": i, "label": variant_label(facts.names[facts.position(i)])}
+            for i in facts.variants(hit.product_id)
+        ]
 
 
 def _search_images(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.catalog.facts import compact, words
+from core.catalog.facts import compact, name_words, words
 from core.catalog.parse import format_price
 from core.retrieval.filters import Filters
 from core.retrieval.query import (
@@ -80,7 +80,10 @@ def retrieve(
                 break
     result.understanding = understanding
     if understanding is not None:
-        result.text_hits = _order(result.text_hits, understanding, k)
+        # Over a chosen set ("which of these is the cheapest?") or with nothing named but
+        # an ordering, every result is relevant: the ordering is strict over all of them.
+        strict = bool(base.product_ids) or not understanding.subject
+        result.text_hits = _order(result.text_hits, understanding, k, strict)
         result.image_hits = result.image_hits[:k]
         facts = lens.facts(catalog)
         for hit in result.hits:
@@ -102,13 +105,19 @@ def _matches_words(result: SearchResult) -> bool:
 
 
 def _relaxations(understanding: Understanding, base: Filters) -> list[Filters]:
-    """Keep the brand (it comes first in precedence) if that alone finds something."""
+    """Keep the brand (it comes first in precedence) if that alone finds something. An
+    exclusion is never relaxed: a shopper who said "not Sony" is never shown Sony."""
+    kept = understanding.exclusions(base)
     tries = []
-    if understanding.brands:
+    if understanding.brands or understanding.fits:
         tries.append(
-            replace(base, brands=tuple(dict.fromkeys([*base.brands, *understanding.brands])))
+            replace(
+                kept,
+                brands=tuple(dict.fromkeys([*base.brands, *understanding.brands])),
+                fits=tuple(dict.fromkeys([*base.fits, *understanding.fits])),
+            )
         )
-    tries.append(base)
+    tries.append(kept)
     return tries
 
 
@@ -124,10 +133,12 @@ _ORDER_KEYS = {
 }
 
 
-def _order(hits: list[Hit], understanding: Understanding, k: int) -> list[Hit]:
-    """Within the relevance band: names stating more of the asked quantities first, then
-    the asked look (appearance comes before discount and rating in precedence), then the
-    asked ordering."""
+def _order(
+    hits: list[Hit], understanding: Understanding, k: int, strict: bool = False
+) -> list[Hit]:
+    """Within the relevance band (all hits when `strict`): names stating more of the asked
+    quantities first, then the asked look (appearance comes before discount and rating in
+    precedence), then the asked ordering."""
     if not hits:
         return hits
     looks = set(_looks(understanding))
@@ -136,7 +147,7 @@ def _order(hits: list[Hit], understanding: Understanding, k: int) -> list[Hit]:
     if not looks and not specs and order is None:
         return _renumber(hits[:k])
     best = max((h.text_similarity or h.score) for h in hits)
-    band = [h for h in hits if (h.text_similarity or h.score) >= best - RELEVANCE_BAND]
+    band = [h for h in hits if strict or (h.text_similarity or h.score) >= best - RELEVANCE_BAND]
     rest = [h for h in hits if h not in band]
 
     def key(hit: Hit) -> tuple:
@@ -189,6 +200,17 @@ def unmet(hit: Hit, understanding: Understanding, facts: CatalogFacts) -> list[s
     for keyword in understanding.keywords:
         if compact(keyword) not in name:
             broken.append(chips[f"keyword:{keyword}"])
+    named = name_words(hit.name)
+    at = facts.position(hit.product_id)
+    maker = facts.brands[at] if at is not None else ""
+    for word in (*understanding.excluded_brands, *understanding.excluded_words):
+        if word in named or word == maker:
+            broken.append(chips[f"not:{word}"])
+    if understanding.fits and not set(understanding.fits) & named:
+        broken.append(", ".join(chips[f"for:{b}"] for b in understanding.fits))
+    for spec in understanding.specs:  # a quantity is checked against the name, never claimed
+        if spec not in name:
+            broken.append(f"{chips[f'spec:{spec}']} (not in its name)")
     return broken
 
 
@@ -198,8 +220,9 @@ PROPOSAL_PROMPT = """Extract the shopping constraints a question states. Reply w
 object and nothing else, using only these keys (omit what the question does not state):
 min_price, max_price (numbers in the catalog's currency, {currency}), min_rating (1-5),
 min_rating_count (integer), min_discount (share 0-1, "40% off" is 0.4), brands (list of
-lower-case brand names), colours (list), order_by (one of "rating", "price", "discount",
-"popularity")."""
+lower-case brand names), colours (list), excluded_brands and excluded_colours (lists: what
+the question says "not", "without", "except" or "other than" to), order_by (one of
+"rating", "price", "discount", "popularity")."""
 
 
 class Proposal(BaseModel):
@@ -213,6 +236,8 @@ class Proposal(BaseModel):
     min_discount: float | None = Field(None, ge=0, le=1)
     brands: list[str] = Field(default_factory=list, max_length=5)
     colours: list[str] = Field(default_factory=list, max_length=5)
+    excluded_brands: list[str] = Field(default_factory=list, max_length=5)
+    excluded_colours: list[str] = Field(default_factory=list, max_length=5)
     order_by: Literal["rating", "price", "discount", "popularity"] | None = None
 
     def merge_into(self, understood: Understanding, facts: CatalogFacts) -> Understanding:
@@ -228,6 +253,19 @@ class Proposal(BaseModel):
         colours = [c.lower() for c in self.colours if c.lower() in COLOURS]
         if colours and not understood.colours:
             changes["colours"] = tuple(dict.fromkeys(colours))
+        # Exclusions are validated like the rest: the catalog's brands, known colours.
+        excluded = [b.lower() for b in self.excluded_brands if b.lower() in facts.vocabulary]
+        if excluded and not understood.excluded_brands:
+            changes["excluded_brands"] = tuple(dict.fromkeys(excluded))
+        excluded = [c.lower() for c in self.excluded_colours if c.lower() in COLOURS]
+        if excluded and not understood.excluded_words:
+            changes["excluded_words"] = tuple(dict.fromkeys(excluded))
+        # A brand the shopper excluded is never also a brand asked for.
+        if changes.get("brands") and set(changes["brands"]) & {
+            *understood.excluded_brands,
+            *changes.get("excluded_brands", ()),
+        }:
+            changes.pop("brands")
         if not changes:
             return understood
         sources = tuple((_CHIP_OF.get(name, name), "llm") for name in changes)
@@ -237,7 +275,7 @@ class Proposal(BaseModel):
 _NUMERIC = ("min_price", "max_price", "min_rating", "min_rating_count", "min_discount", "order_by")
 # Proposal field → the chip key prefix it shows under.
 _CHIP_OF = {"min_price": PRICE, "max_price": PRICE, "order_by": "order", "brands": "brand",
-            "colours": "colour"}  # fmt: skip
+            "colours": "colour", "excluded_brands": "not", "excluded_words": "not"}  # fmt: skip
 
 
 def propose_with_llm(
@@ -268,9 +306,11 @@ def understand_question(
     facts: CatalogFacts,
     previous: Understanding | None = None,
     config: LLMConfig | None = None,
+    correct: bool = True,
 ) -> Understanding:
-    """The deterministic reading, refined by the LLM's when one is configured."""
-    understood = understand(question, facts, previous)
+    """The deterministic reading, refined by the LLM's when one is configured
+    (`correct=False`: misspelt words searched as typed)."""
+    understood = understand(question, facts, previous, correct)
     if config is not None and config.model:
         understood = propose_with_llm(question, understood, config, facts)
     return understood
