@@ -301,7 +301,9 @@ with st.expander("Details"):
             hide_index=True,
         )
 
-label_sets = lens.store.labels.labellers(catalog) if catalog else []
+# The catalog's pseudo-labels matter only when the comparison is scored on them.
+on_catalog = a.dataset.startswith("catalog:")
+label_sets = lens.store.labels.labellers(catalog) if catalog and on_catalog else []
 if label_sets:
     with st.expander(f"Pseudo-label distribution in {catalog}"):
         labeller = st.selectbox("Label set", [lab for lab, _, _ in label_sets])

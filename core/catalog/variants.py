@@ -22,6 +22,7 @@ COLOURS = frozenset(
 )
 # Listings whose prices differ by more than this factor are different products.
 PRICE_RATIO = 1.5
+MAX_VARIANT_WORDS = 6  # a bracket that names a variant is short
 _BRACKET = re.compile(r"\(([^)]*)\)")
 _CUT_BRACKET = re.compile(r"\([^)]*(?:\.\.\.|…)\s*$")
 _PACK = re.compile(
@@ -33,14 +34,20 @@ _SIZE_NAMED = re.compile(r"\b(?:size\s*[\w.-]+|free\s+size)\b", re.I)
 
 
 def describes_variant(text: str) -> bool:
-    """A bracketed part that only tells a variant apart: a colour, a size or a pack."""
+    """A bracketed part that only tells a variant apart: a short one naming a colour, a
+    size or a pack ("Raging Black", "Thunder Black, 4GB RAM, 64GB Storage", "Pack of 2").
+    A long one holds more ("JBL Fuze Pint, Wireless … Speaker, Black"): a model name."""
+    if len(words(text)) > MAX_VARIANT_WORDS:
+        return False
     return bool(COLOURS & set(words(text)) or _PACK.search(text) or _SIZE.fullmatch(text.strip()))
 
 
 def variant_key(name: str) -> str:
     """The name without what tells its variants apart (words singular: "Mode", "Modes")."""
     text = _BRACKET.sub(lambda m: " " if describes_variant(m.group(1)) else m.group(0), name)
-    text = _CUT_BRACKET.sub(" ", text)  # "…Mode(Bl...": a cut-off name's last bracket
+    cut = _CUT_BRACKET.search(text)  # "…Mode(Bl...": a cut-off name's short last bracket
+    if cut and len(words(cut.group(0))) <= 2:
+        text = text[: cut.start()]
     text = _SIZE_NAMED.sub(" ", _PACK.sub(" ", text))
     kept = [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words(text)]
     return compact(" ".join(w for w in kept if w not in COLOURS))
@@ -50,7 +57,7 @@ def variant_label(name: str) -> str:
     """What sets a listing apart from its variants, for "also in …": its bracketed colour,
     size or pack, else its colour words ("" when the name states none)."""
     cut = _CUT_BRACKET.search(name)
-    if cut:
+    if cut and len(words(cut.group(0))) <= 2:
         return cut.group(0).strip("( .…") + "…"
     for inside in reversed(_BRACKET.findall(name)):
         if describes_variant(inside):
