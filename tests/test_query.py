@@ -226,6 +226,8 @@ def test_an_llm_proposes_exclusions_validated_like_the_parser():
         ("non-stick pan", (), (), (), "non-stick pan"),  # "non-" negates brands and colours only
         ("earphones no more than ₹500", (), (), (), "earphones"),  # a price, not an exclusion
         ("sony headphones not boat or redmi", ("sony",), ("boat", "redmi"), (), "sony headphones"),
+        # an accessory that comes with the product leaves its brand the maker
+        ("boAt earbuds with charging case", ("boat",), (), (), "boAt earbuds charging case"),
     ],
 )
 def test_negations_exclude_instead_of_asking(

@@ -150,6 +150,10 @@ def test_a_quantity_asked_for_is_checked_against_the_name_never_claimed(lens):
     other = next(h for h in drives if "64GB" in h.name)
     assert other.unmet == ["spec: 32gb (not in its name)"]
     assert other.product_id not in reply.recommended_ids
+    # a quantity no product states: nothing is recommended, and the answer says why
+    result, reply = ask(lens, "usb flash drive 48gb")
+    assert result.hits and all("spec: 48gb (not in its name)" in h.unmet for h in result.hits)
+    assert reply.recommended_ids == [] and "spec: 48gb (not in its name)" in reply.text
 
 
 def test_cheapest_of_a_selection_is_strictly_the_cheapest(lens):

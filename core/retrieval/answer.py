@@ -285,6 +285,12 @@ def _compose(question: str, result: SearchResult, focus: list[str]) -> tuple[str
             f'Nothing in the catalog closely matches "{u.search_text}" (the best text '
             f"similarity is {best_text:.2f}). The nearest products by meaning are {nearest}."
         ), []
+    if not ranked:  # every product found misses a quantity asked for ("48gb")
+        nearest = [f"{_describe(h)}, which breaks {'; '.join(h.unmet)}" for h in result.hits[:2]]
+        return prefix + (
+            f'No product found for "{u.search_text}" has everything you asked for. The '
+            "nearest are " + " and ".join(nearest) + "."
+        ), []
     basis = _WHY[focus[0]] if focus else "how closely it matches your words"
     lead = f"Judged mainly by {basis}"
     if stated:

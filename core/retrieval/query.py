@@ -429,7 +429,11 @@ def _brands(text: str, vocabulary: frozenset[str]) -> tuple[tuple[str, ...], tup
     what an accessory is for: "a case for Samsung", or any brand named beside an
     accessory ("LG AC remote"). The "noise" of noise-cancelling is no brand."""
     tokens = words(NOISE_CANCELLING.sub(" ", text))
-    accessory = any(t in ACCESSORY_NOUNS for t in tokens)
+    # "earbuds with charging case": an accessory that comes with it is a feature
+    accessory = any(
+        t in ACCESSORY_NOUNS and not {"with", "including", "plus"} & set(tokens[max(0, i - 3) : i])
+        for i, t in enumerate(tokens)
+    )
     makers, fitted = [], []
     for i, token in enumerate(tokens):
         if token not in vocabulary:
@@ -522,7 +526,6 @@ def understand(
     from core.retrieval.filters import clean_query
 
     question = clean_query(question)
-    corrections: tuple[tuple[str, str], ...] = ()
     if correct and facts is not None:
         searched, corrections = facts.speller.correct_text(question)
         if corrections:
