@@ -181,3 +181,14 @@ def test_variants_show_once_and_the_one_asked_for_leads(lens):
     result, _ = ask(lens, "sony bluetooth headphones in blue")
     lead = next(h for h in result.hits if "WH-CH510" in h.name)
     assert lead.name.endswith("(Blue)") and {v["label"] for v in lead.variants} == {"Red", "Black"}
+
+
+def test_the_kind_of_product_asked_for_is_what_the_results_are(lens):
+    # Logitech makes no mouse under ₹1000 here, only a keyboard: that keyboard is no answer
+    result, reply = ask(lens, "logitech mouse under ₹1000")
+    assert result.alternatives and "Mouse" in result.hits[0].name
+    assert result.hits[0].unmet == ["≤ ₹1,000 (₹1,295)"] and reply.recommended_ids == []
+    # names that name the whole kind asked for come before closer-sounding others
+    result, _ = ask(lens, "wired earphones")
+    named = ["earphone" in h.name.lower() and "wired" in h.name.lower() for h in result.text_hits]
+    assert named[0] and named == sorted(named, reverse=True)

@@ -162,6 +162,7 @@ class Understanding:
     question: str
     search_text: str
     subject: str = ""  # the words naming what is wanted ("" for "which is the cheapest?")
+    phrase: str = ""  # its leading noun phrase: "a good camera for travel" → "camera"
     corrected: str = ""  # the question as searched, when misspelt words were corrected
     corrections: tuple[tuple[str, str], ...] = ()  # (as typed, as searched)
     min_price: float | None = None
@@ -554,6 +555,7 @@ def understand(
         question=question,
         search_text=kept or question,
         subject=kept,
+        phrase=_leading_phrase(rest),
         min_price=found.get("min_price"),
         max_price=found.get("max_price"),
         min_rating=found.get("min_rating"),
@@ -574,6 +576,22 @@ def understand(
     if previous is not None and _continues(rest, brands + fits):
         return _merge(previous, understood, kept)
     return understood
+
+
+# Words that end the noun phrase naming what is wanted: "camera for travel" → camera.
+_PHRASE_ENDS = frozenset("for with to in on under over below above from by at of near".split())
+
+
+def _leading_phrase(rest: str) -> str:
+    """The question's first noun phrase once constraints are taken out: its words up to
+    the first preposition, filler skipped ("a good camera for travel" → "camera")."""
+    phrase: list[str] = []
+    for token in words(rest):
+        if token in _PHRASE_ENDS and phrase:
+            break
+        if token not in _FILLER:
+            phrase.append(token)
+    return " ".join(phrase)
 
 
 def _original_words(question: str, rest: str) -> list[str]:
@@ -597,6 +615,7 @@ def _merge(previous: Understanding, new: Understanding, extra: str) -> Understan
         question=new.question,
         search_text=f"{previous.search_text} {extra}".strip(),
         subject=f"{previous.subject} {extra}".strip(),
+        phrase=previous.phrase,
         brands=tuple(dict.fromkeys([*previous.brands, *new.brands])),
         colours=new.colours or previous.colours,
         appearance=new.appearance or previous.appearance,

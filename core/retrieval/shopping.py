@@ -57,8 +57,10 @@ def retrieve(
     """Search with the question's constraints; fall back to marked alternatives."""
     base = base or Filters()
     text = understanding.search_text if understanding else ""
+    kind = subject_kind(understanding, lens.facts(catalog)) if understanding else ()
     reorders = bool(
-        understanding and (understanding.order_by or _looks(understanding) or understanding.specs)
+        understanding
+        and (understanding.order_by or _looks(understanding) or understanding.specs or kind)
     )
     pool = max(k, POOL) if reorders else k
     filters = understanding.filters(base) if understanding else base
@@ -68,13 +70,14 @@ def retrieve(
         understanding is not None
         and understanding.hard
         and not named
-        and not _matches_words(result)
+        and not _matches_words(result, kind)
     ):
         # Nothing that meets the constraints matches the words ("sony headphones ≤ $50"
-        # finds only a Sony DVD player): show what does match them, as alternatives.
+        # finds only a Sony DVD player; "logitech mouse ≤ ₹1000" only a keyboard): show
+        # what does match them, as alternatives.
         for relaxed in _relaxations(understanding, base):
             nearest = search(lens, catalog, text, image, pool, relaxed, hybrid)
-            if _matches_words(nearest) or (nearest.hits and not result.hits):
+            if _matches_words(nearest, kind) or (nearest.hits and not result.hits):
                 result = nearest
                 result.alternatives = True
                 break
@@ -83,7 +86,8 @@ def retrieve(
         # Over a chosen set ("which of these is the cheapest?") or with nothing named but
         # an ordering, every result is relevant: the ordering is strict over all of them.
         strict = bool(base.product_ids) or not understanding.subject
-        result.text_hits = _order(result.text_hits, understanding, k, strict)
+        hits = _kind_first(result.text_hits, kind)
+        result.text_hits = _order(hits, understanding, k, strict)
         result.image_hits = result.image_hits[:k]
         facts = lens.facts(catalog)
         for hit in result.hits:
@@ -97,11 +101,47 @@ def best_text_similarity(result: SearchResult) -> float | None:
     return max(scores, default=None)
 
 
-def _matches_words(result: SearchResult) -> bool:
+def _matches_words(result: SearchResult, kind: tuple[str, ...] = ()) -> bool:
     """Some hit matches the question's words: a text similarity of at least WEAK_MATCH, or
-    an image query (whose hits have no text to compare)."""
+    an image query (whose hits have no text to compare); and, when the question names a
+    kind of product the catalog has words for, some text hit's name names it."""
     best = best_text_similarity(result)
-    return bool(result.hits) and (best is None or best >= WEAK_MATCH or result.has_image)
+    similar = bool(result.hits) and (best is None or best >= WEAK_MATCH or result.has_image)
+    if not similar or not kind or result.has_image:
+        return similar
+    return any(_names(h.name, kind[-1:]) for h in result.text_hits)
+
+
+def subject_kind(understanding: Understanding, facts: CatalogFacts) -> tuple[str, ...]:
+    """The product kind the question names: its leading noun phrase ("LG split AC under
+    ₹40k" → split, ac; "a good camera for travel" → camera), without brands,
+    colours, shapes and quantities, and only words product names here use. The last word
+    is the head ("ac", "camera"), which a matching product's name must name."""
+    from core.retrieval.query import SHAPES
+
+    phrase = words(understanding.phrase)
+    brands = {*understanding.brands, *understanding.fits}
+    counts = facts.speller.counts
+    return tuple(
+        w for w in phrase
+        if w not in brands and w not in COLOURS and w not in SHAPES and w.isalpha()
+        and (counts.get(w, 0) or counts.get(w[:-1], 0)) > 0
+    )  # fmt: skip
+
+
+def _kind_first(hits: list[Hit], kind: tuple[str, ...]) -> list[Hit]:
+    """Hits whose names name the whole kind asked for ("trolley bag") before the others,
+    each group in its own order: a duffel bag that is closer in meaning does not hide
+    the trolley bags."""
+    if not kind:
+        return hits
+    return sorted(hits, key=lambda hit: not _names(hit.name, kind))
+
+
+def _names(name: str, kind: tuple[str, ...]) -> bool:
+    """Whether a product name names every word of `kind` (singular or plural)."""
+    named = name_words(name)
+    return all(w in named or (w.endswith("s") and w[:-1] in named) for w in kind)
 
 
 def _relaxations(understanding: Understanding, base: Filters) -> list[Filters]:
