@@ -113,10 +113,13 @@ def linear_probe(
     x_val, y_val = rows("val")
     x_test, y_test = rows("test")
     # The regularisation is chosen on the validation part, never on the scored photos.
-    c = DEFAULT_C
     if len(y_val):
-        c = max(PROBE_CS, key=lambda c: float((fitted(c).predict(x_val) == y_val).mean()))
-    correct = int((fitted(c).predict(x_test) == y_test).sum())
+        candidates = {c: fitted(c) for c in PROBE_CS}
+        c = max(PROBE_CS, key=lambda c: float((candidates[c].predict(x_val) == y_val).mean()))
+        model = candidates[c]
+    else:
+        c, model = DEFAULT_C, fitted(DEFAULT_C)
+    correct = int((model.predict(x_test) == y_test).sum())
     return ProbeResult(
         DEFAULT_TRUNK.arch, correct / len(y_test), wilson_interval(correct, len(y_test)),
         len(y_test), len(y_train), c,

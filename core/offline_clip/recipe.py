@@ -131,24 +131,21 @@ def sample_pseudo_labels(products: Sequence[Any], settings: Settings) -> dict[in
 
 
 def training_data(
-    settings: Settings, config: AdapterTraining = TRAINING, progress: Progress | None = None
+    settings: Settings,
+    config: AdapterTraining = TRAINING,
+    progress: Progress | None = None,
+    grouped: bool = True,
 ) -> TrainingData:
+    """The shipped pairs and their splits. `grouped=False` leaves the office photos split
+    by file (enough to fingerprint the data: reading every photo is left to a build)."""
     from core.catalog.parse import read_catalog
-    from core.datasets.registry import leak_free_split
 
     pairs: dict[str, list[Pair]] = {}
     sources: list[str] = []
-    splits: dict[str, Split] = {}
     office = office_items_dir(settings)
     if office is not None:
         pairs["office_items"] = folder_pairs(office, CLASS_TEMPLATE)
         sources.append(f"{office} (class-labelled photos, 'a photo of {{class}}')")
-        # Split by near-duplicate group exactly as `productlens dataset add` splits this
-        # folder: its held-out part is then held out from this model too.
-        cache = ActivationCache(settings.activation_cache_dir)
-        splits["office_items"], _ = leak_free_split(
-            pairs["office_items"], config.seed, progress, cache
-        )
     else:
         log.warning("no office_items folder found: the offline CLIP trains on the sample only")
     sample = settings.sample_dir
@@ -157,24 +154,38 @@ def training_data(
         labels = sample_pseudo_labels(products, settings)
         pairs["sample"] = catalog_pairs(products, "sample", labels)
         sources.append(f"{sample} (product photos with their names)")
-    return make_training_data(pairs, sources, config, splits)
+    data = make_training_data(pairs, sources, config)
+    return with_office_groups(data, settings, config, progress) if grouped else data
 
 
 def make_training_data(
-    pairs: dict[str, list[Pair]],
-    sources: list[str],
-    config: AdapterTraining = TRAINING,
-    splits: dict[str, Split] | None = None,
+    pairs: dict[str, list[Pair]], sources: list[str], config: AdapterTraining = TRAINING
 ) -> TrainingData:
-    """`splits`: a source's split when it was made elsewhere (else stratified by label)."""
     if not any(pairs.values()):
         raise FileNotFoundError("no training images for the offline CLIP")
     splits = {
-        name: (splits or {}).get(name)
-        or split_pairs(items, config.seed, config.val_frac, config.test_frac)
+        name: split_pairs(items, config.seed, config.val_frac, config.test_frac)
         for name, items in pairs.items()
     }
     return TrainingData(pairs, splits, sources)
+
+
+def with_office_groups(
+    data: TrainingData,
+    settings: Settings,
+    config: AdapterTraining = TRAINING,
+    progress: Progress | None = None,
+) -> TrainingData:
+    """`data` with its office photos split by near-duplicate group, exactly as `productlens
+    dataset add` splits that folder: its held-out part is then held out from this model."""
+    from core.datasets.registry import leak_free_split
+
+    office = data.pairs.get("office_items")
+    if not office:
+        return data
+    cache = ActivationCache(settings.activation_cache_dir)
+    split, _ = leak_free_split(office, config.seed, progress, cache)
+    return replace(data, splits={**data.splits, "office_items": split})
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -464,11 +475,13 @@ def fingerprint(data: TrainingData, config: AdapterTraining, head: ConceptHeadCo
     import torch
 
     digest = hashlib.sha256()
+    from core.datasets import duplicates
+
     versions = [torch.__version__, timm.__version__, open_clip.__version__]
-    recipe = [RECIPE_VERSION, asdict(config), head.as_dict(), versions]
+    # the office split follows from the photos and the near-duplicate thresholds
+    grouping = [duplicates.HASH_DISTANCE, duplicates.FEATURE_COSINE]
+    recipe = [RECIPE_VERSION, asdict(config), head.as_dict(), versions, grouping]
     digest.update(json.dumps(recipe, default=str).encode())
-    for name in sorted(data.splits):  # a split made by grouping changes with its code
-        digest.update(json.dumps([name, asdict(data.splits[name])], default=str).encode())
     for pair in sorted(data.all_pairs(), key=lambda p: p.key):
         size = os.path.getsize(pair.image) if os.path.exists(pair.image) else -1
         digest.update(f"{pair.key}|{pair.text}|{pair.label}|{size}\n".encode())
@@ -530,11 +543,14 @@ def ensure_offline_clip(
         if source.status == PRETRAINED:
             return OfflineBuild("skipped", str(target), f"pretrained CLIP {source.spec} is usable")
     settings = with_remembered_office_items(settings, target)
-    data = data or training_data(settings, config, progress)
+    given = data is not None
+    data = data or training_data(settings, config, progress, grouped=False)
     stamp = fingerprint(data, config, HEAD)
     if not force and cached_fingerprint(target) == stamp:
         meta = read_meta(target)
         return OfflineBuild("cached", str(target), f"up to date (fingerprint {stamp})", meta)
+    if not given:  # grouping reads every office photo: only when building
+        data = with_office_groups(data, settings, config, progress)
     cache = ActivationCache(settings.activation_cache_dir)
     parts, meta, split = build(data, config, progress, cache)
     meta["fingerprint"] = stamp
