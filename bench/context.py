@@ -17,6 +17,10 @@ KAGGLE_CSV = Path(
     os.environ.get("PRODUCTLENS_BENCH_CATALOG")
     or CHECKOUT.parent / "shared" / "data" / "amazon_electronics_2023.csv"
 )
+MIXED_CSV = Path(
+    os.environ.get("PRODUCTLENS_BENCH_MIXED")
+    or CHECKOUT.parent / "shared" / "data" / "amazon_products_2023_mixed_categories.csv"
+)
 SAMPLE = CHECKOUT / "data" / "sample"
 RESULTS = CHECKOUT / "bench" / "results"
 

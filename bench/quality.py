@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.context import CHECKOUT, KAGGLE_CSV, SAMPLE, Context
+from bench.context import CHECKOUT, KAGGLE_CSV, MIXED_CSV, SAMPLE, Context
 from core.settings import Settings
 
 
@@ -45,7 +45,8 @@ BENCH_DB = CHECKOUT / "data" / "bench-db"  # kept between runs: the 9,600 texts 
 
 
 def _quality_store(ctx: Context) -> Settings:
-    """A store with the Kaggle file as "electronics" and the sample as "sample", embedded
+    """A store with the Kaggle file as "electronics", the all-category file as "mixed" and
+    the sample as "sample", embedded
     with the configured models (ingest and embed only do what is missing)."""
     from core.embed import embed_images, embed_texts
     from core.ingest import ingest
@@ -58,6 +59,8 @@ def _quality_store(ctx: Context) -> Settings:
     sources = {"sample": SAMPLE}
     if KAGGLE_CSV.exists() and not ctx.quick:
         sources["electronics"] = KAGGLE_CSV
+    if MIXED_CSV.exists() and not ctx.quick:
+        sources["mixed"] = MIXED_CSV
     for catalog, source in sources.items():
         ingest(store, source, catalog=catalog)
         embed_texts(store, catalog, load_text_model(settings))
@@ -70,10 +73,14 @@ def suite_retrieval_quality(ctx: Context) -> list[dict[str, Any]]:
     this build, on the same store and models; development and held-out questions apart."""
     from bench.query_set import (
         BASELINE_COMMIT,
+        BEFORE_29_COMMIT,
+        Scores,
         baseline_outcomes,
+        before_29_outcomes,
         current_outcomes,
         load_query_set,
         score,
+        twin_agreement,
     )
     from core.lens import Lens
 
@@ -82,15 +89,34 @@ def suite_retrieval_quality(ctx: Context) -> list[dict[str, Any]]:
     catalogs = set(lens.store.catalogs.names())
     queries = [q for q in load_query_set() if q.catalog in catalogs]
     systems = {
-        f"before ({BASELINE_COMMIT})": baseline_outcomes(settings, queries, ctx.work),
+        f"before #14 ({BASELINE_COMMIT})": baseline_outcomes(settings, queries, ctx.work),
+        f"before #29 ({BEFORE_29_COMMIT})": before_29_outcomes(settings, queries, ctx.work),
         "this build": current_outcomes(lens, queries),
     }
+    scored = {system: score(queries, lens.facts, outcomes) for system, outcomes in systems.items()}
     rows = []
-    for subset, chosen in (
+    for subset, chosen in _parts(queries):
+        ids = {q.id for q in chosen}
+        for system, scores in scored.items():
+            part = Scores([r for r in scores.per_query if r["id"] in ids])
+            row = {"set": subset, "code": system, **part.summary()}
+            if any(q.twin_of for q in chosen):  # a twin's partner may sit in another part
+                row.update(twin_agreement(chosen, scores))
+            rows.append(row)
+    return rows
+
+
+def _parts(queries: list[Any]) -> list[tuple[str, list[Any]]]:
+    """Every part the figures are reported for: development and held-out questions, each
+    catalog, each kind of question, the misspelt twins."""
+    parts = [
         ("development", [q for q in queries if not q.held_out]),
         ("held-out", [q for q in queries if q.held_out]),
-    ):
-        for system, outcomes in systems.items():
-            rows.append({"set": subset, "code": system,
-                         **score(chosen, lens.facts, outcomes).summary()})  # fmt: skip
-    return rows
+        ("all", list(queries)),
+    ]
+    for catalog in sorted({q.catalog for q in queries}):
+        parts.append((f"catalog {catalog}", [q for q in queries if q.catalog == catalog]))
+    for failure in sorted({q.failure for q in queries if q.failure and q.failure != "typo"}):
+        parts.append((f"kind {failure}", [q for q in queries if q.failure == failure]))
+    parts.append(("misspelt twins", [q for q in queries if q.twin_of]))
+    return [(name, chosen) for name, chosen in parts if chosen]

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from core.catalog.audience import suits
 from core.catalog.facts import CatalogFacts, compact, listing_key, words
 from core.metrics import wilson_interval
 
@@ -41,6 +42,8 @@ class LabelledQuery:
     must_not: tuple[int, ...] = ()
     expect_none: bool = False
     held_out: bool = False  # written after the parser was, and never used to tune it
+    failure: str = ""  # the kind of question it tests: "negation", "typo", "category", …
+    twin_of: str = ""  # a misspelt twin: the id of the correctly spelt question
 
 
 def load_query_set(path: Path = QUERY_SET) -> list[LabelledQuery]:
@@ -52,6 +55,7 @@ def load_query_set(path: Path = QUERY_SET) -> list[LabelledQuery]:
             must=tuple(q.get("must", [])), must_not=tuple(q.get("must_not", [])),
             expect_none=bool(q.get("expect_none", False)),
             held_out=bool(q.get("held_out", False)),
+            failure=q.get("failure", ""), twin_of=q.get("twin_of", ""),
         )
         for q in data["queries"]
     ]  # fmt: skip
@@ -82,6 +86,10 @@ class Judge:
             ("min_discount", lambda v: self.facts.discount[at] >= v - 1e-9),
             ("brands", lambda v: _maker(name) in {b.lower() for b in v}),
             ("keywords", lambda v: all(compact(k) in compact(name) for k in v)),
+            ("excluded_brands", lambda v: not _names_any(name, v) and _maker(name) not in v),
+            ("excluded_words", lambda v: not _names_any(name, v)),
+            ("fits", lambda v: _names_any(name, v)),
+            ("audience", lambda v: suits(name, tuple(v))),
         ]
         with np.errstate(invalid="ignore"):
             return all(bool(test(means[key])) for key, test in checks if key in means)
@@ -104,6 +112,11 @@ def _maker(name: str) -> str:
     """The name's first word, past a condition prefix ("(Renewed) JBL Tune …" is JBL's)."""
     tokens = [t for t in words(name) if t not in ("renewed", "refurbished")]
     return tokens[0] if tokens else ""
+
+
+def _names_any(name: str, listed: list[str]) -> bool:
+    named = set(words(name))
+    return any(w.lower() in named for w in listed)
 
 
 def dcg(grades: list[int]) -> float:
@@ -129,6 +142,7 @@ class Scores:
         ideal = judge.ideal()
         keys = [listing_key(judge.facts.names[a], judge.facts.price[a])
                 for a in (judge.facts.position(p) for p in top) if a is not None]  # fmt: skip
+        products = [judge.facts.product_of(pid) for pid in top]
         row = {
             "id": query.id,
             "recommended": len(outcome.recommended),
@@ -136,6 +150,8 @@ class Scores:
             "success": (not outcome.recommended) if query.expect_none else any(grades),
             "ndcg": None if query.expect_none or not ideal else dcg(grades) / dcg(ideal),
             "repeats": len(keys) - len(set(keys)),
+            "variant_repeats": len(products) - len(set(products)),
+            "top3": [judge.facts.product_of(pid) for pid in outcome.ranked[:3]],
             "ms": outcome.ms,
         }
         self.per_query.append(row)
@@ -163,8 +179,20 @@ class Scores:
             "ndcg_at_5": round(float(np.mean(ndcgs)), 3) if ndcgs else None,
             "ndcg_95ci": f"{n_low:.3f}–{n_high:.3f}",
             "repeated_listings_in_top5": sum(r["repeats"] for r in rows),
+            "variants_repeated_in_top5": sum(r["variant_repeats"] for r in rows),
             "p50_ms": round(times[len(times) // 2], 1) if times else None,
         }
+
+
+def twin_agreement(queries: list[LabelledQuery], scores: Scores) -> dict[str, Any]:
+    """Misspelt twins whose top 3 are the same products (variants counted as one) as
+    their correctly spelt question's, in any order."""
+    top3 = {row["id"]: row["top3"] for row in scores.per_query}
+    pairs = [(q.id, q.twin_of) for q in queries if q.twin_of and q.id in top3 and q.twin_of in top3]
+    same = sum(set(top3[a]) == set(top3[b]) for a, b in pairs)
+    low, high = wilson_interval(same, len(pairs)) if pairs else (0.0, 0.0)
+    return {"twins": len(pairs), "same_top3": _ratio(same, len(pairs)),
+            "same_top3_95ci": f"{low:.3f}–{high:.3f}"}  # fmt: skip
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -192,6 +220,12 @@ def score(
         if query.id in outcomes:
             scores.add(query, Judge(query, facts_of(query.catalog)), outcomes[query.id])
     return scores
+
+
+def before_29_outcomes(
+    settings: Any, queries: list[LabelledQuery], work: Path
+) -> dict[str, Outcome]:
+    return baseline_outcomes(settings, queries, work, BEFORE_29_COMMIT, _PIPELINE_SCRIPT)
 
 
 def current_outcomes(lens: Any, queries: list[LabelledQuery]) -> dict[str, Outcome]:
@@ -250,11 +284,44 @@ print(json.dumps(out))
 """
 
 
+# The last commit before #29 (negation, makers, variants, typos, any category): its
+# pipeline has today's shape, so the script is `current_outcomes` in that tree.
+BEFORE_29_COMMIT = "7869e40"
+_PIPELINE_SCRIPT = """
+import json, sys, time
+from core.lens import Lens
+from core.retrieval.answer import answer, focus_of, primary_source
+from core.retrieval.shopping import retrieve, understand_question
+from core.settings import load_settings
+
+queries = json.load(sys.stdin)
+lens = Lens(load_settings())
+out = {"core": __import__("core").__file__}
+for q in queries:
+    started = time.perf_counter()
+    understood = understand_question(q["question"], lens.facts(q["catalog"]))
+    result = retrieve(lens, q["catalog"], understood, k=5)
+    reply = answer(q["question"], result, None)
+    ms = (time.perf_counter() - started) * 1000
+    image_first = primary_source(focus_of(result)) == "image"
+    first, second = ((result.image_hits, result.text_hits) if image_first
+                     else (result.text_hits, result.image_hits))
+    shown = [*reply.recommended_ids, *(h.product_id for h in [*first, *second])]
+    out[q["id"]] = {"ranked": list(dict.fromkeys(shown)), "recommended": reply.recommended_ids,
+                    "ms": ms}
+print(json.dumps(out))
+"""
+
+
 def baseline_outcomes(
-    settings: Any, queries: list[LabelledQuery], work: Path, commit: str = BASELINE_COMMIT
+    settings: Any,
+    queries: list[LabelledQuery],
+    work: Path,
+    commit: str = BASELINE_COMMIT,
+    script: str = _BASELINE_SCRIPT,
 ) -> dict[str, Outcome]:
-    """Outcomes of the code at `commit`, run from a `git archive` of it in a subprocess on
-    the same store, models and Python."""
+    """Outcomes of the code at `commit` (`script` speaks its module names), run from a
+    `git archive` of it in a subprocess on the same store, models and Python."""
     import os
     import subprocess
     import sys
@@ -277,7 +344,7 @@ def baseline_outcomes(
     payload = json.dumps([{"id": q.id, "catalog": q.catalog, "question": q.question}
                           for q in queries])  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-c", _BASELINE_SCRIPT], input=payload, env=env, cwd=tree,
+        [sys.executable, "-c", script], input=payload, env=env, cwd=tree,
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     data = json.loads(done.stdout.strip().splitlines()[-1])

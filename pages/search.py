@@ -102,6 +102,7 @@ if submitted:
         ),
         # A question that names no product of its own continues this one (shown below).
         "previous": (previous or {}).get("understood"),
+        "shown_prices": (previous or {}).get("shown", ()),  # "cheaper ones" goes below them
         "alone": False,
         "as_typed": False,  # True: misspelt words are searched as typed, not corrected
         "answers": {},
@@ -147,8 +148,9 @@ def understood_now(turn: dict[str, Any]) -> Any:
         previous = None if turn["alone"] else turn["previous"]
         config = llm_config(lens.settings)
         turn["understood"] = understand_question(
-            turn["question"], facts, previous, config, correct=not turn["as_typed"]
-        )
+            turn["question"], facts, previous, config, correct=not turn["as_typed"],
+            shown_prices=() if turn["alone"] else turn["shown_prices"],
+        )  # fmt: skip
     return turn["understood"]
 
 
@@ -236,6 +238,8 @@ def why_lines(result: SearchResult) -> list[str]:
             parts.append("identical listings: " + ", ".join(f"#{i}" for i in hit.duplicate_ids))
         if hit.variants:
             parts.append(f"also in {hit.also_in()}")
+        if hit.other_kind:
+            parts.append("its name does not name the kind asked for: shown, not recommended")
         lines.append(f"- **#{hit.product_id}** ({hit.source} #{hit.rank}): " + " · ".join(parts))
     return lines
 
@@ -251,6 +255,7 @@ except (QueryError, ModelUnavailable) as exc:
     st.error(str(exc))
     st.stop()
 
+turn["shown"] = tuple(h.price for h in result.hits if h.price is not None)
 for note in result.notes:
     if note != no_images_note(facts):  # said once, above
         st.warning(note)
@@ -313,6 +318,8 @@ if turn["ask"] and result.query:
             st.markdown(for_display(answer.text))
         if answer.grounded_fallback:
             st.caption(f"Grounded answer composed from the results ({answer.error}).")
+        elif answer.usage is not None:
+            st.caption(f"{answer.model}: {answer.usage.label()}")
         if answer.invalid_ids:
             st.warning(f"The answer cites ids that were not retrieved: {answer.invalid_ids}")
         for pid, broken in answer.breaking.items():

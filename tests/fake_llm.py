@@ -41,7 +41,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         reply = self.script.responder(body) if self.script.responder else self.script.reply
         if body.get("stream"):
-            self._stream(body.get("model", "m"))
+            self._stream(body)
         else:
             self._json(
                 200,
@@ -57,7 +57,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                             "finish_reason": "stop",
                         }
                     ],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    "usage": _usage(body, reply),
                 },
             )
 
@@ -69,7 +69,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, model: str) -> None:
+    def _stream(self, body: dict[str, Any]) -> None:
+        model = body.get("model", "m")
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -92,8 +93,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "model": model,
             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
         }
-        self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
+        self.wfile.write(f"data: {json.dumps(end)}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):  # as OpenAI does
+            last = {**end, "choices": [], "usage": _usage(body, self.script.reply)}
+            self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+
+def _usage(body: dict[str, Any], reply: str) -> dict[str, int]:
+    """Token counts a real server would report: here one per word, so tests can predict
+    them."""
+    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    completion = len(reply.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}  # fmt: skip
 
 
 class FakeLLM:

@@ -128,6 +128,12 @@ def test_search_page_uses_the_configured_llm(app_env, monkeypatch):
         # one call reads the question's constraints (JSON mode), one writes the answer
         assert len(llm.script.requests) == 2
         assert llm.script.requests[0]["response_format"] == {"type": "json_object"}
+        # the answer's tokens as the server counted them, and that "openai/fake" has no
+        # price in LiteLLM's map, next to its latency
+        usage = next(c.value for c in at.caption if c.value.startswith("openai/fake:"))
+        sent = sum(len(m["content"].split()) for m in llm.script.requests[1]["messages"])
+        words = len(llm.script.reply.split())
+        assert f"{sent:,} + {words} tokens" in usage and "cost unknown" in usage and " ms" in usage
 
 
 def test_search_page_empty_query_shows_a_message_not_a_traceback(app_env):
@@ -185,6 +191,19 @@ def test_follow_ups_are_visible_and_can_be_searched_alone_and_chat_clears(shop_e
     assert len(at.session_state["chat"]) == 6
     next(b for b in at.button if b.label == "Clear chat").click().run()
     assert at.session_state["chat"] == [] and not at.dataframe
+
+
+def test_cheaper_ones_are_cheaper_than_everything_shown(shop_env):
+    at = _search_page("sony headphones")
+    shown = [int(p.strip("₹").replace(",", "")) for p in at.dataframe[0].value["Price"]]
+    at.text_input[0].input("cheaper ones")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    chips = at.button_group[0].options
+    assert any(c.startswith(f"cheaper than ₹{min(shown):,}") for c in chips)
+    if at.dataframe and not at.warning:  # results that meet it, else marked alternatives
+        prices = [int(p.strip("₹").replace(",", "")) for p in at.dataframe[0].value["Price"]]
+        assert all(p < min(shown) for p in prices)
 
 
 def test_a_catalog_without_images_says_so_once(shop_env):

@@ -192,6 +192,29 @@ def test_llm_streaming_answer_arrives_in_pieces(result):
         assert llm.script.requests[0]["stream"] is True
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_reports_the_tokens_and_cost_of_its_llm_call(result, stream):
+    """Tokens as the server reports them (streamed: in OpenAI's last usage chunk), priced
+    from LiteLLM's price map for a model it knows, "unknown" for one it does not."""
+    import litellm
+
+    with FakeLLM() as llm:
+        llm.script.reply = "The Sony (product_id: 12) fits."
+        known = LLMConfig("openai/gpt-4o-mini", llm.base_url, "sk-x", 10)
+        reply = answer(result.query, result, known, stream=stream)
+        sent = sum(len(m["content"].split()) for m in llm.script.requests[-1]["messages"])
+        usage = reply.usage
+        assert (usage.prompt_tokens, usage.completion_tokens) == (sent, 5)
+        assert not usage.estimated and usage.latency_ms > 0
+        price = sum(litellm.cost_per_token(model="openai/gpt-4o-mini", prompt_tokens=sent,
+                                           completion_tokens=5))  # fmt: skip
+        assert usage.cost_usd == pytest.approx(price) and usage.cost_usd > 0
+        assert reply.as_dict()["llm_usage"]["prompt_tokens"] == sent
+        local = answer(result.query, result, LLMConfig("openai/my-local-model", llm.base_url,
+                                                        "sk-x", 10), stream=stream)  # fmt: skip
+        assert local.usage.cost_usd is None and "cost unknown" in local.usage.label()
+
+
 def test_hallucinated_id_is_flagged(result):
     with FakeLLM() as llm:
         llm.script.reply = "Buy the Sony (product_id: 4242)."

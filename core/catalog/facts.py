@@ -194,6 +194,19 @@ class CatalogFacts:
         copies = set(self.copies(product_id))
         return [i for i in self._variants[int(self.variant[at])] if i not in copies]
 
+    def makes(self, brand: str, kinds: list[str]) -> bool:
+        """Whether some product here made by `brand` names every one of `kinds` (by any
+        word for the same kind: a "laptop bag" by the maker of a "Laptop Backpack")."""
+        from core.catalog.synonyms import kind_forms
+
+        if not kinds:
+            return False
+        if not hasattr(self, "_words"):
+            self._words = [name_words(n) for n in self.names]
+        forms = [kind_forms(k) for k in kinds]
+        made = np.flatnonzero(self.brands == brand)
+        return any(all(f & self._words[int(i)] for f in forms) for i in made)
+
     def matching(
         self,
         brands: tuple[str, ...] = (),
@@ -202,11 +215,12 @@ class CatalogFacts:
         excluded_brands: tuple[str, ...] = (),
         excluded_words: tuple[str, ...] = (),
         fits: tuple[str, ...] = (),
+        audience: tuple[str, ...] = (),
     ) -> np.ndarray:
         """Ids of the products made by one of `brands`, at least `min_discount` off, naming
         every keyword (compared letters-and-digits only), made by none of
         `excluded_brands` and naming none of them nor any of `excluded_words`, and naming
-        one of `fits` (what an accessory is for)."""
+        one of `fits` (what an accessory is for), and suiting `audience` (who it is for)."""
         keep = np.ones(len(self.ids), dtype=bool)
         if brands:
             keep &= np.isin(self.brands, list(brands))
@@ -216,6 +230,10 @@ class CatalogFacts:
             keep &= ~self._naming(word)
         if fits:
             keep &= np.logical_or.reduce([self._naming(brand) for brand in fits])
+        if audience:
+            from core.catalog.audience import suits
+
+            keep &= np.fromiter((suits(n, audience) for n in self.names), bool, len(self.ids))
         if min_discount is not None:
             with np.errstate(invalid="ignore"):
                 keep &= self.discount >= float(min_discount) - 1e-9

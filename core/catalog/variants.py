@@ -18,11 +18,14 @@ from core.catalog.facts import compact, words
 
 COLOURS = frozenset(
     "black white red blue green yellow pink purple violet orange grey gray silver gold golden "
-    "brown beige navy teal maroon transparent rose".split()
+    "brown beige navy teal maroon transparent rose cyan magenta olive khaki cream ivory "
+    "charcoal turquoise mint lavender peach coral mustard indigo aqua wine burgundy "
+    "multicolor multicolour multi-color multi-colour".split()
 )
 # Listings whose prices differ by more than this factor are different products.
 PRICE_RATIO = 1.5
 MAX_VARIANT_WORDS = 6  # a bracket that names a variant is short
+CUT_NAME_KEY = 80  # letters and digits of a cut-off name that decide its product
 _BRACKET = re.compile(r"\(([^)]*)\)")
 _CUT_BRACKET = re.compile(r"\([^)]*(?:\.\.\.|…)\s*$")
 _PACK = re.compile(
@@ -50,7 +53,12 @@ def variant_key(name: str) -> str:
         text = text[: cut.start()]
     text = _SIZE_NAMED.sub(" ", _PACK.sub(" ", text))
     kept = [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words(text)]
-    return compact(" ".join(w for w in kept if w not in COLOURS))
+    key = compact(" ".join(w for w in kept if w not in COLOURS))
+    if name.rstrip().endswith(("...", "…")):
+        # A cut-off name's tail is wherever the catalog cut it ("… 550 NITS & 70%..." vs
+        # "… 550 NITS & 7..."): listings agreeing on a long head are one product.
+        key = key[:CUT_NAME_KEY]
+    return key
 
 
 def variant_label(name: str) -> str:

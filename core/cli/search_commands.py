@@ -130,6 +130,8 @@ def _ask(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[An
     result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
     payload = {"catalog": catalog, **reply.as_dict(), **result.as_dict()}
     lines = [reply.text, ""]
+    if reply.usage is not None:
+        lines.append(f"LLM {reply.model}: {reply.usage.label()}")
     if reply.invalid_ids:
         lines.append(f"warning: the answer cites ids that were not retrieved: {reply.invalid_ids}")
     for pid, broken in reply.breaking.items():

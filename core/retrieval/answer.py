@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.catalog.facts import words
 from core.catalog.parse import format_price
-from core.llm import LLMConfig, safe_error
+from core.llm import LLMConfig, Usage, safe_error
 from core.llm import stream as llm_stream
 from core.retrieval.query import Understanding, understand
 from core.retrieval.search import IMAGE, Hit, SearchResult
@@ -65,6 +66,7 @@ class Answer:
     model: str = ""
     recommended_ids: list[int] = field(default_factory=list)  # in the order recommended
     breaking: dict[int, list[str]] = field(default_factory=dict)  # cited id → what it breaks
+    usage: Usage | None = None  # the LLM call's tokens, cost and latency (None: no call)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class Answer:
             "cited_but_breaking": {str(k): v for k, v in self.breaking.items()},
             "error": self.error,
             "model": self.model,
+            "llm_usage": self.usage.as_dict() if self.usage is not None else None,
         }
 
 
@@ -214,7 +217,7 @@ def recommendable(result: SearchResult, focus: list[str]) -> list[Hit]:
             and hit.source != IMAGE
             and (hit.text_similarity or 0.0) < best - RECOMMEND_MARGIN
         )
-        if not hit.unmet and not hit.alternative and not weak:
+        if not hit.unmet and not hit.alternative and not hit.other_kind and not weak:
             ordered.setdefault(hit.product_id, hit)
     return list(ordered.values())
 
@@ -351,8 +354,9 @@ def stream_answer(
         return
     messages = build_messages(question, result, focus, history)
     parts: list[str] = []
+    usage, started = Usage(), time.perf_counter()
     try:
-        for delta in llm_stream(config, messages):
+        for delta in llm_stream(config, messages, usage):
             parts.append(delta)
             yield delta
     except Exception as exc:
@@ -363,7 +367,9 @@ def stream_answer(
         yield answer.text
         yield answer
         return
+    usage.latency_ms = (time.perf_counter() - started) * 1000
     reply = _checked_reply("".join(parts), question, result, focus, config)
+    reply.usage = usage
     if reply.grounded_fallback:
         yield reply.text
     yield reply
@@ -385,9 +391,13 @@ def answer(
         return final
     focus = focus_of(result)
     messages = build_messages(question, result, focus, history)
+    usage, started = Usage(), time.perf_counter()
     try:
-        text = complete(config, messages)
+        text = complete(config, messages, usage)
     except Exception as exc:
         reason = f"LLM call failed ({safe_error(exc, config)})"
         return grounded_answer(question, result, focus, reason)
-    return _checked_reply(text, question, result, focus, config)
+    usage.latency_ms = (time.perf_counter() - started) * 1000
+    reply = _checked_reply(text, question, result, focus, config)
+    reply.usage = usage
+    return reply

@@ -37,12 +37,13 @@ class Filters:
     excluded_brands: tuple[str, ...] = ()  # neither made by nor naming any of these
     excluded_words: tuple[str, ...] = ()  # the name contains none of these words
     fits: tuple[str, ...] = ()  # an accessory for one of these brands: its name names one
+    audience: tuple[str, ...] = ()  # names none, or one that suits these (core.catalog.audience)
 
     @property
     def needs_resolving(self) -> bool:
         return bool(
             self.brands or self.keywords or self.min_discount is not None
-            or self.excluded_brands or self.excluded_words or self.fits
+            or self.excluded_brands or self.excluded_words or self.fits or self.audience
         )  # fmt: skip
 
     def resolve(self, facts: CatalogFacts) -> Filters | None:
@@ -56,7 +57,7 @@ class Filters:
                 raise QueryError(f"a discount is a share between 0 and 1, got {share!r}")
         ids = facts.matching(
             self.brands, self.min_discount, self.keywords, self.excluded_brands,
-            self.excluded_words, self.fits,
+            self.excluded_words, self.fits, self.audience,
         )  # fmt: skip
         if self.product_ids:
             ids = np.intersect1d(ids, np.asarray([int(i) for i in self.product_ids]))
@@ -64,7 +65,7 @@ class Filters:
             return None
         return replace(
             self, brands=(), min_discount=None, keywords=(), excluded_brands=(),
-            excluded_words=(), fits=(), product_ids=tuple(ids.tolist()),
+            excluded_words=(), fits=(), audience=(), product_ids=tuple(ids.tolist()),
         )  # fmt: skip
 
     def where(self) -> str | None:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from core.catalog.audience import asked_audiences, audience_words
 from core.catalog.facts import NOISE_CANCELLING, words
 from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.catalog.variants import COLOURS
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from core.retrieval.filters import Filters
 
 RATING, PRICE, DISCOUNT, POPULARITY = "rating", "price", "discount", "popularity"
+CHEAPER = "cheaper"  # the chip key of "cheaper than shown"
 ORDER_LABELS = {
     RATING: "best rated first",
     PRICE: "cheapest first",
@@ -134,6 +136,7 @@ _POPULAR = re.compile(
     r"most bought|trending)\b",
     re.IGNORECASE,
 )
+_CHEAPER = re.compile(r"\b(?:cheaper|less expensive|lower[- ]priced)\b(?!\s+than)", re.I)
 _CHEAPEST = re.compile(
     r"\b(?:cheapest|lowest price|least expensive|cheaper|cheap|budget|affordable|"
     r"inexpensive)\b",
@@ -178,7 +181,9 @@ class Understanding:
     excluded_brands: tuple[str, ...] = ()  # "not sony", "without boAt"
     excluded_words: tuple[str, ...] = ()  # colours and kinds: "not wireless", "no mic"
     fits: tuple[str, ...] = ()  # an accessory's brand: "remote for LG", "LG AC remote"
+    audience: tuple[str, ...] = ()  # who it is for: "men", "women", "boys", "girls", "kids"
     order_by: str | None = None
+    cheaper_than: float | None = None  # "cheaper ones": below every price shown before
     currency: str = ""  # the catalog's currency, for labels
     follow_up_of: str = ""  # the earlier search this one continues ("" for none)
     notes: tuple[str, ...] = ()
@@ -194,11 +199,15 @@ class Understanding:
 
         chips = [chip(f"brand:{b}", f"brand: {b}") for b in self.brands]
         chips += [chip(f"for:{b}", f"for: {b}") for b in self.fits]
+        chips += [chip(f"audience:{a}", f"for: {a}") for a in self.audience]
         chips += [chip(f"not:{x}", f"not: {x}") for x in (*self.excluded_brands,
                                                          *self.excluded_words)]  # fmt: skip
         price = self._price_label()
         if price:
             chips.append(chip(PRICE, price))
+        if self.cheaper_than is not None:
+            shown = format_price(self.cheaper_than, self.currency) or f"{self.cheaper_than:,.0f}"
+            chips.append(chip(CHEAPER, f"cheaper than {shown} (the cheapest shown)"))
         if self.min_rating is not None:
             chips.append(chip("min_rating", f"rating ≥ {self.min_rating:g}★"))
         if self.min_discount is not None:
@@ -238,6 +247,7 @@ class Understanding:
             min_discount=None if "min_discount" in drop else self.min_discount,
             min_rating_count=None if "min_rating_count" in drop else self.min_rating_count,
             order_by=None if "order" in drop else self.order_by,
+            cheaper_than=None if CHEAPER in drop else self.cheaper_than,
             brands=tuple(b for b in self.brands if f"brand:{b}" not in drop),
             colours=tuple(c for c in self.colours if f"colour:{c}" not in drop),
             appearance=tuple(a for a in self.appearance if f"look:{a}" not in drop),
@@ -246,6 +256,7 @@ class Understanding:
             excluded_brands=tuple(b for b in self.excluded_brands if f"not:{b}" not in drop),
             excluded_words=tuple(w for w in self.excluded_words if f"not:{w}" not in drop),
             fits=tuple(b for b in self.fits if f"for:{b}" not in drop),
+            audience=tuple(a for a in self.audience if f"audience:{a}" not in drop),
         )
 
     # --- as filters --------------------------------------------------------------------
@@ -255,9 +266,10 @@ class Understanding:
         """Whether anything must hold of every recommended product."""
         return bool(
             self.brands or self.keywords or self.excluded_brands or self.excluded_words
-            or self.fits
+            or self.fits or self.audience
             or any(v is not None for v in (self.min_price, self.max_price, self.min_rating,
-                                           self.min_rating_count, self.min_discount))
+                                           self.min_rating_count, self.min_discount,
+                                           self.cheaper_than))
         )  # fmt: skip
 
     def filters(self, base: Filters | None = None) -> Filters:
@@ -268,7 +280,7 @@ class Understanding:
         return replace(
             base,
             min_price=_tighter(base.min_price, self.min_price, max),
-            max_price=_tighter(base.max_price, self.max_price, min),
+            max_price=_tighter(base.max_price, self.price_ceiling, min),
             min_rating=_tighter(base.min_rating, self.min_rating, max),
             min_rating_count=_tighter(base.min_rating_count, self.min_rating_count, max),
             min_discount=_tighter(base.min_discount, self.min_discount, max),
@@ -277,7 +289,15 @@ class Understanding:
             excluded_brands=tuple(dict.fromkeys([*base.excluded_brands, *self.excluded_brands])),
             excluded_words=tuple(dict.fromkeys([*base.excluded_words, *self.excluded_words])),
             fits=tuple(dict.fromkeys([*base.fits, *self.fits])),
+            audience=tuple(dict.fromkeys([*base.audience, *self.audience])),
         )
+
+    @property
+    def price_ceiling(self) -> float | None:
+        """The highest price allowed: the stated maximum, or just below every price shown
+        before when the shopper asked for cheaper ones."""
+        below = None if self.cheaper_than is None else math.nextafter(self.cheaper_than, 0.0)
+        return _tighter(self.max_price, below, min)
 
     def exclusions(self, base: Filters | None = None) -> Filters:
         """`base` with only this question's exclusions: what no relaxation may drop."""
@@ -307,7 +327,9 @@ class Understanding:
             "excluded_brands": list(self.excluded_brands),
             "excluded_words": list(self.excluded_words),
             "fits": list(self.fits),
+            "audience": list(self.audience),
             "order_by": self.order_by,
+            "cheaper_than": self.cheaper_than,
             "follow_up_of": self.follow_up_of,
             "corrected": self.corrected,
             "notes": list(self.notes),
@@ -425,22 +447,27 @@ def _parse_cheapest(parse: _Parse) -> None:
         parse.found["order_by"] = parse.found.get("order_by") or PRICE
 
 
-def _brands(text: str, vocabulary: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _brands(
+    text: str, vocabulary: frozenset[str], facts: CatalogFacts | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(makers, fitted): the brands the question names as who makes the product, and as
-    what an accessory is for: "a case for Samsung", or any brand named beside an
-    accessory ("LG AC remote"). The "noise" of noise-cancelling is no brand."""
+    what an accessory is for: "a case for Samsung", or a brand named beside an accessory
+    ("LG AC remote") unless the catalog has that accessory made by that brand ("Lenovo
+    laptop bag": Lenovo makes laptop bags). The "noise" of noise-cancelling is no brand."""
     tokens = words(NOISE_CANCELLING.sub(" ", text))
     # "earbuds with charging case": an accessory that comes with it is a feature
-    accessory = any(
-        t in ACCESSORY_NOUNS and not {"with", "including", "plus"} & set(tokens[max(0, i - 3) : i])
-        for i, t in enumerate(tokens)
-    )
+    accessories = [
+        t for i, t in enumerate(tokens)
+        if t in ACCESSORY_NOUNS
+        and not {"with", "including", "plus"} & set(tokens[max(0, i - 3) : i])
+    ]  # fmt: skip
     makers, fitted = [], []
     for i, token in enumerate(tokens):
         if token not in vocabulary:
             continue
         after_for = i > 0 and tokens[i - 1] in {"for", "compatible", "fits", "with"}
-        (fitted if after_for or accessory else makers).append(token)
+        made_here = facts is not None and facts.makes(token, accessories)
+        (fitted if after_for or (accessories and not made_here) else makers).append(token)
     return tuple(dict.fromkeys(makers)), tuple(dict.fromkeys(fitted))
 
 
@@ -462,7 +489,8 @@ _NOT_EXCLUDABLE = _FILLER | frozenset(
 ACCESSORY_NOUNS = frozenset(
     "remote case cover charger cable adapter adaptor strap protector guard stand mount "
     "holder bag sleeve skin battery batteries cartridge toner ink refill filter stylus dock "
-    "replacement earpads cushion tips pouch tempered".split()
+    "replacement earpads cushion tips pouch tempered strings picks capo lock hanger "
+    "accessory accessories".split()
 )
 
 
@@ -496,17 +524,12 @@ def _span_of(listed: str, last: str) -> int:
     return found[0] if found else len(listed)
 
 
-_SPEC = re.compile(
-    r"\b(\d+(?:\.\d+)?)\s?(mah|gb|tb|w|watts?|hz|inch(?:es)?|\"|mp|k)\b", re.IGNORECASE
-)
-_UNIT = {"watt": "w", "watts": "w", "inches": "inch", '"': "inch"}
-
-
 def _specs(text: str) -> tuple[str, ...]:
-    """Quantities with a unit ("8GB", "50000 mAh", "55 inch"), normalised to how names
-    write them once spaces are dropped ("8gb", "50000mah", "55inch")."""
-    found = [f"{n}{_UNIT.get(u.lower(), u.lower())}" for n, u in _SPEC.findall(text)]
-    return tuple(dict.fromkeys(found))
+    """Quantities and sizes asked for ("8GB", "50000 mAh", "55 inch", "3 kg", "1.5 ton",
+    "size 32"), as labels a name is checked against ("8gb", "3kg", "size 32")."""
+    from core.catalog.quantities import asked_quantities
+
+    return tuple(dict.fromkeys(q.label for q in asked_quantities(text)))
 
 
 def _model_numbers(text: str) -> tuple[str, ...]:
@@ -519,18 +542,21 @@ def understand(
     facts: CatalogFacts | None = None,
     previous: Understanding | None = None,
     correct: bool = True,
+    shown_prices: tuple[float, ...] = (),
 ) -> Understanding:
     """What `question` asks for. A question that names no product of its own ("under 2k?",
     "in black", "cheaper ones") continues `previous`, visibly: `follow_up_of` says so.
     Misspelt words are corrected from the catalog's own words (`correct=False`: as typed);
-    `corrected` says what was searched instead."""
+    `corrected` says what was searched instead. `shown_prices` are the prices of what the
+    previous answer showed: "cheaper ones" then means cheaper than all of them."""
     from core.retrieval.filters import clean_query
 
     question = clean_query(question)
     if correct and facts is not None:
         searched, corrections = facts.speller.correct_text(question)
         if corrections:
-            fixed = understand(searched, facts, previous, correct=False)
+            fixed = understand(searched, facts, previous, correct=False,
+                               shown_prices=shown_prices)  # fmt: skip
             return replace(fixed, question=question, corrected=searched, corrections=corrections)
     # A brand the catalog only sells accessories for is still a brand asked for.
     vocabulary = facts.vocabulary | facts.fitted if facts is not None else frozenset()
@@ -545,7 +571,8 @@ def understand(
     tokens = words(rest)
     colours = tuple(dict.fromkeys(t for t in tokens if t in COLOURS))
     shapes = tuple(dict.fromkeys(t for t in tokens if t in SHAPES))
-    brands, fits = _brands(rest, vocabulary)
+    brands, fits = _brands(rest, vocabulary, facts)
+    audience = asked_audiences(rest)
     keywords = tuple(
         k for k in _model_numbers(question) if k.lower() in rest and k.lower() not in brands
     )
@@ -555,7 +582,7 @@ def understand(
         question=question,
         search_text=kept or question,
         subject=kept,
-        phrase=_leading_phrase(rest),
+        phrase=_leading_phrase(_without_quantities(rest)),
         min_price=found.get("min_price"),
         max_price=found.get("max_price"),
         min_rating=found.get("min_rating"),
@@ -569,12 +596,17 @@ def understand(
         excluded_brands=excluded_brands,
         excluded_words=excluded_words,
         fits=fits,
+        audience=audience,
         order_by=found.get("order_by"),
         currency=parse.currency,
         notes=tuple(parse.notes),
     )
     if previous is not None and _continues(rest, brands + fits):
-        return _merge(previous, understood, kept)
+        merged = _merge(previous, understood, kept)
+        prices = [p for p in shown_prices if p is not None and math.isfinite(p)]
+        if _CHEAPER.search(question) and prices:
+            merged = replace(merged, cheaper_than=min(prices))
+        return merged
     return understood
 
 
@@ -594,6 +626,18 @@ def _leading_phrase(rest: str) -> str:
     return " ".join(phrase)
 
 
+def _without_quantities(rest: str) -> str:
+    """`rest` with quantities, sizes and who it is for blanked: not words of the kind."""
+    from core.catalog.quantities import asked_spans
+
+    for start, end in asked_spans(rest):
+        rest = rest[:start] + " " * (end - start) + rest[end:]
+    return re.sub(
+        r"\b(?:" + "|".join(sorted(audience_words(), key=len, reverse=True)) + r")(?:'?s)?\b",
+        lambda m: " " * len(m.group(0)), rest,
+    )  # fmt: skip
+
+
 def _original_words(question: str, rest: str) -> list[str]:
     """The question's words (original case) at the positions `rest` still holds."""
     kept = []
@@ -606,6 +650,7 @@ def _original_words(question: str, rest: str) -> list[str]:
 
 def _continues(rest: str, brands: tuple[str, ...]) -> bool:
     """Nothing but constraints, colours or filler: a refinement of the previous question."""
+    rest = _without_quantities(rest)
     return not [t for t in words(rest) if t not in _FOLLOW_UP_ONLY and t not in brands]
 
 
@@ -624,7 +669,9 @@ def _merge(previous: Understanding, new: Understanding, extra: str) -> Understan
         excluded_brands=tuple(dict.fromkeys([*previous.excluded_brands, *new.excluded_brands])),
         excluded_words=tuple(dict.fromkeys([*previous.excluded_words, *new.excluded_words])),
         fits=tuple(dict.fromkeys([*previous.fits, *new.fits])),
+        audience=new.audience or previous.audience,
         order_by=new.order_by or previous.order_by,
+        cheaper_than=previous.cheaper_than,
         currency=new.currency,
         follow_up_of=subject,
         notes=new.notes,

@@ -60,6 +60,7 @@ class Hit:
     variants: list[dict[str, Any]] = field(default_factory=list)
     unmet: list[str] = field(default_factory=list)  # constraints this product breaks
     alternative: bool = False  # shown because nothing met the constraints
+    other_kind: bool = False  # its name does not name the kind asked for, others' do
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -198,7 +199,8 @@ def collapse_copies(
 HIT_COLUMNS = [
     n for n in Hit.__dataclass_fields__
     if n not in ("source", "rank", "score", "text_similarity", "image_similarity",
-                 "keywords_matched", "duplicate_ids", "variants", "unmet", "alternative")
+                 "keywords_matched", "duplicate_ids", "variants", "unmet", "alternative",
+                 "other_kind")
 ]  # fmt: skip
 
 

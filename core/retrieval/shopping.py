@@ -15,10 +15,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.catalog.audience import audiences_named, names_audience, suits
 from core.catalog.facts import compact, name_words, words
 from core.catalog.parse import format_price
+from core.catalog.quantities import spec_stated
+from core.catalog.synonyms import kind_forms, singular
 from core.retrieval.filters import Filters
 from core.retrieval.query import (
+    ACCESSORY_NOUNS,
+    CHEAPER,
     COLOURS,
     DISCOUNT,
     POPULARITY,
@@ -60,11 +65,19 @@ def retrieve(
     kind = subject_kind(understanding, lens.facts(catalog)) if understanding else ()
     reorders = bool(
         understanding
-        and (understanding.order_by or _looks(understanding) or understanding.specs or kind)
+        and (
+            understanding.order_by
+            or _looks(understanding)
+            or understanding.specs
+            or kind
+            or understanding.audience
+        )
     )
     pool = max(k, POOL) if reorders else k
     filters = understanding.filters(base) if understanding else base
     result = search(lens, catalog, text, image, pool, filters, hybrid)
+    if understanding is not None and image is None:
+        _add_focused(lens, catalog, result, understanding, kind, pool, filters, k)
     named = bool(understanding and understanding.keywords and result.hits)  # exact model no.
     if (
         understanding is not None
@@ -87,13 +100,57 @@ def retrieve(
         # an ordering, every result is relevant: the ordering is strict over all of them.
         strict = bool(base.product_ids) or not understanding.subject
         hits = _kind_first(result.text_hits, kind)
-        result.text_hits = _order(hits, understanding, k, strict)
+        result.text_hits = _order(hits, understanding, k, strict, kind)
         result.image_hits = result.image_hits[:k]
         facts = lens.facts(catalog)
+        kind_named = bool(kind) and any(_names(h.name, kind) for h in result.text_hits)
         for hit in result.hits:
             hit.unmet = unmet(hit, understanding, facts)
             hit.alternative = result.alternatives
+            # strings beside an acoustic guitar are shown, never recommended as one
+            hit.other_kind = kind_named and hit.source != "image" and not _names(hit.name, kind)
     return result
+
+
+def _add_focused(
+    lens: Lens,
+    catalog: str,
+    result: SearchResult,
+    understanding: Understanding,
+    kind: tuple[str, ...],
+    pool: int,
+    filters: Filters,
+    k: int,
+) -> None:
+    """When fewer than k of the nearest products name the kind asked for and state the
+    quantities asked for, search again among those that do and add them: "trolley bag
+    rated 4★ and up" finds the 65 cm Safari trolley that ranks below thirty other bags."""
+    specs = understanding.specs
+    if not kind and not specs:
+        return
+    if sum(_fits_focus(h.name, kind, specs) for h in result.text_hits) >= k:
+        return
+    facts = lens.facts(catalog)
+    ids = [int(pid) for pid, name in zip(facts.ids.tolist(), facts.names, strict=True)
+           if _fits_focus(name, kind, specs)]  # fmt: skip
+    if not ids:
+        return
+    if filters.product_ids:
+        ids = sorted(set(ids) & {int(i) for i in filters.product_ids})
+    if not ids:
+        return
+    focused = search(lens, catalog, understanding.search_text, None, pool,
+                     replace(filters, product_ids=tuple(ids)))  # fmt: skip
+    seen = {facts.product_of(h.product_id) for h in result.text_hits}
+    for hit in focused.text_hits:
+        if facts.product_of(hit.product_id) not in seen:
+            seen.add(facts.product_of(hit.product_id))
+            result.text_hits.append(hit)
+    result.text_hits.sort(key=lambda h: -(h.text_similarity or h.score))
+
+
+def _fits_focus(name: str, kind: tuple[str, ...], specs: tuple[str, ...]) -> bool:
+    return (not kind or _names(name, kind)) and all(spec_stated(name, s) for s in specs)
 
 
 def best_text_similarity(result: SearchResult) -> float | None:
@@ -124,8 +181,9 @@ def subject_kind(understanding: Understanding, facts: CatalogFacts) -> tuple[str
     counts = facts.speller.counts
     return tuple(
         w for w in phrase
-        if w not in brands and w not in COLOURS and w not in SHAPES and w.isalpha()
-        and (counts.get(w, 0) or counts.get(w[:-1], 0)) > 0
+        if w not in brands and w not in COLOURS and w not in SHAPES
+        and w.replace("-", "").isalpha()
+        and any(counts.get(form, 0) or counts.get(f"{form}s", 0) for form in kind_forms(w))
     )  # fmt: skip
 
 
@@ -139,9 +197,24 @@ def _kind_first(hits: list[Hit], kind: tuple[str, ...]) -> list[Hit]:
 
 
 def _names(name: str, kind: tuple[str, ...]) -> bool:
-    """Whether a product name names every word of `kind` (singular or plural)."""
+    """Whether a product name names every word of `kind` (singular or plural), the head
+    word (the last) by any word for the same kind ("earbuds" for "earphones"), and never
+    as what an accessory is for: "Acoustic Guitar Strings" and "Guitar Stand …, Acoustic
+    Guitar Wall Mount" name a string set and a stand, not an acoustic guitar."""
     named = name_words(name)
-    return all(w in named or (w.endswith("s") and w[:-1] in named) for w in kind)
+    *modifiers, head = kind
+    if not all(w in named or singular(w) in named for w in modifiers):
+        return False
+    forms = kind_forms(head)
+    tokens = [singular(t) for t in words(name)]
+    heads = [i for i, token in enumerate(tokens) if token in forms]
+    return bool(heads) and not any(
+        i + 1 < len(tokens) and tokens[i + 1] in _ACCESSORIES_OF and tokens[i + 1] not in kind
+        for i in heads
+    )
+
+
+_ACCESSORIES_OF = frozenset(singular(w) for w in ACCESSORY_NOUNS)
 
 
 def _relaxations(understanding: Understanding, base: Filters) -> list[Filters]:
@@ -174,27 +247,46 @@ _ORDER_KEYS = {
 
 
 def _order(
-    hits: list[Hit], understanding: Understanding, k: int, strict: bool = False
+    hits: list[Hit],
+    understanding: Understanding,
+    k: int,
+    strict: bool = False,
+    kind: tuple[str, ...] = (),
 ) -> list[Hit]:
-    """Within the relevance band (all hits when `strict`): names stating more of the asked
-    quantities first, then the asked look (appearance comes before discount and rating in
-    precedence), then the asked ordering."""
+    """Within the relevance band (all hits when `strict`, and every hit naming the kind
+    and stating the quantities asked for): names naming the kind first, then names stating
+    more of the asked quantities, then names saying who they are for, then the asked look
+    (appearance comes before discount and rating in precedence), then the asked
+    ordering."""
     if not hits:
         return hits
     looks = set(_looks(understanding))
     specs = understanding.specs
+    audience = understanding.audience
     order = _ORDER_KEYS.get(understanding.order_by or "")
-    if not looks and not specs and order is None:
+    if not looks and not specs and not audience and order is None:
         return _renumber(hits[:k])
     best = max((h.text_similarity or h.score) for h in hits)
-    band = [h for h in hits if strict or (h.text_similarity or h.score) >= best - RELEVANCE_BAND]
+
+    def relevant(hit: Hit) -> bool:
+        # As relevant as the best match, or (when the question names a kind) naming it
+        # and matching the words at all: "cheapest measuring tape" orders every tape.
+        similarity = hit.text_similarity or hit.score
+        if strict or similarity >= best - RELEVANCE_BAND:
+            return True
+        return (
+            bool(kind or specs) and similarity >= WEAK_MATCH and _fits_focus(hit.name, kind, specs)
+        )
+
+    band = [h for h in hits if relevant(h)]
     rest = [h for h in hits if h not in band]
 
     def key(hit: Hit) -> tuple:
-        name = compact(hit.name)
-        specs_missing = sum(spec not in name for spec in specs)
+        specs_missing = sum(not spec_stated(hit.name, spec) for spec in specs)
+        unnamed = bool(audience) and not names_audience(hit.name, audience)
         look_missing = bool(looks) and not looks & set(words(hit.name))
-        return (specs_missing, look_missing, order(hit) if order else 0)
+        other_kind = bool(kind) and not _names(hit.name, kind)
+        return (other_kind, specs_missing, unnamed, look_missing, order(hit) if order else 0)
 
     return _renumber((sorted(band, key=key) + rest)[:k])
 
@@ -221,6 +313,9 @@ def unmet(hit: Hit, understanding: Understanding, facts: CatalogFacts) -> list[s
         high = understanding.max_price if understanding.max_price is not None else float("inf")
         if hit.price is None or not low <= hit.price <= high:
             broken.append(f"{chips[PRICE]} ({price})")
+    cheaper = understanding.cheaper_than
+    if cheaper is not None and (hit.price is None or hit.price >= cheaper):
+        broken.append(f"{chips[CHEAPER]} ({price})")
     if understanding.min_rating is not None and (hit.rating or 0) < understanding.min_rating:
         broken.append(f"{chips['min_rating']} (rated {hit.rating if hit.rating else 'never'})")
     count = understanding.min_rating_count
@@ -248,8 +343,11 @@ def unmet(hit: Hit, understanding: Understanding, facts: CatalogFacts) -> list[s
             broken.append(chips[f"not:{word}"])
     if understanding.fits and not set(understanding.fits) & named:
         broken.append(", ".join(chips[f"for:{b}"] for b in understanding.fits))
+    if not suits(hit.name, understanding.audience):
+        chip_labels = ", ".join(chips[f"audience:{a}"] for a in understanding.audience)
+        broken.append(f"{chip_labels} (for {', '.join(sorted(audiences_named(hit.name)))})")
     for spec in understanding.specs:  # a quantity is checked against the name, never claimed
-        if spec not in name:
+        if not spec_stated(hit.name, spec):
             broken.append(f"{chips[f'spec:{spec}']} (not in its name)")
     return broken
 
@@ -347,10 +445,12 @@ def understand_question(
     previous: Understanding | None = None,
     config: LLMConfig | None = None,
     correct: bool = True,
+    shown_prices: tuple[float, ...] = (),
 ) -> Understanding:
     """The deterministic reading, refined by the LLM's when one is configured
-    (`correct=False`: misspelt words searched as typed)."""
-    understood = understand(question, facts, previous, correct)
+    (`correct=False`: misspelt words searched as typed; `shown_prices`: what the previous
+    answer showed, for "cheaper ones")."""
+    understood = understand(question, facts, previous, correct, shown_prices)
     if config is not None and config.model:
         understood = propose_with_llm(question, understood, config, facts)
     return understood

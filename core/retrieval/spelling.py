@@ -1,12 +1,18 @@
 """Typo tolerance from the catalog's own words: "wirless mous" → "wireless mouse".
 
-A word is corrected only when it is neither a word of the catalog's product names (product
-names have typos too: one used by fewer than RARE names counts as unknown) nor an English
-word (a whole word of the text model's WordPiece vocabulary: "travel" and "shower" stay as
-typed even when no product name uses them), and a catalog word lies within one edit (two
-for words of seven letters or more). Among candidates the nearest
-wins, then the one more product names use. Matching is RapidFuzz's Levenshtein distance
-over the catalog's vocabulary (a few milliseconds per unknown word at 10k products).
+A word is corrected only when it is neither a common word of the catalog's product names
+(names have typos too: "wireles" in a few names gives way to "wireless" in COMMONER times
+as many) nor an English word (a whole word of the text model's WordPiece vocabulary:
+"travel" and "shower" stay as typed even when no product name uses them), and a catalog
+word lies within one edit (two for words of seven letters or more; a swap of two
+neighbouring letters is one edit: "phnoe" → phone). Among candidates the nearest wins,
+then the one more product names use. Matching is RapidFuzz's optimal-string-alignment
+distance over the catalog's vocabulary (a few milliseconds per unknown word at 10k
+products).
+
+A real word can be a typo too: "measuring tap". A word the catalog never writes after
+the word before it, one edit away from a word it writes there in at least CONTEXT names
+("measuring tape" in 19), is corrected to that word.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from itertools import pairwise
 
 MIN_LENGTH = 4  # shorter words are too often abbreviations ("mic", "tws", "oled")
-RARE = 3  # a catalog word in fewer product names than this may be a typo itself
 COMMONER = 20  # ... corrected only to a word in at least this many times as many names
+CONTEXT = 5  # names writing "measuring tape" before "tap" after "measuring" is a typo
+KNOWN_SINGULAR = 20  # a plural of a word this many names use is not a typo
 _WORD = re.compile(r"(?<![\w-])[A-Za-z]+(?![\w-])")  # whole words, not parts of "WH-1000XM4"
 
 
@@ -39,19 +47,29 @@ def english_words() -> frozenset[str]:
 
 
 class Speller:
-    def __init__(self, counts: Counter[str]) -> None:
+    def __init__(self, counts: Counter[str], pairs: Counter[tuple[str, str]] | None = None):
         self.counts = counts  # catalog word → how many product names use it
+        self.pairs = pairs or Counter()  # (word, next word) → how many names write it
         self._choices = list(counts)
+        self._after: dict[str, list[str]] = {}
+        for first, second in self.pairs:
+            self._after.setdefault(first, []).append(second)
 
     @classmethod
     def from_names(cls, names: Iterable[Iterable[str]]) -> Speller:
-        """From each product name's set of words."""
-        return cls(Counter(w for name in names for w in set(name)))
+        """From each product name's words, in order."""
+        counts: Counter[str] = Counter()
+        pairs: Counter[tuple[str, str]] = Counter()
+        for name in names:
+            tokens = list(name)
+            counts.update(set(tokens))
+            pairs.update(set(pairwise(tokens)))
+        return cls(counts, pairs)
 
     def correct(self, word: str) -> str | None:
         """The catalog word `word` was probably meant as, or None to leave it as typed."""
         from rapidfuzz import process
-        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.distance import OSA
 
         lowered = word.lower()
         singular = lowered[:-1] if lowered.endswith("s") else lowered
@@ -59,13 +77,12 @@ class Speller:
         if (
             len(lowered) < MIN_LENGTH
             or not lowered.isalpha()
-            or known >= RARE
             or {lowered, singular} & english_words()
-            or (singular != lowered and self.counts.get(singular, 0) >= RARE)
+            or (singular != lowered and self.counts.get(singular, 0) >= KNOWN_SINGULAR)
         ):
             return None
         found = process.extract(
-            lowered, self._choices, scorer=Levenshtein.distance,
+            lowered, self._choices, scorer=OSA.distance,
             score_cutoff=max_edits(lowered), limit=20,
         )  # fmt: skip
         # A rare catalog word (a typo in a product name) gives way to a far commoner one.
@@ -75,15 +92,37 @@ class Speller:
         best = min(found, key=lambda match: (match[1], -self.counts[match[0]], match[0]))
         return best[0]
 
+    def in_context(self, previous: str, word: str) -> str | None:
+        """The word the catalog writes after `previous` that `word` (a real word the
+        catalog never writes there) was probably meant as, or None."""
+        from rapidfuzz.distance import OSA
+
+        previous, lowered = previous.lower(), word.lower()
+        if not lowered.isalpha() or len(lowered) < 3 or self.pairs.get((previous, lowered)):
+            return None
+        found = [
+            (self.pairs[(previous, other)], other)
+            for other in self._after.get(previous, ())
+            if other.isalpha() and OSA.distance(lowered, other, score_cutoff=1) <= 1
+            and self.pairs[(previous, other)] >= CONTEXT
+        ]  # fmt: skip
+        return max(found)[1] if found else None
+
     def correct_text(self, text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         """`text` with its misspelt words replaced, and the (typed, corrected) pairs."""
         changes = []
+        previous = ""
 
         def replace(match: re.Match[str]) -> str:
-            corrected = self.correct(match.group(0))
+            nonlocal previous
+            typed = match.group(0)
+            corrected = self.correct(typed)
+            if corrected is None and previous:
+                corrected = self.in_context(previous, typed)
+            previous = corrected or typed
             if corrected is None:
-                return match.group(0)
-            changes.append((match.group(0), corrected))
+                return typed
+            changes.append((typed, corrected))
             return corrected
 
         return _WORD.sub(replace, text), tuple(changes)
