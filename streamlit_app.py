@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.lens import get_lens
 from core.models.sources import ModelUnavailable
+from core.store.schema import VectorKey
 from pages.common import app_settings
 
 st.set_page_config(page_title="ProductLens", page_icon=":material/search:", layout="wide")
@@ -66,7 +67,7 @@ def index_badges(store) -> None:
             continue
         colour = "green" if recall >= 0.95 else "orange" if recall >= 0.9 else "red"
         st.caption(
-            f"**ANN index** `{table.removeprefix('vectors__')}`: :{colour}[recall@10 "
+            f"**ANN index** `{VectorKey.parse(table)}`: :{colour}[recall@10 "
             f"{recall:.3f}] · p50 {health.get('p50_ms', 0):.0f} ms · {health.get('rows', 0):,} rows"
         )
 

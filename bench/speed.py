@@ -157,7 +157,6 @@ def _synthetic_store(ctx: Context, n: int, clip: Any, text_dim: int) -> tuple[An
     """A store with n products: real MiniLM vectors where we have them, noise beyond."""
     from core.catalog.parse import Product
     from core.store import Store
-    from core.store.schema import vector_table_name
 
     store = Store(ctx.work / f"query-{n}")
     names = ctx.shared.get("text_names") or [f"product {i}" for i in range(1000)]
@@ -186,7 +185,7 @@ def _synthetic_store(ctx: Context, n: int, clip: Any, text_dim: int) -> tuple[An
             for i in range(n)
         ]  # fmt: skip
         store.vectors.upsert(kind, key, vectors.shape[1], rows)
-        assert vector_table_name(kind, key) in store.database.table_names()
+        assert store.vectors.table_name(kind, key) in store.database.table_names()
     return store, "bench"
 
 

@@ -124,9 +124,8 @@ def _refresh_metadata(store: Store, kind: str, key: str, dim: int, catalog: str,
 
 def _index_if_large(store: Store, kind: str, key: str, dim: int) -> dict[str, Any] | None:
     from core.retrieval.ann import ensure_index
-    from core.store.schema import vector_table_name
 
-    name = vector_table_name(kind, key)
+    name = store.vectors.table_name(kind, key)
     return ensure_index(store, name, dim) if name in store.database.table_names() else None
 
 

@@ -79,6 +79,9 @@ st.caption(
     if matching != len(whole)
     else f"**{len(whole):,}** products in **{catalog}**."
 )
+unpriced = int(whole["price"].isna().sum())
+if chosen.price_range is not None and unpriced:
+    st.caption(f"{unpriced:,} product(s) without a price are outside any price range.")
 
 
 def how_it_was_read(record) -> None:

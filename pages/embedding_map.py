@@ -23,7 +23,7 @@ from core.analysis.projection import (
 )
 from core.catalog.images import OK
 from core.catalog.parse import format_price
-from core.store.schema import vector_table_name
+from core.store.schema import VectorKey
 from pages.common import (
     CHART_CONFIG,
     category_of,
@@ -64,7 +64,7 @@ def hover_photos(db: str, name: str, version: int) -> HoverPhotos:
     return HoverPhotos(zip(rows["product_id"], paths, rows["image_url"].fillna(""), strict=True))
 
 
-tables = store.vectors.counts(catalog)  # "image__key" / "text__key" → rows
+tables = store.vectors.indexes(catalog)  # VectorKey → rows
 if not tables:
     st.info("No embeddings for this catalog yet: run `productlens embed`.")
     st.stop()
@@ -86,7 +86,7 @@ with st.expander("Map settings", expanded=True):
     table = c1.selectbox(
         "Embedding", list(tables), format_func=lambda t: f"{map_title(t)} ({tables[t]:,})"
     )
-    kind, model_key = table.split("__", 1)
+    kind, model_key = table.kind, table.model_key
     gap = kind == "image" and applied["gap"]
     # A catalog with one category (the 9,600 Kaggle file) is coloured by map region first.
     colour_options = ["sub-category", "map region", "price band", "rating"]
@@ -98,7 +98,7 @@ with st.expander("Map settings", expanded=True):
     colour_by = c2.selectbox("Colour by", colour_options, disabled=gap)
     if gap:
         c2.caption("Coloured by photo vs name while the modality-gap view is on.")
-    same_kind = [t for t in tables if t.startswith(kind + "__") and t != table]
+    same_kind = [t for t in tables if t.kind == kind and t != table]
     other = c3.selectbox(
         "Side by side with",
         ["(none)", *same_kind],
@@ -197,18 +197,18 @@ def regions_of(map_key: str, _coords: np.ndarray, _names: list[str]):
 shown_colour: dict[int, str] = {}  # product id → the value it is coloured by, on the left map
 
 
-def figure(projection, key: str, highlighted: list[int], title: str, modality: int = 0):
+def figure(projection, key: str, highlighted: list[int], index: VectorKey, modality: int = 0):
     ids = projection.ids
     rows = frame.reindex(ids)
     regions = projection.regions
     if regions is None and not modality and (show_clusters or colour_by == "map region"):
         names = rows["name"].fillna("").tolist()
-        regions = regions_of(projection.meta.get("key", title), projection.coords, names)
+        regions = regions_of(projection.meta.get("key", index.label), projection.coords, names)
     colour, legend = colours(ids, key, regions), colour_by
     if modality:
         colour = pd.Series(["image"] * modality + ["name (text)"] * (len(ids) - modality))
         legend = "shown as"
-    elif title == table:  # the left map's values, for the product card
+    elif index == table:  # the left map's values, for the product card
         shown_colour.update(zip(ids, colour.astype(str), strict=True))
     points = MapPoints(
         coords=projection.coords,
@@ -220,7 +220,7 @@ def figure(projection, key: str, highlighted: list[int], title: str, modality: i
     )
     ringed = np.isin(np.asarray(ids), highlighted) if highlighted else None
     shown_regions = regions if show_clusters and not modality else None
-    return map_figure(points, map_title(title), ringed, shown_regions)
+    return map_figure(points, map_title(index), ringed, shown_regions)
 
 
 def progress_bar():
@@ -254,7 +254,7 @@ try:
         right_map = None
         if other != "(none)":
             right_map = catalog_projection(
-                store, catalog, kind, other.split("__", 1)[1], CACHE, params,
+                store, catalog, kind, other.model_key, CACHE, params,
                 left_map if not gap else None, update,
             )  # fmt: skip
 except ValueError as exc:
@@ -313,7 +313,7 @@ with chart_slot.container():
             )  # fmt: skip
         with col_r:
             event_r = st.plotly_chart(
-                figure(right_map, other.split("__", 1)[1], highlighted, other), key="map_right",
+                figure(right_map, other.model_key, highlighted, other), key="map_right",
                 config=CHART_CONFIG, **chart,
             )  # fmt: skip
         picked = plotly_selected_ids(event_l) or plotly_selected_ids(event_r)
@@ -349,7 +349,7 @@ def product_card(product_id: int) -> None:
     if row["link"]:
         facts.markdown(f"[Open the listing]({row['link']})")
     matrix = lens.matrices.get(
-        vector_table_name(kind, model_key), store.vectors.open(kind, model_key), catalog
+        store.vectors.table_name(kind, model_key), store.vectors.open(kind, model_key), catalog
     )
     nearest = matrix.neighbours(product_id, NEIGHBOURS) if matrix is not None else []
     facts.markdown(f"**Nearest neighbours** in the {kind} index (cosine similarity)")

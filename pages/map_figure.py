@@ -15,14 +15,14 @@ import plotly.graph_objects as go
 
 from core.analysis.clusters import Regions
 from core.catalog.parse import format_price
+from core.store.schema import VectorKey
 
 NO_PRICE = "(no price)"
 
 
-def map_title(table: str) -> str:
-    """'image__run-…' → 'Image index · run-…': which index a map shows, in words."""
-    kind, _, key = table.partition("__")
-    return f"{kind.capitalize()} index · {key}" if key else table
+def map_title(index: VectorKey) -> str:
+    """image / run-… → 'Image index · run-…': which index a map shows, in words."""
+    return f"{index.kind.capitalize()} index · {index.model_key}"
 
 
 def price_bands(price: pd.Series, currency: pd.Series) -> pd.Series:

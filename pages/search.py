@@ -12,9 +12,9 @@ from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.llm import llm_config
 from core.models.sources import ModelUnavailable
 from core.retrieval.answer import Answer, for_display, stream_answer
-from core.retrieval.filters import Filters, QueryError, clean_query
 from core.retrieval.search import SearchResult, no_images_note, query_image
 from core.retrieval.shopping import retrieve, understand_question
+from core.store.filters import Filters, QueryError, clean_query
 from pages.common import open_page
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp"]

@@ -105,8 +105,8 @@ def test_a_20k_row_csv_with_bad_rows_sprinkled_in_loses_only_those(tmp_path):
 )  # fmt: skip
 def test_hostile_queries_give_results_or_a_clear_message(embedded_sample, query):
     from core.lens import Lens
-    from core.retrieval.filters import QueryError
     from core.retrieval.search import search
+    from core.store.filters import QueryError
 
     lens = Lens(embedded_sample)
     if not query.strip():
@@ -129,7 +129,7 @@ def test_hostile_queries_give_results_or_a_clear_message(embedded_sample, query)
     ],
 )
 def test_filters_refuse_anything_but_values(filters, message):
-    from core.retrieval.filters import Filters, QueryError
+    from core.store.filters import Filters, QueryError
 
     with pytest.raises(QueryError, match=message):
         Filters(**filters).where()
@@ -137,8 +137,8 @@ def test_filters_refuse_anything_but_values(filters, message):
 
 def test_quotes_in_categories_are_escaped_not_executed(embedded_sample):
     from core.lens import Lens
-    from core.retrieval.filters import Filters
     from core.retrieval.search import search
+    from core.store.filters import Filters
 
     lens = Lens(embedded_sample)
     result = search(lens, "mini", "cable", filters=Filters(categories=("x') OR (1=1",)))
@@ -169,8 +169,8 @@ def _png() -> bytes:
     ],
 )
 def test_bad_uploads_are_refused_with_a_reason(upload, message):
-    from core.retrieval.filters import QueryError
     from core.retrieval.search import query_image
+    from core.store.filters import QueryError
 
     with pytest.raises(QueryError, match=message):
         query_image(upload)

@@ -214,7 +214,7 @@ def test_a_clicked_point_shows_its_photo_and_nearest_neighbours(app_env):
     assert not at.exception, at.exception
     assert len(at.get("image")) == 1  # the product's photo
     near = at.dataframe[0].value
-    kind, key = table.split("__", 1)
+    kind, key = table.kind, table.model_key
     store = Store(app_env.db_path)
     matrix = load_matrix(store.vectors.open(kind, key), "mini")
     scores = matrix.vectors @ matrix.vectors[list(matrix.ids).index(7)]

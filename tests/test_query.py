@@ -9,9 +9,9 @@ import pytest
 
 from core.catalog.facts import brand_vocabulary, build_facts, listing_key, product_brand
 from core.llm import LLMConfig
-from core.retrieval.filters import Filters, QueryError
 from core.retrieval.query import Understanding, understand
 from core.retrieval.shopping import propose_with_llm
+from core.store.filters import Filters, QueryError
 from tests.fake_llm import FakeLLM
 
 NAMES = [

@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from core.lens import Lens
-from core.retrieval.filters import Filters, QueryError, clean_query
 from core.retrieval.search import _vector_search, rrf_fuse, search
 from core.store import Store
+from core.store.filters import Filters, QueryError, clean_query
 from core.store.schema import vector_schema
 
 
@@ -132,8 +132,8 @@ def test_in_memory_search_matches_lancedb_for_any_filter(embedded_sample):
     import numpy as np
 
     from core.lens import Lens
-    from core.retrieval.filters import Filters
     from core.retrieval.search import _catalog_where, _vector_search
+    from core.store.filters import Filters
 
     lens = Lens(embedded_sample)
     key = lens.text_model().source.key
@@ -200,8 +200,8 @@ def test_large_matrices_answer_from_an_ivf_index_built_in_the_background(monkeyp
     import numpy as np
 
     import core.retrieval.ivf as ivf
-    from core.retrieval.filters import Filters
     from core.retrieval.vector_cache import VectorMatrix
+    from core.store.filters import Filters
 
     rng = np.random.default_rng(1)
     n, dim = 6_000, 64

@@ -7,10 +7,10 @@ from PIL import Image
 
 from core.lens import Lens
 from core.retrieval.answer import answer
-from core.retrieval.filters import QueryError
 from core.retrieval.query import understand
 from core.retrieval.search import search
 from core.retrieval.shopping import retrieve
+from core.store.filters import QueryError
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_a_quantity_asked_for_is_checked_against_the_name_never_claimed(lens):
 
 
 def test_cheapest_of_a_selection_is_strictly_the_cheapest(lens):
-    from core.retrieval.filters import Filters
+    from core.store.filters import Filters
 
     facts = lens.facts("shop")
     chosen = [int(i) for i, n in zip(facts.ids, facts.names, strict=True)

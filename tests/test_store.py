@@ -5,7 +5,7 @@ import pytest
 from core.catalog.parse import read_catalog
 from core.ingest import ingest
 from core.store import Store, StoreError, catalog_name_from_path, validate_catalog_name
-from tests.conftest import KAGGLE_CSV, needs_kaggle, write_sample_subset
+from tests.conftest import KAGGLE_CSV, needs_kaggle, write_sample_subset, write_shop_csv
 
 
 @needs_kaggle
@@ -66,3 +66,29 @@ def test_catalog_names_are_validated(bad):
 def test_catalog_name_from_path(tmp_path):
     assert catalog_name_from_path("x/Amazon Electronics 2023.csv") == "amazon-electronics-2023"
     assert catalog_name_from_path("data/sample/manifest.csv") == "sample"
+
+
+def test_a_model_key_with_a_dot_round_trips_through_its_table_name(tmp_path):
+    import numpy as np
+
+    from core.store.schema import VectorKey, vector_schema
+
+    store = Store(tmp_path / "db")
+    ingest(store, write_shop_csv(tmp_path / "shop.csv"), catalog="shop")
+    rows = store.products.where("shop", columns=["product_id", "name"]).to_pylist()[:3]
+    vectors = [
+        {"catalog": "shop", "product_id": r["product_id"], "vector": np.ones(4, np.float32),
+         "name": r["name"], "main_category": "", "sub_category": "", "price": None,
+         "rating": None, "rating_count": None, "source_hash": "", "meta_hash": ""}
+        for r in rows
+    ]  # fmt: skip
+    store.vectors.upsert("image", "vit-b-32.openai", 4, vectors)
+    (key,) = store.vectors.indexes("shop")
+    assert key == VectorKey("image", "vit-b-32.openai") == VectorKey.parse(key.table)
+    assert store.vectors.counts("shop") == {"image__vit-b-32.openai": 3}
+    # a store written when a dot was stored as "_" is still read under the dotted key
+    legacy = VectorKey("text", "old.model")
+    store.database.open_or_create(legacy.legacy_table, vector_schema(4))
+    assert store.vectors.table_name("text", "old.model") == legacy.legacy_table
+    with pytest.raises(StoreError, match="not a vector table"):
+        VectorKey.parse("products")

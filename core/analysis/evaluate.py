@@ -318,7 +318,7 @@ def evaluate_cached(
     )
     from core.embed import embed_images
     from core.models.clip import weights_digest
-    from core.store.schema import LABELS, vector_table_name
+    from core.store.schema import LABELS
 
     truth: dict[Any, str | None] = {}
     if dataset is not None:
@@ -343,7 +343,7 @@ def evaluate_cached(
         embed_images(store, catalog, clip, progress)
         ident, label_set = f"catalog:{catalog}", f"{labeller}/{vocab_hash(vocabulary)}"
         version = "v{}-l{}".format(
-            store.database.version(vector_table_name("image", clip.source.key)),
+            store.database.version(store.vectors.table_name("image", clip.source.key)),
             store.database.version(LABELS),
         )
     weights = weights_digest(clip.source.path) if clip.source.path else None

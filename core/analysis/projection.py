@@ -228,11 +228,10 @@ def default_maps(
     Run after embedding, so the first visit to the page reads a file instead of running
     UMAP (a minute for 10k points on two cores)."""
     maps = []
-    for table in store.vectors.counts(catalog):
-        kind, model_key = table.split("__", 1)
+    for key in store.vectors.indexes(catalog):
         maps.append(
             catalog_projection(
-                store, catalog, kind, model_key, cache_dir, MapParams(), None, progress
+                store, catalog, key.kind, key.model_key, cache_dir, MapParams(), None, progress
             )
         )
     return maps

@@ -154,6 +154,7 @@ class CatalogFacts:
             self.variant = self.group
         self._members = _members(self.ids, self.group)
         self._variants = _members(self.ids, self.variant)
+        self._conditions: dict[tuple[str, Any], np.ndarray] = {}
 
     @property
     def speller(self) -> Any:
@@ -207,40 +208,55 @@ class CatalogFacts:
         made = np.flatnonzero(self.brands == brand)
         return any(all(f & self._words[int(i)] for f in forms) for i in made)
 
-    def matching(
-        self,
-        brands: tuple[str, ...] = (),
-        min_discount: float | None = None,
-        keywords: tuple[str, ...] = (),
-        excluded_brands: tuple[str, ...] = (),
-        excluded_words: tuple[str, ...] = (),
-        fits: tuple[str, ...] = (),
-        audience: tuple[str, ...] = (),
-    ) -> np.ndarray:
-        """Ids of the products made by one of `brands`, at least `min_discount` off, naming
-        every keyword (compared letters-and-digits only), made by none of
-        `excluded_brands` and naming none of them nor any of `excluded_words`, and naming
-        one of `fits` (what an accessory is for), and suiting `audience` (who it is for)."""
-        keep = np.ones(len(self.ids), dtype=bool)
-        if brands:
-            keep &= np.isin(self.brands, list(brands))
-        if excluded_brands:
-            keep &= ~np.isin(self.brands, list(excluded_brands))
-        for word in {*excluded_brands, *excluded_words}:
-            keep &= ~self._naming(word)
-        if fits:
-            keep &= np.logical_or.reduce([self._naming(brand) for brand in fits])
-        if audience:
+    def condition(self, field: str, value: Any) -> np.ndarray:
+        """Which products pass one condition on names and brands (a `Filters` field):
+        made by one of `brands`; at least `min_discount` off; naming every one of
+        `keywords` (letters and digits only); made by none of `excluded_brands` and naming
+        none of them; naming none of `excluded_words`; naming one of `fits` (what an
+        accessory is for); suiting `audience` (who it is for). Remembered per value."""
+        key = (field, value if not isinstance(value, list) else tuple(value))
+        cached = self._conditions.get(key)
+        if cached is None:
+            cached = self._conditions[key] = self._condition(field, value)
+        return cached
+
+    def _condition(self, field: str, value: Any) -> np.ndarray:
+        n = len(self.ids)
+        if field == "brands":
+            return np.isin(self.brands, list(value))
+        if field == "excluded_brands":
+            keep = ~np.isin(self.brands, list(value))
+            for word in value:
+                keep &= ~self._naming(word)
+            return keep
+        if field == "excluded_words":
+            return np.logical_and.reduce([~self._naming(w) for w in value] or [np.ones(n, bool)])
+        if field == "fits":
+            return np.logical_or.reduce([self._naming(b) for b in value] or [np.ones(n, bool)])
+        if field == "audience":
             from core.catalog.audience import suits
 
-            keep &= np.fromiter((suits(n, audience) for n in self.names), bool, len(self.ids))
-        if min_discount is not None:
+            return np.fromiter((suits(name, tuple(value)) for name in self.names), bool, n)
+        if field == "min_discount":
             with np.errstate(invalid="ignore"):
-                keep &= self.discount >= float(min_discount) - 1e-9
-        for keyword in keywords:
-            needle = compact(keyword)
-            keep &= np.fromiter((needle in n for n in self.compact_names), bool, len(self.ids))
+                return self.discount >= float(value) - 1e-9
+        if field == "keywords":
+            needles = [compact(k) for k in value]
+            return np.fromiter((all(k in name for k in needles) for name in self.compact_names),
+                               bool, n)  # fmt: skip
+        raise ValueError(f"not a condition on names and brands: {field!r}")
+
+    def matching(self, **conditions: Any) -> np.ndarray:
+        """Ids of the products passing every condition (see `condition`)."""
+        keep = np.ones(len(self.ids), dtype=bool)
+        for field, value in conditions.items():
+            keep &= self.condition(field, value)
         return self.ids[keep]
+
+    def breaks(self, product_id: int, **conditions: Any) -> list[str]:
+        """The conditions (see `condition`) this product fails, in the order given."""
+        at = self.position(product_id)
+        return [f for f, v in conditions.items() if at is None or not self.condition(f, v)[at]]
 
 
 def _members(ids: np.ndarray, groups: np.ndarray) -> dict[int, list[int]]:

@@ -26,10 +26,10 @@ from core.cli import (  # noqa: F401
 from core.cli.registry import COMMANDS, CliError
 from core.datasets.registry import DatasetError
 from core.models.sources import ModelUnavailable
-from core.retrieval.filters import QueryError
 from core.run_ids import RunError
 from core.settings import ENCODERS, load_settings, read_secrets_file
 from core.store import Store, StoreError
+from core.store.filters import QueryError
 from core.store_location import parse_location
 
 

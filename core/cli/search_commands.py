@@ -15,8 +15,8 @@ def _run_search(args: argparse.Namespace, settings: Settings, store: Store):
     from core.catalog.images import ImageError, load_rgb
     from core.lens import get_lens
     from core.llm import llm_config
-    from core.retrieval.filters import Filters, clean_query
     from core.retrieval.shopping import retrieve, understand_question
+    from core.store.filters import Filters, clean_query
 
     catalog = resolve_catalog(store, settings, args.catalog)
     image = None

@@ -23,7 +23,7 @@ from core.catalog.variants import COLOURS
 
 if TYPE_CHECKING:
     from core.catalog.facts import CatalogFacts
-    from core.retrieval.filters import Filters
+    from core.store.filters import Filters
 
 RATING, PRICE, DISCOUNT, POPULARITY = "rating", "price", "discount", "popularity"
 CHEAPER = "cheaper"  # the chip key of "cheaper than shown"
@@ -274,7 +274,7 @@ class Understanding:
 
     def filters(self, base: Filters | None = None) -> Filters:
         """`base` (what the UI set) tightened by what the question states."""
-        from core.retrieval.filters import Filters
+        from core.store.filters import Filters
 
         base = base or Filters()
         return replace(
@@ -301,7 +301,7 @@ class Understanding:
 
     def exclusions(self, base: Filters | None = None) -> Filters:
         """`base` with only this question's exclusions: what no relaxation may drop."""
-        from core.retrieval.filters import Filters
+        from core.store.filters import Filters
 
         base = base or Filters()
         return replace(
@@ -549,7 +549,7 @@ def understand(
     Misspelt words are corrected from the catalog's own words (`correct=False`: as typed);
     `corrected` says what was searched instead. `shown_prices` are the prices of what the
     previous answer showed: "cheaper ones" then means cheaper than all of them."""
-    from core.retrieval.filters import clean_query
+    from core.store.filters import clean_query
 
     question = clean_query(question)
     if correct and facts is not None:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.retrieval.filters import Filters, QueryError, clean_query
 from core.store import sql_str
+from core.store.filters import Filters, QueryError, clean_query
 from core.store.vectors import FTS_COLUMN
 
 if TYPE_CHECKING:

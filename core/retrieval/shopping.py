@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.catalog.audience import audiences_named, names_audience, suits
-from core.catalog.facts import compact, name_words, words
+from core.catalog.audience import audiences_named, names_audience
+from core.catalog.facts import name_words, words
 from core.catalog.parse import format_price
 from core.catalog.quantities import spec_stated
 from core.catalog.synonyms import kind_forms, singular
-from core.retrieval.filters import Filters
 from core.retrieval.query import (
     ACCESSORY_NOUNS,
     CHEAPER,
@@ -33,6 +32,7 @@ from core.retrieval.query import (
     understand,
 )
 from core.retrieval.search import Hit, SearchResult, search
+from core.store.filters import Filters
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -304,46 +304,42 @@ def discount_share(hit: Hit) -> float:
 
 
 def unmet(hit: Hit, understanding: Understanding, facts: CatalogFacts) -> list[str]:
-    """The stated constraints this product breaks, each as "chip label (its value)"."""
+    """The stated constraints this product breaks, each as "chip label (its value)".
+    Whether it breaks one is decided where the search filters by it (`Filters.breaks`,
+    `CatalogFacts.breaks`), so what is filtered and what is reported cannot drift apart."""
     chips = {c.key: c.label for c in understanding.constraints()}
+    filters = understanding.filters()
+    record = {"price": hit.price, "rating": hit.rating, "rating_count": hit.rating_count}
+    columns = set(filters.breaks(record))
+    names = set(facts.breaks(hit.product_id, **filters.name_conditions()))
     broken = []
     price = format_price(hit.price, hit.currency) or "no price"
-    if understanding.min_price is not None or understanding.max_price is not None:
-        low = understanding.min_price if understanding.min_price is not None else -float("inf")
-        high = understanding.max_price if understanding.max_price is not None else float("inf")
-        if hit.price is None or not low <= hit.price <= high:
-            broken.append(f"{chips[PRICE]} ({price})")
-    cheaper = understanding.cheaper_than
-    if cheaper is not None and (hit.price is None or hit.price >= cheaper):
+    stated = understanding.without({CHEAPER}).filters()
+    if set(stated.breaks(record)) & {"min_price", "max_price"}:
+        broken.append(f"{chips[PRICE]} ({price})")
+    elif "max_price" in columns:  # within the stated range, not below what was shown
         broken.append(f"{chips[CHEAPER]} ({price})")
-    if understanding.min_rating is not None and (hit.rating or 0) < understanding.min_rating:
+    if "min_rating" in columns:
         broken.append(f"{chips['min_rating']} (rated {hit.rating if hit.rating else 'never'})")
-    count = understanding.min_rating_count
-    if count is not None and (hit.rating_count or 0) < count:
+    if "min_rating_count" in columns:
         broken.append(f"{chips['min_rating_count']} ({hit.rating_count or 0:,})")
-    if understanding.min_discount is not None:
-        share = discount_share(hit)
-        if share + 1e-9 < understanding.min_discount:
-            broken.append(f"{chips['min_discount']} ({share:.0%} off)")
-    if understanding.brands:
+    if "min_discount" in names:
+        broken.append(f"{chips['min_discount']} ({discount_share(hit):.0%} off)")
+    if "brands" in names:
         at = facts.position(hit.product_id)
         brand = facts.brands[at] if at is not None else ""
-        if brand not in understanding.brands:
-            broken.append(f"{', '.join(chips[f'brand:{b}'] for b in understanding.brands)}"
-                          f" (by {brand or 'another maker'})")  # fmt: skip
-    name = compact(hit.name)  # as Filters.resolve compares, so check and filter agree
-    for keyword in understanding.keywords:
-        if compact(keyword) not in name:
+        broken.append(f"{', '.join(chips[f'brand:{b}'] for b in understanding.brands)}"
+                      f" (by {brand or 'another maker'})")  # fmt: skip
+    for keyword in understanding.keywords if "keywords" in names else ():
+        if facts.breaks(hit.product_id, keywords=(keyword,)):
             broken.append(chips[f"keyword:{keyword}"])
-    named = name_words(hit.name)
-    at = facts.position(hit.product_id)
-    maker = facts.brands[at] if at is not None else ""
-    for word in (*understanding.excluded_brands, *understanding.excluded_words):
-        if word in named or word == maker:
-            broken.append(chips[f"not:{word}"])
-    if understanding.fits and not set(understanding.fits) & named:
+    for field in ("excluded_brands", "excluded_words"):
+        for word in getattr(understanding, field) if field in names else ():
+            if facts.breaks(hit.product_id, **{field: (word,)}):
+                broken.append(chips[f"not:{word}"])
+    if "fits" in names:
         broken.append(", ".join(chips[f"for:{b}"] for b in understanding.fits))
-    if not suits(hit.name, understanding.audience):
+    if "audience" in names:
         chip_labels = ", ".join(chips[f"audience:{a}"] for a in understanding.audience)
         broken.append(f"{chip_labels} (for {', '.join(sorted(audiences_named(hit.name)))})")
     for spec in understanding.specs:  # a quantity is checked against the name, never claimed

@@ -42,30 +42,12 @@ class VectorMatrix:
     ivf_builder: Any = field(default=None, repr=False)  # the thread building it
 
     def mask(self, filters: Any) -> np.ndarray | None:
-        """Rows passing `filters`; None when nothing is filtered. Missing values fail a
-        numeric condition, as NULL does in SQL."""
-        keep = np.ones(len(self.ids), dtype=bool)
-        touched = False
-        with np.errstate(invalid="ignore"):
-            for column, op, value in (
-                (self.price, ">=", filters.min_price),
-                (self.price, "<=", filters.max_price),
-                (self.rating, ">=", filters.min_rating),
-                (self.rating_count, ">=", filters.min_rating_count),
-            ):
-                if value is None:
-                    continue
-                bound = float(value)
-                keep &= (column >= bound) if op == ">=" else (column <= bound)
-                touched = True
-        if filters.categories:
-            wanted = list(filters.categories)
-            keep &= np.isin(self.sub_category, wanted) | np.isin(self.main_category, wanted)
-            touched = True
-        if filters.product_ids:
-            keep &= np.isin(self.ids, np.asarray([int(i) for i in filters.product_ids]))
-            touched = True
-        return keep if touched else None
+        """Rows passing `filters` (resolved `Filters`); None when nothing is filtered."""
+        return filters.mask(
+            {"price": self.price, "rating": self.rating, "rating_count": self.rating_count,
+             "sub_category": self.sub_category, "main_category": self.main_category,
+             "product_id": self.ids}
+        )  # fmt: skip
 
     def top_k(self, query: np.ndarray, k: int, filters: Any = None) -> list[tuple[int, float]]:
         """(product_id, cosine similarity) of the k best rows, best first."""

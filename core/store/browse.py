@@ -13,6 +13,7 @@ from typing import Literal
 
 import pyarrow as pa
 
+from core.store.filters import Filters
 from core.store.products import Products
 from core.store.sql import sql_str
 
@@ -40,24 +41,24 @@ SUMMARY_COLUMNS = ["main_category", "sub_category", "price", "rating", "discount
 class CatalogFilter:
     text: str = ""  # name contains, case-insensitive
     categories: tuple[str, ...] = ()  # main or sub category
-    price_range: tuple[float, float] | None = None  # products without a price count as 0
+    price_range: tuple[float, float] | None = None  # a product without a price is outside
     min_rating: float = 0.0
     image_status: tuple[str, ...] = ()
+
+    @property
+    def filters(self) -> Filters:
+        """Price, rating and category as search filters them (one definition of each)."""
+        low, high = self.price_range if self.price_range is not None else (None, None)
+        return Filters(min_price=low, max_price=high, min_rating=self.min_rating or None,
+                       categories=self.categories)  # fmt: skip
 
     def where(self) -> str | None:
         """The filter as a where-clause; every value from the page is quoted by sql_str."""
         clauses = []
         if text := self.text.strip():
             clauses.append(f"strpos(lower(name), lower({sql_str(text)})) > 0")
-        if self.categories:
-            names = ", ".join(sql_str(c) for c in self.categories)
-            clauses.append(f"(sub_category IN ({names}) OR main_category IN ({names}))")
-        if self.price_range is not None:
-            low, high = (float(v) for v in self.price_range)
-            in_range = f"price BETWEEN {low!r} AND {high!r}"
-            clauses.append(f"({in_range} OR price IS NULL)" if low <= 0 else in_range)
-        if self.min_rating:
-            clauses.append(f"rating >= {float(self.min_rating)!r}")
+        if shared := self.filters.where():
+            clauses.append(shared)
         if self.image_status:
             clauses.append(f"image_status IN ({', '.join(sql_str(s) for s in self.image_status)})")
         return " AND ".join(clauses) or None

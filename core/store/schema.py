@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,11 +199,49 @@ def catalog_name_from_path(path: str | Path) -> str:
 
 
 def vector_table_name(kind: str, model_key: str) -> str:
-    if kind not in ("text", "image"):
-        raise StoreError(f"unknown vector kind {kind!r}")
-    if not _MODEL_KEY.match(model_key):
-        raise StoreError(f"invalid model key {model_key!r}")
-    return f"{VECTOR_PREFIX}{kind}__{model_key.replace('.', '_')}"
+    """The table of one (kind, model): `VectorKey(kind, model_key).table`."""
+    return VectorKey(kind, model_key).table
+
+
+@dataclass(frozen=True, order=True)
+class VectorKey:
+    """Which vectors a table holds: a kind (text or image) and a model key. The one place
+    a vector table's name is made or read: `VectorKey.parse(name)` gives back the key it
+    was made from, dots and all."""
+
+    kind: str
+    model_key: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("text", "image"):
+            raise StoreError(f"unknown vector kind {self.kind!r}")
+        if not _MODEL_KEY.match(self.model_key):
+            raise StoreError(f"invalid model key {self.model_key!r}")
+
+    @property
+    def table(self) -> str:
+        return f"{VECTOR_PREFIX}{self.kind}__{self.model_key}"
+
+    @property
+    def legacy_table(self) -> str:
+        """The name stores written before dots were kept used ("." written as "_")."""
+        return f"{VECTOR_PREFIX}{self.kind}__{self.model_key.replace('.', '_')}"
+
+    @property
+    def label(self) -> str:
+        """ "image__run-20261203-…": how an index is named to people and in JSON."""
+        return f"{self.kind}__{self.model_key}"
+
+    def __str__(self) -> str:
+        return self.label
+
+    @classmethod
+    def parse(cls, name: str) -> VectorKey:
+        """The key of a vector table's name, or of its label ("text__all-minilm-l6-v2")."""
+        kind, separator, model_key = name.removeprefix(VECTOR_PREFIX).partition("__")
+        if not separator:
+            raise StoreError(f"not a vector table: {name!r}")
+        return cls(kind, model_key)
 
 
 def meta_hash(row: dict[str, Any]) -> str:

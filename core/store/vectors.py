@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from core.store.database import Database, read_all
-from core.store.schema import VECTOR_KEYS, VECTOR_PREFIX, vector_schema, vector_table_name
+from core.store.schema import VECTOR_KEYS, VECTOR_PREFIX, VectorKey, vector_schema
 from core.store.sql import sql_in, sql_str
 
 FTS_COLUMN = "name"
@@ -27,17 +27,30 @@ class Vectors:
     def table_names(self) -> list[str]:
         return [n for n in self.database.table_names() if n.startswith(VECTOR_PREFIX)]
 
-    def open(self, kind: str, model_key: str) -> Any | None:
-        return self.database.open(vector_table_name(kind, model_key))
+    def table_name(self, kind: str, model_key: str) -> str:
+        """The table holding (kind, model_key): its own name, or the name a store written
+        before dots were kept in names gave it."""
+        key = VectorKey(kind, model_key)
+        names = self.table_names() if key.table != key.legacy_table else []
+        if names and key.table not in names and key.legacy_table in names:
+            return key.legacy_table
+        return key.table
 
-    def counts(self, catalog: str) -> dict[str, int]:
-        """`kind__model_key` → vectors stored for this catalog."""
+    def open(self, kind: str, model_key: str) -> Any | None:
+        return self.database.open(self.table_name(kind, model_key))
+
+    def indexes(self, catalog: str) -> dict[VectorKey, int]:
+        """Each vector index holding vectors of this catalog → how many."""
         counts = {}
         for name in self.table_names():
             n = self.database.open(name).count_rows(f"catalog = {sql_str(catalog)}")
             if n:
-                counts[name[len(VECTOR_PREFIX) :]] = n
+                counts[VectorKey.parse(name)] = n
         return counts
+
+    def counts(self, catalog: str) -> dict[str, int]:
+        """`kind__model_key` → vectors stored for this catalog (for JSON and people)."""
+        return {key.label: n for key, n in self.indexes(catalog).items()}
 
     def hashes(self, kind: str, model_key: str, catalog: str) -> dict[int, tuple[str, str]]:
         """product_id → (source_hash, meta_hash) of the stored vectors."""
@@ -67,7 +80,8 @@ class Vectors:
     def upsert(self, kind: str, model_key: str, dim: int, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        table = self.database.open_or_create(vector_table_name(kind, model_key), vector_schema(dim))
+        name = self.table_name(kind, model_key)
+        table = self.database.open_or_create(name, vector_schema(dim))
         self.database.upsert(table, rows, VECTOR_KEYS, phase="vectors")
 
     def index_names(self, kind: str, model_key: str, changed: bool) -> None:
