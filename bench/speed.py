@@ -232,37 +232,28 @@ def suite_query(ctx: Context) -> list[dict[str, Any]]:
 
 
 def suite_ann(ctx: Context) -> list[dict[str, Any]]:
-    import lancedb
-    import pyarrow as pa
-
-    from core.retrieval.ann import build_index, measure_recall
+    from core.store import Store
 
     n, dim = (100_000 if ctx.quick else 1_000_000), 512
     ctx.note(f"ANN: writing {n:,} vectors")
     vectors = clustered(n, dim, 3)
-    db = lancedb.connect(str(ctx.work / "ann-db"))
-    schema = pa.schema(
-        [pa.field("product_id", pa.int64()), pa.field("vector", pa.list_(pa.float32(), dim))]
-    )
-    table = db.create_table("v", schema=schema)
+    store = Store(ctx.work / "ann-db")
     started = time.perf_counter()
-    for s in range(0, n, 100_000):
-        block = vectors[s : s + 100_000]
-        flat = pa.FixedSizeListArray.from_arrays(pa.array(block.ravel()), dim)
-        table.add(pa.table({"product_id": np.arange(s, s + len(block)), "vector": flat}))
+    _append_vectors(store, "ann", vectors)
     write_s = time.perf_counter() - started
+    index = store.vectors.index("image", "ann")
+    assert index is not None
     ctx.note("ANN: building IVF_PQ")
-    build_s = build_index(table, dim)
+    build_s = index.build_ann()
     # Queries look like catalog items (stored vectors plus noise), as real ones do.
     rng = np.random.default_rng(4)
     queries = vectors[rng.choice(n, 50, replace=False)] + 0.05 * rng.normal(size=(50, dim))
     queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
-    health = measure_recall(db.open_table("v"), queries)
+    health = index.measure_ann(queries)
     exact_ms = []
     for q in queries[:10]:
         started = time.perf_counter()
-        db.open_table("v").search(q).distance_type("cosine").limit(10).bypass_vector_index() \
-            .select(["product_id", "_distance"]).to_arrow()  # fmt: skip
+        index.nearest(q, 10, None, exact=True)
         exact_ms.append((time.perf_counter() - started) * 1000)
     del vectors
     return [
@@ -307,30 +298,32 @@ def _chroma(path: Path, vectors: np.ndarray, queries: np.ndarray) -> dict[str, A
     return {"build_s": build_s, "latency": latency, "found": [query(q) for q in queries]}
 
 
-def _productlens(path: Path, vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
-    """LanceDB ingest, then ProductLens's in-memory path (IVF from IVF_MIN_ROWS rows)."""
-    import lancedb
+def _append_vectors(store: Any, catalog: str, vectors: np.ndarray) -> None:
+    """Vectors as catalog `catalog`'s products 0…n-1 in the image index "<catalog>", in
+    blocks of 100k (a bulk load: nothing to merge with)."""
     import pyarrow as pa
 
-    from core.retrieval.ivf import build_in_background
-    from core.retrieval.vector_cache import load_matrix
-    from core.store.schema import vector_schema
-
-    schema = vector_schema(vectors.shape[1])
-    table = lancedb.connect(str(path)).create_table("b", schema=schema)
-    started = time.perf_counter()
     for s in range(0, len(vectors), 100_000):
         block = vectors[s : s + 100_000]
-        columns = {
-            "catalog": pa.array(["b"] * len(block)),
+        store.vectors.append("image", catalog, vectors.shape[1], pa.table({
+            "catalog": pa.array([catalog] * len(block)),
             "product_id": pa.array(np.arange(s, s + len(block))),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.ravel()), block.shape[1]),
-        }
-        arrays = [columns.get(f.name) or pa.nulls(len(block), f.type) for f in schema]
-        table.add(pa.Table.from_arrays(arrays, schema=schema))
+        }))  # fmt: skip
+
+
+def _productlens(path: Path, vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
+    """LanceDB ingest, then ProductLens's in-memory path (IVF from IVF_MIN_ROWS rows)."""
+    from core.retrieval.ivf import build_in_background
+    from core.retrieval.vector_cache import load_matrix
+    from core.store import Store
+
+    store = Store(path)
+    started = time.perf_counter()
+    _append_vectors(store, "b", vectors)
     ingest_s = time.perf_counter() - started
     started = time.perf_counter()
-    matrix = load_matrix(table, "b")
+    matrix = load_matrix(store.vectors.index("image", "b"), "b")  # type: ignore[arg-type]
     load_s = time.perf_counter() - started
     builder = build_in_background(matrix)
     if builder is not None:

@@ -123,7 +123,7 @@ def _refresh_metadata(store: Store, kind: str, key: str, dim: int, catalog: str,
 
 
 def _index_if_large(store: Store, kind: str, key: str, dim: int) -> dict[str, Any] | None:
-    from core.retrieval.ann import ensure_index
+    from core.store.ann import ensure_index
 
     name = store.vectors.table_name(kind, key)
     return ensure_index(store, name, dim) if name in store.database.table_names() else None

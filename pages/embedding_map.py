@@ -348,9 +348,8 @@ def product_card(product_id: int) -> None:
     )
     if row["link"]:
         facts.markdown(f"[Open the listing]({row['link']})")
-    matrix = lens.matrices.get(
-        store.vectors.table_name(kind, model_key), store.vectors.open(kind, model_key), catalog
-    )
+    index = store.vectors.index(kind, model_key)
+    matrix = lens.matrices.get(index, catalog) if index is not None else None
     nearest = matrix.neighbours(product_id, NEIGHBOURS) if matrix is not None else []
     facts.markdown(f"**Nearest neighbours** in the {kind} index (cosine similarity)")
     near = frame.reindex([pid for pid, _ in nearest])

@@ -216,7 +216,7 @@ def test_a_clicked_point_shows_its_photo_and_nearest_neighbours(app_env):
     near = at.dataframe[0].value
     kind, key = table.kind, table.model_key
     store = Store(app_env.db_path)
-    matrix = load_matrix(store.vectors.open(kind, key), "mini")
+    matrix = load_matrix(store.vectors.index(kind, key), "mini")
     scores = matrix.vectors @ matrix.vectors[list(matrix.ids).index(7)]
     expected = [int(matrix.ids[i]) for i in np.argsort(-scores) if matrix.ids[i] != 7][:8]
     assert near["product_id"].tolist() == expected

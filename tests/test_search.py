@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from core.lens import Lens
-from core.retrieval.search import _vector_search, rrf_fuse, search
+from core.retrieval.search import rrf_fuse, search
 from core.store import Store
 from core.store.filters import Filters, QueryError, clean_query
 from core.store.schema import vector_schema
@@ -33,12 +33,12 @@ def test_vector_search_returns_known_neighbours_in_order(tmp_path):
         for i, v in enumerate(vectors)
     ]
     store.vectors.upsert("text", "toy", 4, rows)
-    table = store.vectors.open("text", "toy")
-    hits = _vector_search(table, axis[0], 4, "catalog = 'c'")
+    index = store.vectors.index("text", "toy")
+    hits = index.nearest(axis[0], 4, "c")
     assert [pid for pid, _ in hits] == [0, 1, 2, 3]
     assert hits[0][1] == pytest.approx(1.0) and hits[-1][1] == pytest.approx(-1.0)
     # a filter is applied inside the query: still k results, none of them excluded
-    filtered = _vector_search(table, axis[0], 2, Filters(min_price=15).where())
+    filtered = index.nearest(axis[0], 2, "c", Filters(min_price=15))
     assert [pid for pid, _ in filtered] == [1, 2]
     assert pa.types.is_fixed_size_list(vector_schema(4).field("vector").type)
 
@@ -132,13 +132,12 @@ def test_in_memory_search_matches_lancedb_for_any_filter(embedded_sample):
     import numpy as np
 
     from core.lens import Lens
-    from core.retrieval.search import _catalog_where, _vector_search
     from core.store.filters import Filters
 
     lens = Lens(embedded_sample)
     key = lens.text_model().source.key
-    table = lens.store.vectors.open("text", key)
-    matrix = lens.matrices.get(table.name, table, "mini")
+    index = lens.store.vectors.index("text", key)
+    matrix = lens.matrices.get(index, "mini")
     assert matrix is not None and len(matrix.ids) == 40
     frame = lens.catalog_frame("mini")
     categories = sorted(set(frame["main_category"]))
@@ -153,7 +152,7 @@ def test_in_memory_search_matches_lancedb_for_any_filter(embedded_sample):
             categories=tuple(rng.sample(categories, rng.choice([0, 1, 2]))),
             product_ids=tuple(rng.sample(range(40), rng.choice([0, 5, 20]))),
         )
-        exact = _vector_search(table, query, 40, _catalog_where("mini", filters))
+        exact = index.nearest(query, 40, "mini", filters)
         fast = matrix.top_k(query, 40, filters)
         assert [pid for pid, _ in fast] == [pid for pid, _ in exact], filters
         assert np.allclose([s for _, s in fast], [s for _, s in exact], atol=1e-4)
@@ -164,10 +163,10 @@ def test_large_tables_get_an_ann_index_with_measured_recall(tmp_path, monkeypatc
     import numpy as np
     import pyarrow as pa
 
-    import core.retrieval.ann as ann
-    from core.retrieval.search import _vector_search
+    import core.store.ann as ann
     from core.store import Store
-    from core.store.schema import vector_schema
+    from core.store.schema import VectorKey, vector_schema
+    from core.store.vector_index import VectorIndex
 
     monkeypatch.setattr(ann, "ANN_MIN_ROWS", 2_000)
     store = Store(tmp_path / "db")
@@ -188,9 +187,8 @@ def test_large_tables_get_an_ann_index_with_measured_recall(tmp_path, monkeypatc
     assert ann.has_vector_index(store.database.connection.open_table("vectors__image__synthetic"))
     assert store.index_health.get("vectors__image__synthetic")["rows"] == 3_000  # type: ignore[index]
     assert ann.ensure_index(store, "vectors__image__synthetic", 64) == health  # no rebuild
-    hits = _vector_search(
-        store.database.connection.open_table("vectors__image__synthetic"), vectors[7], 5, None
-    )
+    table = store.database.connection.open_table("vectors__image__synthetic")
+    hits = VectorIndex(VectorKey("image", "synthetic"), table).nearest(vectors[7], 5, "big")
     assert hits[0][0] == 7
 
 
@@ -240,24 +238,23 @@ def test_large_matrices_answer_from_an_ivf_index_built_in_the_background(monkeyp
 
 
 def test_the_ivf_index_is_started_by_a_second_search_not_the_first(monkeypatch, tmp_path):
-    import lancedb
     import numpy as np
     import pyarrow as pa
 
     import core.retrieval.ivf as ivf
     from core.retrieval.vector_cache import MatrixCache
-    from core.store.schema import vector_schema
+    from core.store import Store
 
     monkeypatch.setattr(ivf, "IVF_MIN_ROWS", 500)
     vectors = np.random.default_rng(2).normal(size=(600, 16)).astype(np.float32)
-    schema = vector_schema(16)
-    table = lancedb.connect(str(tmp_path)).create_table("v", schema=schema)
-    rows = [{"catalog": "c", "product_id": i, "vector": v.tolist(), "source_hash": "",
-             "meta_hash": ""} for i, v in enumerate(vectors)]  # fmt: skip
-    table.add(pa.Table.from_pylist(rows, schema=schema))
+    store = Store(tmp_path / "db")
+    flat = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 16)
+    store.vectors.append("image", "v", 16, pa.table({
+        "catalog": ["c"] * 600, "product_id": np.arange(600), "vector": flat}))  # fmt: skip
+    index = store.vectors.index("image", "v")
     cache = MatrixCache()
-    first = cache.get("v", table, "c")
+    first = cache.get(index, "c")
     assert first is not None and first.ivf_builder is None  # one-shot: exact, no build
-    assert cache.get("v", table, "c") is first and first.ivf_builder is not None
+    assert cache.get(index, "c") is first and first.ivf_builder is not None
     cache.wait_for_indexes()
     assert first.ivf is not None and first.ivf.index.ntotal == 600

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.store import sql_str
 from core.store.filters import Filters, QueryError, clean_query
-from core.store.vectors import FTS_COLUMN
+from core.store.vector_index import VectorIndex
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -123,50 +122,14 @@ def query_image(upload: Any) -> Image.Image:
 
 
 def _ranked(
-    lens: Lens,
-    table: Any,
-    vector: np.ndarray,
-    k: int,
-    catalog: str,
-    filters: Filters,
-    where: str,
+    lens: Lens, index: VectorIndex, vector: np.ndarray, k: int, catalog: str, filters: Filters
 ) -> list[tuple[int, float]]:
-    """Exact in-memory search when the table fits in RAM, else LanceDB (ANN if indexed)."""
-    matrix = lens.matrices.get(table.name, table, catalog)
+    """Exact in-memory search when the index fits in RAM, else the store's (ANN if
+    indexed)."""
+    matrix = lens.matrices.get(index, catalog)
     if matrix is not None:
         return matrix.top_k(vector, k, filters)
-    return _vector_search(table, vector, k, where)
-
-
-def _vector_search(
-    table: Any, vector: np.ndarray, k: int, where: str | None
-) -> list[tuple[int, float]]:
-    from core.retrieval.ann import ann_query
-
-    query = ann_query(table, vector, k)  # the ANN settings only matter once indexed
-    if where:
-        query = query.where(where, prefilter=True)
-    rows = query.select(["product_id", "_distance"]).to_arrow().to_pylist()
-    return [(r["product_id"], 1.0 - float(r["_distance"])) for r in rows]
-
-
-def _catalog_where(catalog: str, filters: Filters) -> str:
-    clause = f"catalog = {sql_str(catalog)}"
-    extra = filters.where()
-    return f"{clause} AND {extra}" if extra else clause
-
-
-def _fts_search(table: Any, query: str, k: int, where: str) -> list[tuple[int, float]]:
-    """Keyword matches on names, through the index the writer built (Vectors.index_names)."""
-    rows = (
-        table.search(query, query_type="fts", fts_columns=FTS_COLUMN)
-        .where(where, prefilter=True)
-        .select(["product_id", "_score"])
-        .limit(k)
-        .to_arrow()
-        .to_pylist()
-    )
-    return [(r["product_id"], float(r.get("_score") or 0.0)) for r in rows]
+    return index.nearest(vector, k, catalog, filters)
 
 
 def rrf_fuse(*rankings: list[tuple[int, float]], k: int = RRF_K) -> list[tuple[int, float]]:
@@ -227,8 +190,8 @@ def _explain(lens: Lens, result: SearchResult, facts: CatalogFacts, vectors: dic
 
     ids = [h.product_id for h in result.hits]
     similarity: dict[str, dict[int, float]] = {}
-    for kind, (table, vector, catalog) in vectors.items():
-        matrix = lens.matrices.get(table.name, table, catalog)
+    for kind, (index, vector, catalog) in vectors.items():
+        matrix = lens.matrices.get(index, catalog)
         similarity[kind] = matrix.similarities(vector, ids) if matrix is not None else {}
     asked = [w for w in dict.fromkeys(words(result.query)) if w not in _STOPWORDS]
     for hit in result.hits:
@@ -254,17 +217,16 @@ def _search_images(
     vector: np.ndarray,
     k: int,
     filters: Filters,
-    where: str,
     result: SearchResult,
     facts: CatalogFacts,
-) -> Any:
-    table = lens.store.vectors.open("image", key)
-    if table is None:
+) -> VectorIndex | None:
+    index = lens.store.vectors.index("image", key)
+    if index is None:
         result.notes.append("no image index yet: run `productlens embed`")
         return None
-    ranked = _ranked(lens, table, vector, _overfetch(k), catalog, filters, where)
+    ranked = _ranked(lens, index, vector, _overfetch(k), catalog, filters)
     result.image_hits = _hits(lens, catalog, IMAGE, collapse_copies(ranked, facts, k))
-    return table
+    return index
 
 
 def _overfetch(k: int) -> int:
@@ -306,9 +268,8 @@ def search(
     if resolved is None:
         return result  # no product passes the filters: nothing to rank
     filters = resolved
-    where = _catalog_where(catalog, filters)
     timings = result.timings_ms
-    vectors: dict[str, tuple[Any, np.ndarray, str]] = {}
+    vectors: dict[str, tuple[VectorIndex, np.ndarray, str]] = {}
 
     started = time.perf_counter()
     # A text query needs CLIP's text tower only (ONNX, no torch); a photo, the image tower.
@@ -324,25 +285,24 @@ def search(
         timings["embed_text"] = (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()
-        text_table = lens.store.vectors.open("text", text_model.source.key)
-        if text_table is None:
+        text_index = lens.store.vectors.index("text", text_model.source.key)
+        if text_index is None:
             result.notes.append("no text index yet: run `productlens embed`")
         else:
-            vectors[TEXT] = (text_table, text_vector, catalog)
-            ranked = _ranked(lens, text_table, text_vector, _overfetch(k), catalog, filters, where)
+            vectors[TEXT] = (text_index, text_vector, catalog)
+            ranked = _ranked(lens, text_index, text_vector, _overfetch(k), catalog, filters)
             source = TEXT
             if hybrid:
-                keyword = _fts_search(text_table, text, _overfetch(k), where)
+                keyword = text_index.keyword_matches(text, _overfetch(k), catalog, filters)
                 ranked = rrf_fuse(ranked, keyword)
                 source = HYBRID
             result.text_hits = _hits(lens, catalog, source, collapse_copies(ranked, facts, k))
         if clip_text is not None:
-            table = _search_images(
-                lens, catalog, clip_text.source.key, clip_text_vector, k, filters, where, result,
-                facts,
-            )  # fmt: skip
-            if table is not None:
-                vectors[IMAGE] = (table, clip_text_vector, catalog)
+            index = _search_images(
+                lens, catalog, clip_text.source.key, clip_text_vector, k, filters, result, facts
+            )
+            if index is not None:
+                vectors[IMAGE] = (index, clip_text_vector, catalog)
         timings["search"] = (time.perf_counter() - started) * 1000
 
     if image is not None and clip is not None:
@@ -350,11 +310,11 @@ def search(
         image_vector = clip.encode_images(clip.preprocess(image.convert("RGB"))[None])[0]
         timings["embed_image"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        table = _search_images(
-            lens, catalog, clip.source.key, image_vector, k, filters, where, result, facts
+        index = _search_images(
+            lens, catalog, clip.source.key, image_vector, k, filters, result, facts
         )
-        if table is not None:
-            vectors[IMAGE] = (table, image_vector, catalog)
+        if index is not None:
+            vectors[IMAGE] = (index, image_vector, catalog)
         timings["search"] = timings.get("search", 0.0) + (time.perf_counter() - started) * 1000
     if not facts.has_images:
         result.notes.append(no_images_note(facts))

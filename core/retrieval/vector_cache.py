@@ -16,11 +16,14 @@ import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.retrieval.ivf import build_in_background
+
+if TYPE_CHECKING:
+    from core.store.vector_index import VectorIndex
 
 IN_MEMORY_MAX_ROWS = 1_000_000  # 1M × 512 float32: 2 GB, twice that with the IVF index
 # The product fields VectorMatrix.mask filters on, loaded beside the vectors.
@@ -102,15 +105,12 @@ def _as_float(column: Any) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def load_matrix(table: Any, catalog: str) -> VectorMatrix:
-    from core.store import sql_str
-    from core.store.database import read_all
+def load_matrix(index: VectorIndex, catalog: str) -> VectorMatrix:
+    from core.store.vector_index import vectors_of
 
-    columns = ["product_id", "vector", *MASK_COLUMNS]
-    data = read_all(table, f"catalog = {sql_str(catalog)}", columns)
+    data = index.read(catalog, ["product_id", "vector", *MASK_COLUMNS])
     n = data.num_rows
-    flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    vectors = flat.reshape(n, -1).astype(np.float32, copy=False) if n else np.zeros((0, 1))
+    vectors = vectors_of(data) if n else np.zeros((0, 1), dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True) if n else np.ones((0, 1))
     return VectorMatrix(
         ids=np.asarray(data.column("product_id").to_pylist(), dtype=np.int64),
@@ -131,9 +131,9 @@ class MatrixCache:
         self._lock = threading.Lock()
         self._size = size
 
-    def get(self, name: str, table: Any, catalog: str) -> VectorMatrix | None:
-        """The matrix for this table version, or None when the table is too big for RAM."""
-        key = (name, catalog, int(table.version))
+    def get(self, index: VectorIndex, catalog: str) -> VectorMatrix | None:
+        """The matrix for this index version, or None when the index is too big for RAM."""
+        key = (index.name, catalog, index.version)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -143,9 +143,9 @@ class MatrixCache:
                     # CLI search) never pays for an index it would not use.
                     build_in_background(matrix)
                 return matrix
-        if table.count_rows() > IN_MEMORY_MAX_ROWS:
+        if index.count_rows() > IN_MEMORY_MAX_ROWS:
             return None
-        matrix = load_matrix(table, catalog)
+        matrix = load_matrix(index, catalog)
         with self._lock:
             for old in [k for k in self._items if k[:2] == key[:2]]:
                 del self._items[old]  # an older version of the same table

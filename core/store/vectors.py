@@ -11,12 +11,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from core.store.database import Database, read_all
 from core.store.schema import VECTOR_KEYS, VECTOR_PREFIX, VectorKey, vector_schema
 from core.store.sql import sql_in, sql_str
-
-FTS_COLUMN = "name"
+from core.store.vector_index import FTS_COLUMN, VectorIndex, vectors_of
 
 
 class Vectors:
@@ -37,7 +37,13 @@ class Vectors:
         return key.table
 
     def open(self, kind: str, model_key: str) -> Any | None:
+        """The raw table (inside `store/` only: others hold a `VectorIndex`)."""
         return self.database.open(self.table_name(kind, model_key))
+
+    def index(self, kind: str, model_key: str) -> VectorIndex | None:
+        """The (kind, model) index, or None when nothing has been embedded with it."""
+        table = self.open(kind, model_key)
+        return None if table is None else VectorIndex(VectorKey(kind, model_key), table)
 
     def indexes(self, catalog: str) -> dict[VectorKey, int]:
         """Each vector index holding vectors of this catalog → how many."""
@@ -84,6 +90,16 @@ class Vectors:
         table = self.database.open_or_create(name, vector_schema(dim))
         self.database.upsert(table, rows, VECTOR_KEYS, phase="vectors")
 
+    def append(self, kind: str, model_key: str, dim: int, rows: pa.Table) -> None:
+        """Add rows without merging (a bulk load of vectors known to be new: benchmarks);
+        columns the schema has and `rows` lacks are left empty."""
+        schema = vector_schema(dim)
+        table = self.database.open_or_create(self.table_name(kind, model_key), schema)
+        arrays = [rows.column(f.name) if f.name in rows.column_names
+                  else pa.nulls(rows.num_rows, f.type) for f in schema]  # fmt: skip
+        with self.database.write(table):
+            table.add(pa.Table.from_arrays(arrays, schema=schema))
+
     def index_names(self, kind: str, model_key: str, changed: bool) -> None:
         """(Re)build the full-text index on names after a write, or when it is missing."""
         table = self.open(kind, model_key)
@@ -107,8 +123,4 @@ class Vectors:
         if product_ids is not None:
             clause += f" AND product_id IN ({sql_in(product_ids)})"
         data = read_all(table, clause, ["product_id", "vector"])
-        ids = data.column("product_id").to_pylist()
-        if not ids:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return ids, flat.reshape(len(ids), -1).astype(np.float32, copy=False)
+        return data.column("product_id").to_pylist(), vectors_of(data)
