@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from core.catalog.audience import suits
-from core.catalog.facts import CatalogFacts, compact, listing_key, words
+from core.catalog.facts import CatalogFacts, listing_key
+from core.catalog.words import compact, words
 from core.metrics import wilson_interval
 
 QUERY_SET = Path(__file__).resolve().parent.parent / "bench" / "query_set.json"

@@ -314,9 +314,9 @@ def _append_vectors(store: Any, catalog: str, vectors: np.ndarray) -> None:
 
 def _productlens(path: Path, vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
     """LanceDB ingest, then ProductLens's in-memory path (IVF from IVF_MIN_ROWS rows)."""
-    from core.retrieval.ivf import build_in_background
-    from core.retrieval.vector_cache import load_matrix
     from core.store import Store
+    from core.store.ivf import build_in_background
+    from core.store.vector_cache import load_matrix
 
     store = Store(path)
     started = time.perf_counter()

@@ -13,9 +13,9 @@ from core.models.clip import ClipModel, load_clip
 from core.models.clip_text import TextTower, load_clip_text
 from core.models.sources import ModelSource, resolve_clip, resolve_text_model
 from core.models.text import TextModel, load_text_model
-from core.retrieval.vector_cache import MatrixCache, RecordCache
 from core.settings import Settings, load_settings
 from core.store import Store
+from core.store.vector_cache import MatrixCache, RecordCache
 
 CATALOG_COLUMNS = [
     "product_id",

@@ -203,8 +203,8 @@ def test_map_settings_apply_only_on_the_button_and_start_from_the_precomputed_ma
 def test_a_clicked_point_shows_its_photo_and_nearest_neighbours(app_env):
     from streamlit.testing.v1 import AppTest
 
-    from core.retrieval.vector_cache import load_matrix
     from core.store import Store
+    from core.store.vector_cache import load_matrix
 
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
     at.switch_page("pages/embedding_map.py").run()

@@ -197,9 +197,9 @@ def test_large_matrices_answer_from_an_ivf_index_built_in_the_background(monkeyp
     queries before the index is ready stay exact."""
     import numpy as np
 
-    import core.retrieval.ivf as ivf
-    from core.retrieval.vector_cache import VectorMatrix
+    import core.store.ivf as ivf
     from core.store.filters import Filters
+    from core.store.vector_cache import VectorMatrix
 
     rng = np.random.default_rng(1)
     n, dim = 6_000, 64
@@ -241,9 +241,9 @@ def test_the_ivf_index_is_started_by_a_second_search_not_the_first(monkeypatch, 
     import numpy as np
     import pyarrow as pa
 
-    import core.retrieval.ivf as ivf
-    from core.retrieval.vector_cache import MatrixCache
+    import core.store.ivf as ivf
     from core.store import Store
+    from core.store.vector_cache import MatrixCache
 
     monkeypatch.setattr(ivf, "IVF_MIN_ROWS", 500)
     vectors = np.random.default_rng(2).normal(size=(600, 16)).astype(np.float32)

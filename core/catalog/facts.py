@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-WORD = re.compile(r"[a-z0-9][a-z0-9'+&-]*")
+from core.catalog.words import compact, words
+
 # Words after these name what a product fits ("battery for Sony"), not who made it.
 _COMPATIBILITY = frozenset({"for", "compatible", "fits", "replacement", "with", "like"})
 # Lead words that are never brands however often they lead (packaging, condition).
@@ -28,15 +29,6 @@ BRAND_MIN_COUNT = 2
 # sample's Sony names (the rest are accessories "for Sony"); "HDMI" or "wireless" lead
 # some names but sit mid-name in most.
 BRAND_LEAD_SHARE = 0.4
-
-
-def words(text: str) -> list[str]:
-    return WORD.findall((text or "").lower().replace("™", "").replace("®", ""))
-
-
-def compact(text: str) -> str:
-    """Lower-case letters and digits only: "WH-1000XM4" and "wh1000xm4" compare equal."""
-    return re.sub(r"[^a-z0-9]+", "", (text or "").lower())
 
 
 # "Noise" is a brand; "noise cancelling" is not a mention of it.
@@ -121,7 +113,7 @@ def listing_key(name: str, price: float | None) -> str:
     return f"{compact(name)}|{shown}"
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one per table version
 class CatalogFacts:
     ids: np.ndarray  # int64, in table order
     names: list[str]
@@ -155,15 +147,6 @@ class CatalogFacts:
         self._members = _members(self.ids, self.group)
         self._variants = _members(self.ids, self.variant)
         self._conditions: dict[tuple[str, Any], np.ndarray] = {}
-
-    @property
-    def speller(self) -> Any:
-        """A core.retrieval.spelling.Speller over the words of this catalog's names."""
-        if not hasattr(self, "_speller"):
-            from core.retrieval.spelling import Speller
-
-            self._speller = Speller.from_names(words(n) for n in self.names)
-        return self._speller
 
     def _naming(self, word: str) -> np.ndarray:
         """Which names contain `word` (or its singular) as a word."""

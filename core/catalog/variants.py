@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from core.catalog.facts import compact, words
+from core.catalog.words import compact, words
 
 COLOURS = frozenset(
     "black white red blue green yellow pink purple violet orange grey gray silver gold golden "

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.catalog.facts import words
 from core.catalog.parse import format_price
+from core.catalog.words import words
 from core.llm import LLMConfig, Usage, safe_error
 from core.llm import stream as llm_stream
 from core.retrieval.query import Understanding, understand

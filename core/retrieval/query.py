@@ -17,9 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from core.catalog.audience import asked_audiences, audience_words
-from core.catalog.facts import NOISE_CANCELLING, words
+from core.catalog.facts import NOISE_CANCELLING
 from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.catalog.variants import COLOURS
+from core.catalog.words import words
+from core.retrieval.spelling import speller_of
 
 if TYPE_CHECKING:
     from core.catalog.facts import CatalogFacts
@@ -553,7 +555,7 @@ def understand(
 
     question = clean_query(question)
     if correct and facts is not None:
-        searched, corrections = facts.speller.correct_text(question)
+        searched, corrections = speller_of(facts).correct_text(question)
         if corrections:
             fixed = understand(searched, facts, previous, correct=False,
                                shown_prices=shown_prices)  # fmt: skip

@@ -185,8 +185,8 @@ _STOPWORDS = frozenset("a an and the for with of in on to or by is it my me unde
 def _explain(lens: Lens, result: SearchResult, facts: CatalogFacts, vectors: dict) -> None:
     """Fill each hit's text and image similarity (both measured for every hit, whichever
     index found it), the query words its name contains, and its identical listings."""
-    from core.catalog.facts import words
     from core.catalog.variants import variant_label
+    from core.catalog.words import words
 
     ids = [h.product_id for h in result.hits]
     similarity: dict[str, dict[int, float]] = {}

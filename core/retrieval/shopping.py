@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog.audience import audiences_named, names_audience
-from core.catalog.facts import name_words, words
+from core.catalog.facts import name_words
 from core.catalog.parse import format_price
 from core.catalog.quantities import spec_stated
 from core.catalog.synonyms import kind_forms, singular
+from core.catalog.words import words
 from core.retrieval.query import (
     ACCESSORY_NOUNS,
     CHEAPER,
@@ -32,6 +33,7 @@ from core.retrieval.query import (
     understand,
 )
 from core.retrieval.search import Hit, SearchResult, search
+from core.retrieval.spelling import speller_of
 from core.store.filters import Filters
 
 if TYPE_CHECKING:
@@ -178,7 +180,7 @@ def subject_kind(understanding: Understanding, facts: CatalogFacts) -> tuple[str
 
     phrase = words(understanding.phrase)
     brands = {*understanding.brands, *understanding.fits}
-    counts = facts.speller.counts
+    counts = speller_of(facts).counts
     return tuple(
         w for w in phrase
         if w not in brands and w not in COLOURS and w not in SHAPES

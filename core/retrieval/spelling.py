@@ -22,6 +22,13 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from core.catalog.words import words
+
+if TYPE_CHECKING:
+    from core.catalog.facts import CatalogFacts
 
 MIN_LENGTH = 4  # shorter words are too often abbreviations ("mic", "tws", "oled")
 COMMONER = 20  # ... corrected only to a word in at least this many times as many names
@@ -44,6 +51,17 @@ def english_words() -> frozenset[str]:
         return frozenset()
     lines = (path / "vocab.txt").read_text(encoding="utf-8").split()
     return frozenset(w for w in lines if w.isalpha() and not w.startswith("["))
+
+
+_SPELLERS: WeakKeyDictionary[Any, Speller] = WeakKeyDictionary()
+
+
+def speller_of(facts: CatalogFacts) -> Speller:
+    """The speller over a catalog's names, made once per `CatalogFacts`."""
+    speller = _SPELLERS.get(facts)
+    if speller is None:
+        speller = _SPELLERS[facts] = Speller.from_names(words(n) for n in facts.names)
+    return speller
 
 
 class Speller:

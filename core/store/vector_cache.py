@@ -2,7 +2,7 @@
 
 At catalog scale a LanceDB query spends most of its time planning and materialising,
 not scoring: a matrix-vector product over the normalised vectors is an order of
-magnitude faster and exact. From `core.retrieval.ivf.IVF_MIN_ROWS` rows an in-memory
+magnitude faster and exact. From `core.store.ivf.IVF_MIN_ROWS` rows an in-memory
 IVF index (built in the background from a matrix's second search) answers unfiltered
 queries. The matrix is loaded once per (table, catalog, table version) and dropped when
 the table changes. Filters are applied as NumPy masks that mirror `Filters.where()` (a
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.retrieval.ivf import build_in_background
+from core.store.ivf import build_in_background
 
 if TYPE_CHECKING:
     from core.store.vector_index import VectorIndex
