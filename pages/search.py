@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import streamlit as st
@@ -12,12 +12,36 @@ from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.llm import llm_config
 from core.models.sources import ModelUnavailable
 from core.retrieval.answer import Answer, for_display, stream_answer
+from core.retrieval.query import Understanding
 from core.retrieval.search import SearchResult, no_images_note, query_image
-from core.retrieval.shopping import retrieve, understand_question
+from core.retrieval.turn import TurnRequest
 from core.store.filters import Filters, QueryError, clean_query
 from pages.common import open_page
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp"]
+
+
+@dataclass
+class PageTurn:
+    """The current turn: the workflow's request (core.retrieval.turn) and what this page
+    keeps of it between reruns."""
+
+    id: int
+    request: TurnRequest
+    image: bytes | None
+    image_name: str
+    ask: bool  # write an answer
+    chat_start: int  # this turn's question and answer are appended to the chat after it
+    understood: Understanding | None = None
+    read: bool = False  # `understood` is computed (once: an LLM may be asked)
+    answers: dict = field(default_factory=dict)  # (alone, as typed, removed) → its answer
+    shown: tuple[float, ...] = ()  # prices shown: "cheaper ones" next turn goes below
+
+    def redo(self, **changes: bool) -> None:
+        """Search this turn again as a person asked: alone, or as typed."""
+        self.request = replace(self.request, **changes)
+        self.understood, self.read, self.answers = None, False, {}
+
 
 lens, catalog = open_page("Search & Chat")
 facts = lens.facts(catalog)
@@ -83,16 +107,10 @@ if submitted:
     if not clean_query(question) and upload is None:
         st.error("Type a question or upload an image.")
         st.stop()
-    previous = st.session_state.get("turn")
-    st.session_state["turn"] = {
-        "id": (previous or {}).get("id", 0) + 1,
-        "question": question,
-        "image": upload.getvalue() if upload is not None else None,
-        "image_name": getattr(upload, "name", ""),
-        "k": k,
-        "hybrid": hybrid,
-        "ask": ask_llm,
-        "filters": Filters(
+    previous: PageTurn | None = st.session_state.get("turn")
+    request = TurnRequest(
+        question=question, catalog=catalog, k=k, hybrid=hybrid,
+        filters=Filters(
             min_price=min_price,
             max_price=max_price,
             min_rating=min_rating or None,
@@ -101,16 +119,17 @@ if submitted:
             product_ids=tuple(map_selection),
         ),
         # A question that names no product of its own continues this one (shown below).
-        "previous": (previous or {}).get("understood"),
-        "shown_prices": (previous or {}).get("shown", ()),  # "cheaper ones" goes below them
-        "alone": False,
-        "as_typed": False,  # True: misspelt words are searched as typed, not corrected
-        "answers": {},
-        "chat_start": len(chat),  # this turn's question and answer are appended after it
-    }
+        previous=previous.understood if previous else None,
+        shown_prices=previous.shown if previous else (),
+    )  # fmt: skip
+    st.session_state["turn"] = PageTurn(
+        id=previous.id + 1 if previous else 1, request=request,
+        image=upload.getvalue() if upload is not None else None,
+        image_name=getattr(upload, "name", ""), ask=ask_llm, chat_start=len(chat),
+    )  # fmt: skip
 
-turn: dict[str, Any] | None = st.session_state.get("turn")
-history = chat[: turn["chat_start"]] if turn else list(chat)
+turn: PageTurn | None = st.session_state.get("turn")
+history = chat[: turn.chat_start] if turn else list(chat)
 
 
 def show_history() -> None:
@@ -140,37 +159,31 @@ class _Upload:
         return self.data
 
 
-def understood_now(turn: dict[str, Any]) -> Any:
+def understood_now(turn: PageTurn) -> Understanding | None:
     """The question's understanding, computed once per turn (an LLM may be asked)."""
-    if not clean_query(turn["question"]):
-        return None
-    if turn.get("understood") is None:
-        previous = None if turn["alone"] else turn["previous"]
-        config = llm_config(lens.settings)
-        turn["understood"] = understand_question(
-            turn["question"], facts, previous, config, correct=not turn["as_typed"],
-            shown_prices=() if turn["alone"] else turn["shown_prices"],
-        )  # fmt: skip
-    return turn["understood"]
+    if not turn.read:
+        turn.understood = turn.request.understand(lens, llm_config(lens.settings))
+        turn.read = True
+    return turn.understood
 
 
-def show_understanding(understood: Any) -> frozenset[str]:
+def show_understanding(understood: Understanding) -> frozenset[str]:
     """Chips for what was understood; the keys of the ones a person removed."""
     if understood.follow_up_of:
         note, undo = st.columns([4, 2])
         note.info(
-            f'Follow-up: "{turn["question"]}" continues "{understood.follow_up_of}", so '
+            f'Follow-up: "{turn.request.question}" continues "{understood.follow_up_of}", so '
             f'this searches "{understood.search_text}" with the constraints below.'
         )
-        if undo.button(f'Search "{turn["question"][:40]}" alone'):
-            turn.update(alone=True, understood=None, answers={})
+        if undo.button(f'Search "{turn.request.question[:40]}" alone'):
+            turn.redo(alone=True)
             st.rerun()
     if understood.corrected:
         note, undo = st.columns([4, 2])
         fixes = ", ".join(f"“{typed}” → “{fixed}”" for typed, fixed in understood.corrections)
         note.info(f'Searched for "{understood.corrected}" ({fixes}).')
-        if undo.button(f'Search "{turn["question"][:40]}" as typed'):
-            turn.update(as_typed=True, understood=None, answers={})
+        if undo.button(f'Search "{turn.request.question[:40]}" as typed'):
+            turn.redo(as_typed=True)
             st.rerun()
     for message in understood.notes:
         st.warning(message)
@@ -185,7 +198,7 @@ def show_understanding(understood: Any) -> frozenset[str]:
         format_func=labels.__getitem__,
         selection_mode="multi",
         default=list(labels),
-        key=f"chips-{turn['id']}-{turn['alone']}-{turn['as_typed']}",
+        key=f"chips-{turn.id}-{turn.request.alone}-{turn.request.as_typed}",
         help="Click a constraint to drop it; click again to restore it.",
     )
     return frozenset(labels) - set(kept or [])
@@ -247,15 +260,14 @@ def why_lines(result: SearchResult) -> list[str]:
 try:
     understood = understood_now(turn)
     removed = show_understanding(understood) if understood is not None else frozenset()
-    image = query_image(_Upload(turn["image"], turn["image_name"])) if turn["image"] else None
-    active = understood.without(removed) if understood is not None else None
+    image = query_image(_Upload(turn.image, turn.image_name)) if turn.image else None
     with st.spinner("Searching…"):
-        result = retrieve(lens, catalog, active, image, turn["k"], turn["filters"], turn["hybrid"])
+        result = turn.request.search(lens, understood, removed, image)
 except (QueryError, ModelUnavailable) as exc:
     st.error(str(exc))
     st.stop()
 
-turn["shown"] = tuple(h.price for h in result.hits if h.price is not None)
+turn.shown = tuple(h.price for h in result.hits if h.price is not None)
 for note in result.notes:
     if note != no_images_note(facts):  # said once, above
         st.warning(note)
@@ -281,19 +293,19 @@ if result.image_hits:
                 st.image(hit.image_path, width="stretch")
             st.caption(f"#{hit.product_id} · {hit.name[:60]}")
 
-if turn["ask"] and result.query:
-    key = (turn["alone"], turn["as_typed"], removed)
-    shown_question = turn["question"]
+if turn.ask and result.query:
+    key = (turn.request.alone, turn.request.as_typed, removed)
+    shown_question = turn.request.question
     with st.chat_message("user"):
         st.markdown(for_display(shown_question))
     with st.chat_message("assistant"):
-        answer: Answer | None = turn["answers"].get(key)
+        answer: Answer | None = turn.answers.get(key)
         if answer is None:
             final: list[Answer] = []
 
             def chunks():
                 config = llm_config(lens.settings)
-                for item in stream_answer(turn["question"], result, config, history):
+                for item in stream_answer(turn.request.question, result, config, history):
                     if isinstance(item, Answer):
                         final.append(item)
                     else:
@@ -306,8 +318,8 @@ if turn["ask"] and result.query:
                 st.write_stream(chunks())
             result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
             answer = final[-1]
-            turn["answers"] = {key: answer}
-            del chat[turn["chat_start"] :]  # a re-answer of this turn replaces the last
+            turn.answers = {key: answer}
+            del chat[turn.chat_start :]  # a re-answer of this turn replaces the last
             chat.extend(
                 [
                     {"role": "user", "content": shown_question},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from typing import Any
 
 from core.cli.registry import CliError, command, resolve_catalog
@@ -11,12 +10,13 @@ from core.settings import Settings
 from core.store import Store
 
 
-def _run_search(args: argparse.Namespace, settings: Settings, store: Store):
+def _run_turn(args: argparse.Namespace, settings: Settings, store: Store, ask: bool = False):
+    """The CLI's chat turn: the same workflow the Search page runs (core.retrieval.turn)."""
     from core.catalog.images import ImageError, load_rgb
     from core.lens import get_lens
     from core.llm import llm_config
-    from core.retrieval.shopping import retrieve, understand_question
-    from core.store.filters import Filters, clean_query
+    from core.retrieval.turn import TurnRequest, run_turn
+    from core.store.filters import Filters
 
     catalog = resolve_catalog(store, settings, args.catalog)
     image = None
@@ -32,16 +32,11 @@ def _run_search(args: argparse.Namespace, settings: Settings, store: Store):
         min_rating_count=args.min_ratings,
         categories=tuple(args.category),
     )
-    k = args.k or settings.top_k
-    lens = get_lens(settings)
-    understood = None
-    if clean_query(args.query):
-        understood = understand_question(args.query, lens.facts(catalog), None,
-                                         llm_config(settings), not args.literal)  # fmt: skip
-        if args.literal:
-            understood = understood.without({c.key for c in understood.constraints()})
-            understood = replace(understood, search_text=understood.question)
-    return catalog, retrieve(lens, catalog, understood, image, k, filters, args.hybrid)
+    request = TurnRequest(
+        question=args.query or "", catalog=catalog, k=args.k or settings.top_k,
+        filters=filters, hybrid=args.hybrid, literal=args.literal,
+    )  # fmt: skip
+    return run_turn(get_lens(settings), request, llm_config(settings), image, ask)
 
 
 def _hit_lines(result) -> list[str]:
@@ -102,8 +97,9 @@ def _search_arguments(p: argparse.ArgumentParser) -> None:
     _search_arguments,
 )
 def _search(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
-    catalog, result = _run_search(args, settings, store)
-    return {"catalog": catalog, **result.as_dict()}, "\n".join(_hit_lines(result))
+    turn = _run_turn(args, settings, store)
+    payload = {"catalog": turn.request.catalog, **turn.result.as_dict()}
+    return payload, "\n".join(_hit_lines(turn.result))
 
 
 def _ask_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,17 +114,11 @@ def _ask_arguments(p: argparse.ArgumentParser) -> None:
     _ask_arguments,
 )
 def _ask(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[Any, str]:
-    import time
-
-    from core.llm import llm_config
-    from core.retrieval.answer import answer
-
     settings = settings.with_overrides(llm_model=args.llm, llm_api_base=args.api_base)
-    catalog, result = _run_search(args, settings, store)
-    started = time.perf_counter()
-    reply = answer(args.query, result, llm_config(settings))
-    result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
-    payload = {"catalog": catalog, **reply.as_dict(), **result.as_dict()}
+    turn = _run_turn(args, settings, store, ask=True)
+    reply, result = turn.answer, turn.result
+    assert reply is not None
+    payload = {"catalog": turn.request.catalog, **reply.as_dict(), **result.as_dict()}
     lines = [reply.text, ""]
     if reply.usage is not None:
         lines.append(f"LLM {reply.model}: {reply.usage.label()}")

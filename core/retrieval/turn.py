@@ -1,0 +1,93 @@
+"""A chat turn, one workflow for the Search page and the CLI: a question (and perhaps a
+photo) with what the person set, read once, searched with the constraints kept, answered.
+
+The page runs it in steps, because it shows the understood constraints (removable chips)
+before searching and streams the answer; the CLI runs it whole (`run_turn`). Both read,
+search and answer through the same three calls.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from core.retrieval.answer import Answer, answer
+from core.retrieval.query import Understanding
+from core.retrieval.search import SearchResult
+from core.retrieval.shopping import retrieve, understand_question
+from core.store.filters import Filters, clean_query
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from core.lens import Lens
+    from core.llm import LLMConfig
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    question: str
+    catalog: str
+    k: int = 5
+    filters: Filters = field(default_factory=Filters)  # what the person set, not the question
+    hybrid: bool = False
+    previous: Understanding | None = None  # the turn a follow-up ("under ₹2000?") continues
+    shown_prices: tuple[float, ...] = ()  # what that turn showed: "cheaper ones" goes below
+    alone: bool = False  # searched on its own, not as a follow-up
+    as_typed: bool = False  # misspelt words searched as typed, not corrected
+    literal: bool = False  # nothing read into it: its words searched as typed (CLI --literal)
+
+    def understand(self, lens: Lens, config: LLMConfig | None = None) -> Understanding | None:
+        """What the question asks for (None for a photo alone); an LLM, when configured,
+        may add what the parser left empty."""
+        if not clean_query(self.question):
+            return None
+        understood = understand_question(
+            self.question, lens.facts(self.catalog), None if self.alone else self.previous,
+            config, correct=not (self.as_typed or self.literal),
+            shown_prices=() if self.alone else self.shown_prices,
+        )  # fmt: skip
+        if self.literal:
+            understood = understood.without({c.key for c in understood.constraints()})
+            understood = replace(understood, search_text=understood.question)
+        return understood
+
+    def search(
+        self,
+        lens: Lens,
+        understood: Understanding | None,
+        removed: frozenset[str] = frozenset(),
+        image: Image.Image | None = None,
+    ) -> SearchResult:
+        """The products for what was understood, minus the constraints a person removed."""
+        active = understood.without(removed) if understood is not None else None
+        return retrieve(lens, self.catalog, active, image, self.k, self.filters, self.hybrid)
+
+
+@dataclass(frozen=True)
+class Turn:
+    request: TurnRequest
+    understood: Understanding | None
+    result: SearchResult
+    answer: Answer | None = None
+
+
+def run_turn(
+    lens: Lens,
+    request: TurnRequest,
+    config: LLMConfig | None = None,
+    image: Image.Image | None = None,
+    ask: bool = False,
+    history: list[dict[str, str]] | None = None,
+) -> Turn:
+    """The whole turn at once: understood, searched, and (with `ask`) answered, the
+    answer's time recorded with the search's."""
+    understood = request.understand(lens, config)
+    result = request.search(lens, understood, image=image)
+    reply = None
+    if ask:
+        started = time.perf_counter()
+        reply = answer(request.question, result, config, history)
+        result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
+    return Turn(request, understood, result, reply)
