@@ -67,6 +67,7 @@ with st.form("query"):
         "Ask or search",
         placeholder="e.g. boAt earphones under ₹1,000 with the best rating",
         max_chars=1000,
+        key="question",
     )
     upload = st.file_uploader(
         "…or search with an image",
@@ -93,6 +94,7 @@ if not facts.has_images:
 if st.button("Clear chat", help="forget the conversation and the current results"):
     chat.clear()
     st.session_state.pop("turn", None)
+    st.session_state.pop("question", None)  # a cleared chat starts from an empty box
     st.rerun()
 
 map_selection = st.session_state.get("map_selection") or []

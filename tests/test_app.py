@@ -191,6 +191,7 @@ def test_follow_ups_are_visible_and_can_be_searched_alone_and_chat_clears(shop_e
     assert len(at.session_state["chat"]) == 6
     next(b for b in at.button if b.label == "Clear chat").click().run()
     assert at.session_state["chat"] == [] and not at.dataframe
+    assert at.text_input[0].value == ""  # the old question is gone from the box
 
 
 def test_cheaper_ones_are_cheaper_than_everything_shown(shop_env):

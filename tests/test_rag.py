@@ -215,6 +215,14 @@ def test_an_answer_reports_the_tokens_and_cost_of_its_llm_call(result, stream):
         assert local.usage.cost_usd is None and "cost unknown" in local.usage.label()
 
 
+def test_a_model_name_with_id_in_it_is_no_citation():
+    from core.retrieval.answer import cited_ids
+
+    text = "The Fitness Band ID116 Plus (product_id: 12) beats id 13; see [#15] and id: 14."
+    assert cited_ids(text) == [12, 13, 14, 15]
+    assert cited_ids("Smart Band ID116, ID 116 Pro") == [116]  # "ID 116" reads as a citation
+
+
 def test_hallucinated_id_is_flagged(result):
     with FakeLLM() as llm:
         llm.script.reply = "Buy the Sony (product_id: 4242)."

@@ -33,7 +33,11 @@ MAX_HISTORY_TURNS = 6
 # under "sony headphones" once the headphones run out).
 RECOMMEND_MARGIN = 0.15
 
-_CITED = re.compile(r"(?:product[_ ]?id|\bid)\s*[:#=]?\s*(\d{1,9})", re.IGNORECASE)
+# "(product_id: 12)", "product id 12", "id: 12", "id 12" — not a model name that glues
+# digits to "ID" ("Fitness Band ID116 Plus" cites nothing).
+_CITED = re.compile(
+    r"(?:product[_ ]?id\s*[:#=]?\s*|\bid(?:\s*[:#=]\s*|\s+))(\d{1,9})\b", re.IGNORECASE
+)
 _BRACKETED = re.compile(r"\[(?:#|id\s*)?(\d{1,9})\]")
 
 SYSTEM_PROMPT = """You are a helpful shopping assistant for an electronics catalog.
