@@ -109,7 +109,14 @@ def test_search_page_query_gives_the_results_table_and_a_grounded_answer(app_env
     chat = at.session_state["chat"]
     assert chat[0]["content"] == "speaker wire cable" and "product_id" in chat[1]["content"]
     assert any("Grounded answer" in c.value for c in at.caption)
-    assert any("search" in c.value and "ms" in c.value for c in at.caption)
+    # why no language model wrote it is said once, not also inside the answer
+    said = [c.value for c in at.caption] + [m["content"] for m in chat]
+    assert sum("no LLM configured" in text for text in said) == 1
+    # the per-step timings sit behind a click, under a plain total
+    timing = next(e for e in at.expander if e.label.startswith("Answered in"))
+    assert any("search" in c.value and "ms" in c.value for c in timing.caption)
+    outside = [c.value for c in at.main.caption if c not in timing.caption]
+    assert not any("load_models" in c for c in outside)
 
 
 def test_search_page_uses_the_configured_llm(app_env, monkeypatch):

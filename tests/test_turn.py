@@ -32,6 +32,8 @@ def test_the_page_and_the_cli_show_what_the_workflow_finds(shop_env, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and [r["product_id"] for r in payload["text_results"]] == ids
     assert payload["recommended_ids"] == turn.answer.recommended_ids
+    main(["ask", QUESTION, "--catalog", "shop", "--quiet"])  # as text: why no LLM wrote it
+    assert "without a language model: no LLM configured" in capsys.readouterr().out
 
     at = AppTest.from_file(str(ROOT / "pages" / "search.py"), default_timeout=90).run()
     at.text_input[0].input(QUESTION)

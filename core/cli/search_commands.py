@@ -120,6 +120,8 @@ def _ask(args: argparse.Namespace, settings: Settings, store: Store) -> tuple[An
     assert reply is not None
     payload = {"catalog": turn.request.catalog, **reply.as_dict(), **result.as_dict()}
     lines = [reply.text, ""]
+    if reply.grounded_fallback:
+        lines.append(f"composed from the search results without a language model: {reply.error}")
     if reply.usage is not None:
         lines.append(f"LLM {reply.model}: {reply.usage.label()}")
     if reply.invalid_ids:

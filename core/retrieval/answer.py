@@ -313,8 +313,9 @@ def _compose(question: str, result: SearchResult, focus: list[str]) -> tuple[str
 
 
 def grounded_answer(question: str, result: SearchResult, focus: list[str], reason: str) -> Answer:
+    """The answer composed from the results by the assistant's rules; why no language
+    model wrote it is `error`, which the page and the CLI say once, beside the text."""
     text, recommended = _compose(question, result, focus)
-    text += f" [Composed from the search results without a language model: {reason}.]"
     ids, invalid = check_ids(text, result.product_ids)
     return Answer(
         text, True, focus, ids, invalid, error=reason,
