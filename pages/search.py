@@ -11,7 +11,7 @@ import streamlit as st
 from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.llm import llm_config
 from core.models.sources import ModelUnavailable
-from core.retrieval.answer import Answer, for_display, stream_answer
+from core.retrieval.answer import Answer, for_display, stream_answer, with_product_links
 from core.retrieval.query import Understanding
 from core.retrieval.search import SearchResult, no_images_note, query_image
 from core.retrieval.turn import TurnRequest
@@ -314,10 +314,14 @@ if turn.ask and result.query:
                         yield for_display(item)
 
             started = time.perf_counter()
+            shown = st.empty()
             if llm_config(lens.settings) is None:  # composed at once: no typewriter effect
-                st.markdown("".join(chunks()))
+                text = "".join(chunks())
             else:
-                st.write_stream(chunks())
+                with shown:
+                    text = st.write_stream(chunks())
+            # once whole, the cited ids become links to the listings
+            shown.markdown(with_product_links(str(text), result))
             result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
             answer = final[-1]
             turn.answers = {key: answer}
@@ -329,7 +333,7 @@ if turn.ask and result.query:
                 ]
             )
         else:
-            st.markdown(for_display(answer.text))
+            st.markdown(with_product_links(for_display(answer.text), result))
         if answer.grounded_fallback:
             st.caption(f"Grounded answer composed from the results ({answer.error}).")
         elif answer.usage is not None:

@@ -109,6 +109,9 @@ def test_search_page_query_gives_the_results_table_and_a_grounded_answer(app_env
     chat = at.session_state["chat"]
     assert chat[0]["content"] == "speaker wire cable" and "product_id" in chat[1]["content"]
     assert any("Grounded answer" in c.value for c in at.caption)
+    # people read the answer with links to the listings, not internal keys
+    shown = at.chat_message[-1].markdown[0].value
+    assert "product_id" not in shown and "([#" in shown
     # why no language model wrote it is said once, not also inside the answer
     said = [c.value for c in at.caption] + [m["content"] for m in chat]
     assert sum("no LLM configured" in text for text in said) == 1

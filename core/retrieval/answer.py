@@ -129,6 +129,23 @@ def for_display(text: str) -> str:
     return _LINK_TARGET.sub("]\\(", text)
 
 
+_CITATION = re.compile(r"\(?\bproduct[_ ]?id\s*[:#=]?\s*(\d{1,9})\b\)?", re.IGNORECASE)
+_SAFE_URL = re.compile(r"^https?://[^\s()<>\[\]]+$")
+
+
+def with_product_links(text: str, result: SearchResult) -> str:
+    """For people, after `for_display`: each "(product_id: 52)" as a link to the listing,
+    "([#52](https://…))", or a plain "(#52)" when it has no web link."""
+    links = {h.product_id: h.link or "" for h in result.hits}
+
+    def cited(match: re.Match[str]) -> str:
+        pid = int(match.group(1))
+        url = links.get(pid, "")
+        return f"([#{pid}]({url}))" if _SAFE_URL.match(url) else f"(#{pid})"
+
+    return _CITATION.sub(cited, text)
+
+
 def _safe_name(name: str) -> str:
     name = "".join(ch if ch >= " " else " " for ch in name or "")
     name = name.replace("<", "‹").replace(">", "›")  # the block's delimiters stay unforgeable
@@ -226,8 +243,17 @@ def recommendable(result: SearchResult, focus: list[str]) -> list[Hit]:
     return list(ordered.values())
 
 
+def short_name(name: str, limit: int = 120) -> str:
+    """A long name cut at a word, marked as cut ("… Ambidextrous …", never "Ambidextr")."""
+    name = " ".join((name or "").split())
+    if len(name) <= limit:
+        return name
+    cut = name[:limit].rsplit(" ", 1)[0].rstrip(",;:|-–(")
+    return f"{cut}…"
+
+
 def _describe(hit: Hit) -> str:
-    parts = [f"{hit.name.strip()[:120]} (product_id: {hit.product_id})"]
+    parts = [f"{short_name(hit.name)} (product_id: {hit.product_id})"]
     if hit.rating is not None:
         count = f" from {hit.rating_count:,} ratings" if hit.rating_count else ""
         parts.append(f"rated {hit.rating:g}{count}")
