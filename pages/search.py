@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -211,20 +212,26 @@ def _similarity(value: float | None) -> float | None:
 
 
 def results_table(result: SearchResult) -> pd.DataFrame:
-    rows = []
+    """One row per product, however many indexes found it ("text #1 · image #3"), the
+    columns a shopper reads first on the left."""
+    found: dict[int, list[str]] = {}
+    first: dict[int, Any] = {}
     for hit in result.hits:
+        found.setdefault(hit.product_id, []).append(f"{hit.source} #{hit.rank}")
+        first.setdefault(hit.product_id, hit)
+    rows = []
+    for pid, hit in first.items():
         rows.append(
             {
-                "Source": hit.source,
-                "Rank": hit.rank,
-                "Product ID": hit.product_id,
+                "ID": pid,
                 "Name": hit.name,
-                "Rating": hit.rating,
                 "Price": format_price(hit.price, hit.currency),
+                "Rating": hit.rating,
+                "Constraints": "breaks " + "; ".join(hit.unmet) if hit.unmet else "all met",
+                "Found by": " · ".join(found[pid]),
                 "Text similarity": _similarity(hit.text_similarity),
                 "Image similarity": _similarity(hit.image_similarity),
                 "Name has": ", ".join(hit.keywords_matched),
-                "Constraints": "breaks " + "; ".join(hit.unmet) if hit.unmet else "all met",
                 "Identical listings": len(hit.duplicate_ids),
                 "Also in": hit.also_in(),
             }
