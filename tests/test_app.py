@@ -103,6 +103,7 @@ def test_search_page_query_gives_the_results_table_and_a_grounded_answer(app_env
     ]  # fmt: skip
     # one row per product: a product both indexes found is one row that says so
     assert table["ID"].is_unique and 5 <= len(table) <= 10
+    assert not table.isna().any().any()  # an empty cell says what it means, never "None"
     found = " ".join(table["Found by"])
     assert "text #1" in found and "image #1" in found
     # one scale per column: cosines, measured for every hit whichever index found it
