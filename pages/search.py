@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.catalog.example import example_question
 from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.llm import llm_config
 from core.models.sources import ModelUnavailable
@@ -60,13 +61,21 @@ def price_step(currency: str) -> float:
 
 
 categories = catalog_categories(lens.store.location, catalog, lens.store.products.version())
+
+
+@st.cache_data(max_entries=8)
+def placeholder(db: str, name: str, version: int) -> str:
+    """An example question in this catalog's terms and currency."""
+    return example_question(lens.facts(name))
+
+
 sign = CURRENCY_SIGNS.get(facts.currency, facts.currency)
 chat: list[dict[str, str]] = st.session_state.setdefault("chat", [])
 
 with st.form("query"):
     question = st.text_input(
         "Ask or search",
-        placeholder="e.g. boAt earphones under ₹1,000 with the best rating",
+        placeholder=placeholder(lens.store.location, catalog, lens.store.products.version()),
         max_chars=1000,
         key="question",
     )

@@ -253,3 +253,9 @@ def test_people_using_the_app_get_no_deploy_button_or_developer_menu():
     assert config["client"]["toolbarMode"] == "minimal"  # the browser test checks the page
     assert config["server"]["fileWatcherType"] == "none"  # no tree walk while a page loads
     assert config["runner"]["postScriptGC"] is False  # no full collection after every click
+
+
+def test_the_example_question_speaks_the_catalogs_brands_and_currency(app_env):
+    at = AppTest.from_file(str(ROOT / "pages" / "search.py"), default_timeout=90).run()
+    example = at.text_input[0].placeholder
+    assert example.startswith("e.g. ") and "$" in example and "₹" not in example
