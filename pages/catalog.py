@@ -30,7 +30,7 @@ PAGE_SIZE = 50
 TOP_CATEGORIES = 15
 PAGE_COLUMNS = [
     "product_id", "name", "main_category", "sub_category", "rating", "rating_count",
-    "discount_price", "actual_price", "discount_pct", "currency", "image_url",
+    "price", "actual_price", "discount_pct", "currency", "image_url",
     "image_path", "image_status",
 ]  # fmt: skip
 
@@ -143,15 +143,14 @@ def products_tab() -> None:
         image_cell(*cells)
         for cells in zip(rows["image_path"], rows["image_status"], rows["image_url"], strict=True)
     ]
-    rows["sale price"] = prices_of(rows, "discount_price")
-    rows["list price"] = prices_of(rows, "actual_price")
+    rows["price"] = prices_of(rows, "price", missing="–")
+    rows["list price"] = prices_of(rows, "actual_price", missing="–")
+    shown = ["image", "product_id", "name", "rating", "rating_count", "price", "list price",
+             "discount_pct", "sub_category", "image_status"]  # fmt: skip
+    if rows["image"].isna().all():  # no product here has a photo or a photo link to show
+        shown.remove("image")
     st.dataframe(
-        rows[
-            [
-                "image", "product_id", "name", "rating", "rating_count", "sale price",
-                "list price", "discount_pct", "sub_category", "image_status",
-            ]
-        ],
+        rows[shown],
         hide_index=True,
         width="stretch",
         row_height=64,
@@ -161,7 +160,7 @@ def products_tab() -> None:
             "name": st.column_config.TextColumn("Name", width="large"),
             "rating": st.column_config.NumberColumn("Rating", format="%.1f"),
             "rating_count": st.column_config.NumberColumn("Ratings", format="localized"),
-            "sale price": "Sale price",
+            "price": "Price",
             "list price": "List price",
             "discount_pct": st.column_config.NumberColumn("Discount", format="%d%%"),
             "sub_category": "Category",
@@ -245,13 +244,28 @@ def summary_tab() -> None:
             labels={"discount_pct": "discount (%)", "rating": "rating"},
         )  # fmt: skip
         scatter.update_layout(margin={"t": 30}, coloraxis_colorbar={"title": "products"})
-        correlation = both["discount_pct"].corr(both["rating"], method="spearman")
         low_right.markdown(
-            f"**Discount vs rating** ({len(both):,} products; Spearman ρ = {correlation:.2f})"
+            f"**Discount vs rating** ({len(both):,} products: {relation(both)})"
             if len(both) > 2
             else "**Discount vs rating**"
         )
         low_right.plotly_chart(scatter, width="stretch", config=CHART_CONFIG)
+
+
+def relation(both: pd.DataFrame) -> str:
+    """How discount and rating move together, in words (a rank correlation underneath)."""
+    rho = both["discount_pct"].corr(both["rating"], method="spearman")
+    if rho != rho:
+        return "no variation to compare"
+    size = abs(rho)
+    strength = ("no clear" if size < 0.1 else "a weak" if size < 0.3
+                else "a moderate" if size < 0.5 else "a strong")  # fmt: skip
+    if size < 0.1:
+        return f"{strength} relation, rank correlation {rho:.2f}"
+    direction = "better" if rho > 0 else "worse"
+    return (
+        f"{strength} tendency: bigger discounts, {direction} ratings (rank correlation {rho:.2f})"
+    )
 
 
 with listing:

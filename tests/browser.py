@@ -481,13 +481,13 @@ def page_timings(url: str, out_dir: Path, find: str = "cable") -> dict[str, floa
         _open(driver, "Catalog")
         wait_for(driver, '[data-testid="stDataFrame"]', 60)
         settle(driver)
-        sale_price = _option(driver, "Sort by", "Sale price")
+        sale_price = _option(driver, "Sort by", "Price")
         timings["catalog_sort_s"] = _timed(
-            driver, sale_price.click, _text_on_page("sorted by sale price (low to high)")
+            driver, sale_price.click, _text_on_page("sorted by price (low to high)")
         )
         timings["catalog_sort_descending_s"] = _timed(
             driver, _button(driver, "Descending").click,
-            _text_on_page("sorted by sale price (high to low)"),
+            _text_on_page("sorted by price (high to low)"),
         )  # fmt: skip
         name_filter = _typed(driver, "Name contains", find)
         timings["catalog_filter_s"] = _timed(

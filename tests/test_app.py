@@ -22,8 +22,10 @@ def test_shell_shows_catalog_models_and_the_catalog_page(app_env):
     assert at.title[0].value == "Catalog"
     frame = at.dataframe[0].value
     assert len(frame) == 40
-    columns = {"image", "product_id", "name", "rating", "sale price", "list price", "discount_pct"}
+    columns = {"image", "product_id", "name", "rating", "price", "list price", "discount_pct"}
     assert columns <= set(frame.columns)
+    # "Price" is what the buyer pays: set wherever a sale or a list price is
+    assert (frame["price"] != "–").sum() >= (frame["list price"] != "–").sum() > 0
     priced = frame.dropna(subset=["discount_pct"])
     assert len(priced) and priced["discount_pct"].between(0, 100).all()  # whole per cent
 
@@ -61,7 +63,7 @@ def test_catalog_sorts_the_whole_catalog_and_exports_every_match(app_env):
     from core.store import Store
 
     at = AppTest.from_file(str(ROOT / "pages" / "catalog.py"), default_timeout=60).run()
-    at.selectbox(key="sort-mini").set_value("Sale price")
+    at.selectbox(key="sort-mini").set_value("Price")
     at.segmented_control(key="order-mini").set_value("Descending").run()
     assert not at.exception
     whole = Store(app_env.db_path).products.where("mini").to_pandas()

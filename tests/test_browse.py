@@ -94,7 +94,7 @@ def test_discount_column_is_the_whole_percent_off_the_list_price(shop):
 
 @pytest.mark.parametrize("file_format", ["csv", "parquet"])
 def test_export_is_the_whole_filtered_set_in_the_page_order(shop, file_format):
-    chosen, order = CatalogFilter(text="sony"), SortOrder("Sale price", ascending=False)
+    chosen, order = CatalogFilter(text="sony"), SortOrder("Price", ascending=False)
     data = export_bytes(shop.products, "shop", chosen, order, file_format)
     table = pq.read_table(io.BytesIO(data)) if file_format == "parquet" else pacsv.read_csv(
         io.BytesIO(data)

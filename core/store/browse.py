@@ -23,7 +23,7 @@ SORT_COLUMNS = {
     "Name": "name",
     "Rating": "rating",
     "Number of ratings": "rating_count",
-    "Sale price": "price",
+    "Price": "price",  # what the buyer pays: the sale price, else the list price
     "List price": "actual_price",
     "Discount": "discount_pct",
 }
