@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from core.catalog.audience import asked_audiences, audience_words
 from core.catalog.facts import NOISE_CANCELLING
 from core.catalog.parse import CURRENCY_SIGNS, format_price
+from core.catalog.quantities import asked_quantities, asked_spans
 from core.catalog.variants import COLOURS
 from core.catalog.words import words
 from core.retrieval.spelling import speller_of
@@ -529,8 +530,6 @@ def _span_of(listed: str, last: str) -> int:
 def _specs(text: str) -> tuple[str, ...]:
     """Quantities and sizes asked for ("8GB", "50000 mAh", "55 inch", "3 kg", "1.5 ton",
     "size 32"), as labels a name is checked against ("8gb", "3kg", "size 32")."""
-    from core.catalog.quantities import asked_quantities
-
     return tuple(dict.fromkeys(q.label for q in asked_quantities(text)))
 
 
@@ -628,16 +627,16 @@ def _leading_phrase(rest: str) -> str:
     return " ".join(phrase)
 
 
+_AUDIENCE = re.compile(
+    r"\b(?:" + "|".join(sorted(audience_words(), key=len, reverse=True)) + r")(?:'?s)?\b"
+)
+
+
 def _without_quantities(rest: str) -> str:
     """`rest` with quantities, sizes and who it is for blanked: not words of the kind."""
-    from core.catalog.quantities import asked_spans
-
     for start, end in asked_spans(rest):
         rest = rest[:start] + " " * (end - start) + rest[end:]
-    return re.sub(
-        r"\b(?:" + "|".join(sorted(audience_words(), key=len, reverse=True)) + r")(?:'?s)?\b",
-        lambda m: " " * len(m.group(0)), rest,
-    )  # fmt: skip
+    return _AUDIENCE.sub(lambda m: " " * len(m.group(0)), rest)
 
 
 def _original_words(question: str, rest: str) -> list[str]:
