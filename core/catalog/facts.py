@@ -9,7 +9,9 @@ repeats ~800 listings under different row numbers).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ BRAND_MIN_COUNT = 2
 # sample's Sony names (the rest are accessories "for Sony"); "HDMI" or "wireless" lead
 # some names but sit mid-name in most.
 BRAND_LEAD_SHARE = 0.4
+MAX_REMEMBERED_CONDITIONS = 256
 
 
 # "Noise" is a brand; "noise cancelling" is not a mention of it.
@@ -148,12 +151,21 @@ class CatalogFacts:
         self._variants = _members(self.ids, self.variant)
         self._conditions: dict[tuple[str, Any], np.ndarray] = {}
 
+    @cached_property
+    def name_word_sets(self) -> list[frozenset[str]]:
+        """Each name's `name_words`, in table order (made once per table version)."""
+        return [name_words(n) for n in self.names]
+
     def _naming(self, word: str) -> np.ndarray:
         """Which names contain `word` (or its singular) as a word."""
-        if not hasattr(self, "_words"):
-            self._words = [name_words(n) for n in self.names]
-        wanted = {word, word[:-1]} if len(word) > 3 and word.endswith("s") else {word}
-        return np.fromiter((bool(wanted & w) for w in self._words), bool, len(self.ids))
+        return self.naming_any((word,))
+
+    def naming_any(self, candidates: Iterable[str]) -> np.ndarray:
+        """Which names contain one of `candidates` (or its singular) as a word."""
+        wanted = set()
+        for word in candidates:
+            wanted |= {word, word[:-1]} if len(word) > 3 and word.endswith("s") else {word}
+        return np.fromiter((bool(wanted & w) for w in self.name_word_sets), bool, len(self.ids))
 
     def copies(self, product_id: int) -> list[int]:
         """All ids of the identical listings this product belongs to (itself included)."""
@@ -185,11 +197,9 @@ class CatalogFacts:
 
         if not kinds:
             return False
-        if not hasattr(self, "_words"):
-            self._words = [name_words(n) for n in self.names]
         forms = [kind_forms(k) for k in kinds]
         made = np.flatnonzero(self.brands == brand)
-        return any(all(f & self._words[int(i)] for f in forms) for i in made)
+        return any(all(f & self.name_word_sets[int(i)] for f in forms) for i in made)
 
     def condition(self, field: str, value: Any) -> np.ndarray:
         """Which products pass one condition on names and brands (a `Filters` field):
@@ -200,6 +210,8 @@ class CatalogFacts:
         key = (field, value if not isinstance(value, list) else tuple(value))
         cached = self._conditions.get(key)
         if cached is None:
+            if len(self._conditions) >= MAX_REMEMBERED_CONDITIONS:  # a long-lived server
+                self._conditions.clear()
             cached = self._conditions[key] = self._condition(field, value)
         return cached
 
@@ -215,7 +227,7 @@ class CatalogFacts:
         if field == "excluded_words":
             return np.logical_and.reduce([~self._naming(w) for w in value] or [np.ones(n, bool)])
         if field == "fits":
-            return np.logical_or.reduce([self._naming(b) for b in value] or [np.ones(n, bool)])
+            return self.naming_any(value) if value else np.ones(n, bool)
         if field == "audience":
             from core.catalog.audience import suits
 

@@ -117,10 +117,11 @@ def _quantity(number: str, unit: str) -> Quantity | None:
 def asked_quantities(text: str) -> tuple[Quantity | Size, ...]:
     """The quantities and sizes a question asks for, in order, each once."""
     found: list[Quantity | Size] = []
-    for match in _SIZE_ASKED.finditer(text):
+    sizes = list(_SIZE_ASKED.finditer(text))
+    for match in sizes:
         raw = next(g for g in match.groups() if g)
         found.append(Size(_LETTER_SIZES.get(raw.lower(), raw.lower())))
-    sized = [m.span() for m in _SIZE_ASKED.finditer(text)]
+    sized = [m.span() for m in sizes]
     for match in _IN_QUESTION.finditer(text):
         if any(a <= match.start() < b for a, b in sized):
             continue

@@ -13,6 +13,7 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.catalog.audience import audiences_named, names_audience
@@ -133,8 +134,10 @@ def _add_focused(
     if sum(_fits_focus(h.name, kind, specs) for h in result.text_hits) >= k:
         return
     facts = lens.facts(catalog)
-    ids = [int(pid) for pid, name in zip(facts.ids.tolist(), facts.names, strict=True)
-           if _fits_focus(name, kind, specs)]  # fmt: skip
+    # Only names with a word for the kind can name it: a cheap first cut over the catalog's
+    # word sets before the full check (90 ms over 9,600 names without it).
+    rows = np.flatnonzero(facts.naming_any(kind_forms(kind[-1]))) if kind else range(len(facts))
+    ids = [int(facts.ids[at]) for at in rows if _fits_focus(facts.names[at], kind, specs)]
     if not ids:
         return
     if filters.product_ids:
@@ -383,19 +386,16 @@ class Proposal(BaseModel):
             value = getattr(self, name)
             if value is not None and getattr(understood, name) is None:
                 changes[name] = value
-        brands = [b.lower() for b in self.brands if b.lower() in facts.vocabulary]
-        if brands and not understood.brands:
-            changes["brands"] = tuple(dict.fromkeys(brands))
-        colours = [c.lower() for c in self.colours if c.lower() in COLOURS]
-        if colours and not understood.colours:
-            changes["colours"] = tuple(dict.fromkeys(colours))
-        # Exclusions are validated like the rest: the catalog's brands, known colours.
-        excluded = [b.lower() for b in self.excluded_brands if b.lower() in facts.vocabulary]
-        if excluded and not understood.excluded_brands:
-            changes["excluded_brands"] = tuple(dict.fromkeys(excluded))
-        excluded = [c.lower() for c in self.excluded_colours if c.lower() in COLOURS]
-        if excluded and not understood.excluded_words:
-            changes["excluded_words"] = tuple(dict.fromkeys(excluded))
+        # Lists are validated alike (exclusions too): the catalog's brands, known colours.
+        for proposed, field, allowed in (
+            ("brands", "brands", facts.vocabulary),
+            ("colours", "colours", COLOURS),
+            ("excluded_brands", "excluded_brands", facts.vocabulary),
+            ("excluded_colours", "excluded_words", COLOURS),
+        ):
+            values = [v.lower() for v in getattr(self, proposed) if v.lower() in allowed]
+            if values and not getattr(understood, field):
+                changes[field] = tuple(dict.fromkeys(values))
         # A brand the shopper excluded is never also a brand asked for.
         if changes.get("brands") and set(changes["brands"]) & {
             *understood.excluded_brands,
