@@ -44,12 +44,12 @@ def _ingest_embed_search(ctx: Context, settings: Any) -> dict[str, Any]:
     embedded = embed_texts(store, "bench", text_model)
     embed_s = time.perf_counter() - started
     started = time.perf_counter()
-    search(lens, "bench", "warm up")  # reads the vectors from the store into memory
+    search(lens.searcher("bench"), "warm up")  # reads the vectors from the store into memory
     first_ms = (time.perf_counter() - started) * 1000
     warm_ms = []
     for query in TEXT_QUERIES:
         started = time.perf_counter()
-        search(lens, "bench", query)
+        search(lens.searcher("bench"), query)
         warm_ms.append((time.perf_counter() - started) * 1000)
     return {
         "products": report.ingested, "ingest_s": round(ingest_s, 1),

@@ -207,13 +207,13 @@ def suite_query(ctx: Context) -> list[dict[str, Any]]:
         text_p50 = {}
         for runtime, lens in lenses.items():
             for _ in range(2):  # loads the models and matrices; the second starts the IVF build
-                search(lens, "bench", "warm up")
+                search(lens.searcher("bench"), "warm up")
             lens.matrices.wait_for_indexes()  # steady state: not racing the IVF build
             text_ms = []
             for _ in range(repeats):
                 for q in TEXT_QUERIES:
                     started = time.perf_counter()
-                    search(lens, "bench", q)
+                    search(lens.searcher("bench"), q)
                     text_ms.append((time.perf_counter() - started) * 1000)
             latency = percentiles(text_ms)
             text_p50[runtime] = latency["p50_ms"]
@@ -221,11 +221,11 @@ def suite_query(ctx: Context) -> list[dict[str, Any]]:
                 {"products": n, "query": f"text (MiniLM + CLIP text, {runtime} encoders)",
                  **latency, "p50_vs_torch": round(latency["p50_ms"] / text_p50["torch"], 2)}
             )  # fmt: skip
-        search(torch_lens, "bench", None, image)
+        search(torch_lens.searcher("bench"), None, image)
         image_ms = []
         for _ in range(repeats * len(TEXT_QUERIES)):
             started = time.perf_counter()
-            search(torch_lens, "bench", None, image)
+            search(torch_lens.searcher("bench"), None, image)
             image_ms.append((time.perf_counter() - started) * 1000)
         rows.append({"products": n, "query": "image (CLIP image tower)", **percentiles(image_ms)})
     return rows

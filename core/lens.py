@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 import pandas as pd
 
@@ -13,8 +13,10 @@ from core.models.clip import ClipModel, load_clip
 from core.models.clip_text import TextTower, load_clip_text
 from core.models.sources import ModelSource, resolve_clip, resolve_text_model
 from core.models.text import TextModel, load_text_model
+from core.retrieval.searcher import Searcher
 from core.settings import Settings, load_settings
 from core.store import Store
+from core.store.catalog_index import CatalogIndex
 from core.store.vector_cache import MatrixCache, RecordCache
 
 CATALOG_COLUMNS = [
@@ -83,6 +85,27 @@ class Lens:
                 self._facts = {k: v for k, v in self._facts.items() if k[0] != catalog}
                 self._facts[key] = facts
         return facts
+
+    def searcher(self, catalog: str) -> Searcher:
+        """What retrieval needs for this catalog, as of now; each encoder loads on first use."""
+        vectors = self.store.vectors
+
+        def index(kind: str, model_key: str) -> CatalogIndex | None:
+            found = vectors.index(kind, model_key)
+            return CatalogIndex(found, catalog, self.matrices) if found is not None else None
+
+        facts = self.facts(catalog)
+        return Searcher(
+            catalog=catalog,
+            facts=facts,
+            records=partial(self.records.lookup, self.store, catalog),
+            text_index=index("text", self.text_source.key),
+            # CLIP is resolved only for a catalog with photos (a text catalog never needs it).
+            image_index=index("image", self.clip_source.key) if facts.has_images else None,
+            text_encoder=self.text_model,
+            clip_text_encoder=self.clip_text,
+            image_encoder=self.clip,
+        )
 
     def catalog_frame(self, catalog: str) -> pd.DataFrame:
         table = self.store.products.where(catalog, columns=CATALOG_COLUMNS)

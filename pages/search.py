@@ -46,7 +46,12 @@ class PageTurn:
 
 
 lens, catalog = open_page("Search & Chat")
-facts = lens.facts(catalog)
+try:
+    searcher = lens.searcher(catalog)
+except ModelUnavailable as exc:
+    st.error(str(exc))
+    st.stop()
+facts = searcher.facts
 
 
 @st.cache_data(max_entries=8)
@@ -174,7 +179,7 @@ class _Upload:
 def understood_now(turn: PageTurn) -> Understanding | None:
     """The question's understanding, computed once per turn (an LLM may be asked)."""
     if not turn.read:
-        turn.understood = turn.request.understand(lens, llm_config(lens.settings))
+        turn.understood = turn.request.understand(searcher, llm_config(lens.settings))
         turn.read = True
     return turn.understood
 
@@ -280,7 +285,7 @@ try:
     removed = show_understanding(understood) if understood is not None else frozenset()
     image = query_image(_Upload(turn.image, turn.image_name)) if turn.image else None
     with st.spinner("Searching…"):
-        result = turn.request.search(lens, understood, removed, image)
+        result = turn.request.search(searcher, understood, removed, image)
 except (QueryError, ModelUnavailable) as exc:
     st.error(str(exc))
     st.stop()

@@ -63,7 +63,7 @@ def lens(tiny_clip_dir, tmp_path_factory):
 
 def ask(lens, question, previous=None, shown=()):
     understood = understand(question, lens.facts("wardrobe"), previous, shown_prices=shown)
-    result = retrieve(lens, "wardrobe", understood, k=5)
+    result = retrieve(lens.searcher("wardrobe"), understood, k=5)
     return result, answer(question, result, None)
 
 

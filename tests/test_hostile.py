@@ -111,9 +111,9 @@ def test_hostile_queries_give_results_or_a_clear_message(embedded_sample, query)
     lens = Lens(embedded_sample)
     if not query.strip():
         with pytest.raises(QueryError, match="type a question"):
-            search(lens, "mini", query)
+            search(lens.searcher("mini"), query)
         return
-    result = search(lens, "mini", query)
+    result = search(lens.searcher("mini"), query)
     assert len(result.query) <= 1_000 and "\x00" not in result.query
     assert result.text_hits  # every real query gets the nearest products
 
@@ -141,7 +141,7 @@ def test_quotes_in_categories_are_escaped_not_executed(embedded_sample):
     from core.store.filters import Filters
 
     lens = Lens(embedded_sample)
-    result = search(lens, "mini", "cable", filters=Filters(categories=("x') OR (1=1",)))
+    result = search(lens.searcher("mini"), "cable", filters=Filters(categories=("x') OR (1=1",)))
     assert result.hits == []  # the category simply does not exist
 
 

@@ -97,8 +97,8 @@ def test_search_on_an_s3_store_finds_what_a_local_store_finds(s3_sample, embedde
     from core.retrieval.search import search
 
     settings, _ = s3_sample
-    remote = search(Lens(settings), "mini", "speaker wire cable", k=5)
-    local = search(Lens(embedded_sample), "mini", "speaker wire cable", k=5)
+    remote = search(Lens(settings).searcher("mini"), "speaker wire cable", k=5)
+    local = search(Lens(embedded_sample).searcher("mini"), "speaker wire cable", k=5)
     assert [h.product_id for h in remote.hits] == [h.product_id for h in local.hits]
     assert remote.hits and "cable" in remote.hits[0].name.lower()
 

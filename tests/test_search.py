@@ -78,7 +78,7 @@ def test_clean_query():
 def test_text_query_finds_its_own_product_in_both_indexes(embedded_sample):
     lens = Lens(embedded_sample)
     target = lens.store.products.get("mini", 12)
-    result = search(lens, "mini", target["text_doc"], k=5)
+    result = search(lens.searcher("mini"), target["text_doc"], k=5)
     assert result.text_hits[0].product_id == 12
     assert result.text_hits[0].source == "text"
     assert len(result.image_hits) == 5 and all(h.source == "image" for h in result.image_hits)
@@ -90,7 +90,7 @@ def test_text_query_finds_its_own_product_in_both_indexes(embedded_sample):
 def test_image_query_returns_its_own_product_first(embedded_sample):
     lens = Lens(embedded_sample)
     product = lens.store.products.get("mini", 21)
-    result = search(lens, "mini", image=Image.open(product["image_path"]), k=3)
+    result = search(lens.searcher("mini"), image=Image.open(product["image_path"]), k=3)
     assert result.text_hits == []
     assert result.image_hits[0].product_id == 21
     assert result.image_hits[0].score == pytest.approx(1.0, abs=1e-4)
@@ -98,11 +98,13 @@ def test_image_query_returns_its_own_product_first(embedded_sample):
 
 def test_filters_exclude_what_they_should(embedded_sample):
     lens = Lens(embedded_sample)
-    result = search(lens, "mini", "cable", k=20, filters=Filters(min_price=20, min_rating=4.5))
+    result = search(
+        lens.searcher("mini"), "cable", k=20, filters=Filters(min_price=20, min_rating=4.5)
+    )
     assert result.hits
     for hit in result.hits:
         assert hit.price >= 20 and hit.rating >= 4.5
-    none = search(lens, "mini", "cable", k=5, filters=Filters(min_price=1e9))
+    none = search(lens.searcher("mini"), "cable", k=5, filters=Filters(min_price=1e9))
     assert none.hits == []
 
 
@@ -115,14 +117,14 @@ def test_hybrid_finds_an_exact_model_number(embedded_sample):
     pid, code = next(
         (p, m.group(0)) for p, n in names.items() for m in [model_number.search(n)] if m
     )
-    result = search(lens, "mini", code, k=3, hybrid=True)
+    result = search(lens.searcher("mini"), code, k=3, hybrid=True)
     assert all(h.source == "hybrid" for h in result.text_hits)
     assert pid in [h.product_id for h in result.text_hits]
 
 
 def test_empty_query_is_a_clear_error(embedded_sample):
     with pytest.raises(QueryError, match="type a question"):
-        search(Lens(embedded_sample), "mini", "   ")
+        search(Lens(embedded_sample).searcher("mini"), "   ")
 
 
 def test_in_memory_search_matches_lancedb_for_any_filter(embedded_sample):

@@ -20,7 +20,7 @@ def lens(shop_catalog):
 
 def ask(lens, question, previous=None):
     understood = understand(question, lens.facts("shop"), previous)
-    result = retrieve(lens, "shop", understood, k=5)
+    result = retrieve(lens.searcher("shop"), understood, k=5)
     return result, answer(question, result, None)
 
 
@@ -64,7 +64,7 @@ def test_a_catalog_without_images_says_so_and_refuses_image_queries(lens):
     assert "judged mainly by how it looks" not in reply.text
     assert "no product images" in reply.text
     with pytest.raises(QueryError, match="no product images"):
-        search(lens, "shop", image=Image.new("RGB", (32, 32), "red"))
+        search(lens.searcher("shop"), image=Image.new("RGB", (32, 32), "red"))
 
 
 def test_each_hit_says_why_it_matched(lens):
@@ -164,7 +164,9 @@ def test_cheapest_of_a_selection_is_strictly_the_cheapest(lens):
               if n.startswith(("Sony", "LG", "Logitech", "Ambrane", "Redmi", "TA"))]  # fmt: skip
     question = "which of these is the cheapest?"
     understood = understand(question, facts)
-    result = retrieve(lens, "shop", understood, k=5, base=Filters(product_ids=tuple(chosen)))
+    result = retrieve(
+        lens.searcher("shop"), understood, k=5, base=Filters(product_ids=tuple(chosen))
+    )
     prices = [h.price for h in result.text_hits]
     cheapest = min(facts.price[facts.position(i)] for i in chosen)
     assert prices[0] == cheapest and prices == sorted(prices)

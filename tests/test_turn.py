@@ -24,7 +24,7 @@ def shop_env(shop_catalog, monkeypatch):
 
 
 def test_the_page_and_the_cli_show_what_the_workflow_finds(shop_env, capsys):
-    turn = run_turn(Lens(shop_env), TurnRequest(QUESTION, "shop"), ask=True)
+    turn = run_turn(Lens(shop_env).searcher("shop"), TurnRequest(QUESTION, "shop"), ask=True)
     ids = [h.product_id for h in turn.result.text_hits]
     assert ids and turn.answer is not None and turn.answer.recommended_ids
 
@@ -46,12 +46,14 @@ def test_the_page_and_the_cli_show_what_the_workflow_finds(shop_env, capsys):
 
 def test_a_turn_continues_the_last_one_unless_asked_alone(shop_env):
     lens = Lens(shop_env)
-    first = run_turn(lens, TurnRequest("sony headphones", "shop"))
+    first = run_turn(lens.searcher("shop"), TurnRequest("sony headphones", "shop"))
     follow = TurnRequest("under ₹1000?", "shop", previous=first.understood,
                          shown_prices=tuple(h.price for h in first.result.hits))  # fmt: skip
-    understood = follow.understand(lens)
+    understood = follow.understand(lens.searcher("shop"))
     assert understood.follow_up_of == "sony headphones" and understood.max_price == 1000
     alone = TurnRequest("under ₹1000?", "shop", previous=first.understood, alone=True)
-    assert not alone.understand(lens).follow_up_of
-    literal = TurnRequest("sony headphones under ₹1000", "shop", literal=True).understand(lens)
+    assert not alone.understand(lens.searcher("shop")).follow_up_of
+    literal = TurnRequest("sony headphones under ₹1000", "shop", literal=True).understand(
+        lens.searcher("shop")
+    )
     assert literal.constraints() == [] and literal.search_text == "sony headphones under ₹1000"

@@ -36,7 +36,7 @@ def _run_turn(args: argparse.Namespace, settings: Settings, store: Store, ask: b
         question=args.query or "", catalog=catalog, k=args.k or settings.top_k,
         filters=filters, hybrid=args.hybrid, literal=args.literal,
     )  # fmt: skip
-    return run_turn(get_lens(settings), request, llm_config(settings), image, ask)
+    return run_turn(get_lens(settings).searcher(catalog), request, llm_config(settings), image, ask)
 
 
 def _hit_lines(result) -> list[str]:

@@ -57,6 +57,10 @@ class ClipModel:
             features = torch.nn.functional.normalize(features.float(), dim=-1)
         return features.cpu().numpy().astype(np.float32)
 
+    def encode_image(self, image: Any) -> np.ndarray:
+        """One PIL image's normalised embedding."""
+        return self.encode_images(self.preprocess(image.convert("RGB"))[None])[0]
+
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         import torch
 

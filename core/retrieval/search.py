@@ -18,20 +18,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.store.filters import Filters, QueryError, clean_query
-from core.store.vector_index import VectorIndex
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from core.catalog.facts import CatalogFacts
-    from core.lens import Lens
     from core.retrieval.query import Understanding
+    from core.retrieval.searcher import Ranks, Searcher
 
 TEXT, IMAGE, HYBRID = "text", "image", "hybrid"
 RRF_K = 60
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hit:
     source: str
     rank: int
@@ -70,7 +69,7 @@ class Hit:
         return ", ".join(dict.fromkeys(labels))
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchResult:
     query: str
     has_image: bool
@@ -121,17 +120,6 @@ def query_image(upload: Any) -> Image.Image:
         ) from exc
 
 
-def _ranked(
-    lens: Lens, index: VectorIndex, vector: np.ndarray, k: int, catalog: str, filters: Filters
-) -> list[tuple[int, float]]:
-    """Exact in-memory search when the index fits in RAM, else the store's (ANN if
-    indexed)."""
-    matrix = lens.matrices.get(index, catalog)
-    if matrix is not None:
-        return matrix.top_k(vector, k, filters)
-    return index.nearest(vector, k, catalog, filters)
-
-
 def rrf_fuse(*rankings: list[tuple[int, float]], k: int = RRF_K) -> list[tuple[int, float]]:
     """Reciprocal rank fusion: each list adds 1/(k + rank) for every product it holds."""
     scores: dict[int, float] = {}
@@ -166,67 +154,52 @@ HIT_COLUMNS = [
                  "other_kind")
 ]  # fmt: skip
 
-
-def _hits(lens: Lens, catalog: str, source: str, ranked: list[tuple[int, float]]) -> list[Hit]:
-    records = lens.records.lookup(lens.store, catalog, [pid for pid, _ in ranked], HIT_COLUMNS)
-    hits = []
-    for rank, (product_id, score) in enumerate(ranked, start=1):
-        record = records.get(product_id, {})
-        fields = {name: record.get(name) for name in HIT_COLUMNS if name in record}
-        fields.pop("product_id", None)
-        hits.append(Hit(source=source, rank=rank, product_id=product_id, score=score, **fields))
-    return hits
-
-
 # Words too common to say anything about why a product matched.
 _STOPWORDS = frozenset("a an and the for with of in on to or by is it my me under over".split())
 
 
-def _explain(lens: Lens, result: SearchResult, facts: CatalogFacts, vectors: dict) -> None:
-    """Fill each hit's text and image similarity (both measured for every hit, whichever
-    index found it), the query words its name contains, and its identical listings."""
+def _hits(
+    searcher: Searcher,
+    query: str,
+    found: dict[str, list[tuple[int, float]]],
+    vectors: dict[str, tuple[Ranks, np.ndarray]],
+) -> dict[str, list[Hit]]:
+    """Each source's ranked products as hits, complete with why they matched: their text
+    and image similarity (both measured for every hit, whichever index found it), the
+    query words their names contain, their identical listings and variants."""
     from core.catalog.variants import variant_label
     from core.catalog.words import words
 
-    ids = [h.product_id for h in result.hits]
-    similarity: dict[str, dict[int, float]] = {}
-    for kind, (index, vector, catalog) in vectors.items():
-        matrix = lens.matrices.get(index, catalog)
-        similarity[kind] = matrix.similarities(vector, ids) if matrix is not None else {}
-    asked = [w for w in dict.fromkeys(words(result.query)) if w not in _STOPWORDS]
-    for hit in result.hits:
-        hit.text_similarity = similarity.get(TEXT, {}).get(hit.product_id)
-        hit.image_similarity = similarity.get(IMAGE, {}).get(hit.product_id)
-        if hit.source == TEXT and hit.text_similarity is None:
-            hit.text_similarity = hit.score
-        if hit.source == IMAGE and hit.image_similarity is None:
-            hit.image_similarity = hit.score
-        named = set(words(hit.name))
-        hit.keywords_matched = [w for w in asked if w in named]
-        hit.duplicate_ids = [i for i in facts.copies(hit.product_id) if i != hit.product_id]
-        hit.variants = [
-            {"product_id": i, "label": variant_label(facts.names[facts.position(i)])}
-            for i in facts.variants(hit.product_id)
-        ]
+    facts = searcher.facts
+    ids = list(dict.fromkeys(pid for ranked in found.values() for pid, _ in ranked))
+    records = searcher.records(ids, HIT_COLUMNS) if ids else {}
+    similarity = {kind: ranks.similarities(v, ids) for kind, (ranks, v) in vectors.items()}
+    asked = [w for w in dict.fromkeys(words(query)) if w not in _STOPWORDS]
 
+    def hit(source: str, rank: int, product_id: int, score: float) -> Hit:
+        record = records.get(product_id, {})
+        fields = {name: record.get(name) for name in HIT_COLUMNS if name in record}
+        fields.pop("product_id", None)
+        text = similarity.get(TEXT, {}).get(product_id)
+        image = similarity.get(IMAGE, {}).get(product_id)
+        named = set(words(fields.get("name") or ""))
+        return Hit(
+            source=source, rank=rank, product_id=product_id, score=score, **fields,
+            # The index that found it measured it even when no matrix is held in memory.
+            text_similarity=score if text is None and source == TEXT else text,
+            image_similarity=score if image is None and source == IMAGE else image,
+            keywords_matched=[w for w in asked if w in named],
+            duplicate_ids=[i for i in facts.copies(product_id) if i != product_id],
+            variants=[
+                {"product_id": i, "label": variant_label(facts.names[facts.position(i)])}
+                for i in facts.variants(product_id)
+            ],
+        )  # fmt: skip
 
-def _search_images(
-    lens: Lens,
-    catalog: str,
-    key: str,
-    vector: np.ndarray,
-    k: int,
-    filters: Filters,
-    result: SearchResult,
-    facts: CatalogFacts,
-) -> VectorIndex | None:
-    index = lens.store.vectors.index("image", key)
-    if index is None:
-        result.notes.append("no image index yet: run `productlens embed`")
-        return None
-    ranked = _ranked(lens, index, vector, _overfetch(k), catalog, filters)
-    result.image_hits = _hits(lens, catalog, IMAGE, collapse_copies(ranked, facts, k))
-    return index
+    return {
+        source: [hit(source, rank, pid, score) for rank, (pid, score) in enumerate(ranked, 1)]
+        for source, ranked in found.items()
+    }
 
 
 def _overfetch(k: int) -> int:
@@ -241,8 +214,7 @@ def no_images_note(facts: CatalogFacts) -> str:
 
 
 def search(
-    lens: Lens,
-    catalog: str,
+    searcher: Searcher,
     query: str | None = None,
     image: Image.Image | None = None,
     k: int = 5,
@@ -255,7 +227,7 @@ def search(
     if not text and image is None:
         raise QueryError("type a question or upload an image")
     k = max(1, min(int(k), 100))
-    facts = lens.facts(catalog)
+    facts = searcher.facts
     if image is not None and not facts.has_images:
         raise QueryError(
             f"This catalog has no product images (0 of {len(facts):,} products have one), so "
@@ -263,60 +235,69 @@ def search(
             "catalog with `--download-images` where its image URLs can be fetched."
         )
     resolved = (filters or Filters()).resolve(facts)
-    result = SearchResult(query=text, has_image=image is not None)
-    result.catalog_has_images = facts.has_images
-    if resolved is None:
-        return result  # no product passes the filters: nothing to rank
+    if resolved is None:  # no product passes the filters: nothing to rank
+        return SearchResult(text, image is not None, catalog_has_images=facts.has_images)
     filters = resolved
-    timings = result.timings_ms
-    vectors: dict[str, tuple[VectorIndex, np.ndarray, str]] = {}
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    found: dict[str, list[tuple[int, float]]] = {}
+    vectors: dict[str, tuple[Ranks, np.ndarray]] = {}
+
+    def search_images(vector: np.ndarray) -> None:
+        index = searcher.image_index
+        if index is None:
+            notes.append("no image index yet: run `productlens embed`")
+            return
+        vectors[IMAGE] = (index, vector)
+        found[IMAGE] = collapse_copies(index.top_k(vector, _overfetch(k), filters), facts, k)
 
     started = time.perf_counter()
     # A text query needs CLIP's text tower only (ONNX, no torch); a photo, the image tower.
-    clip_text = lens.clip_text() if facts.has_images and text and image is None else None
-    clip = lens.clip() if facts.has_images and image is not None else None
-    text_model = lens.text_model() if text else None
+    clip_text = (
+        searcher.clip_text_encoder() if facts.has_images and text and image is None else None
+    )
+    image_encoder = searcher.image_encoder() if facts.has_images and image is not None else None
+    text_encoder = searcher.text_encoder() if text else None
     timings["load_models"] = (time.perf_counter() - started) * 1000
 
-    if text and text_model is not None:
+    if text and text_encoder is not None:
         started = time.perf_counter()
-        text_vector = text_model.encode([text])[0]
+        text_vector = text_encoder.encode([text])[0]
         clip_text_vector = clip_text.encode_texts([text])[0] if clip_text is not None else None
         timings["embed_text"] = (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()
-        text_index = lens.store.vectors.index("text", text_model.source.key)
-        if text_index is None:
-            result.notes.append("no text index yet: run `productlens embed`")
+        index = searcher.text_index
+        if index is None:
+            notes.append("no text index yet: run `productlens embed`")
         else:
-            vectors[TEXT] = (text_index, text_vector, catalog)
-            ranked = _ranked(lens, text_index, text_vector, _overfetch(k), catalog, filters)
+            vectors[TEXT] = (index, text_vector)
+            ranked = index.top_k(text_vector, _overfetch(k), filters)
             source = TEXT
             if hybrid:
-                keyword = text_index.keyword_matches(text, _overfetch(k), catalog, filters)
-                ranked = rrf_fuse(ranked, keyword)
+                ranked = rrf_fuse(ranked, index.keyword_matches(text, _overfetch(k), filters))
                 source = HYBRID
-            result.text_hits = _hits(lens, catalog, source, collapse_copies(ranked, facts, k))
-        if clip_text is not None:
-            index = _search_images(
-                lens, catalog, clip_text.source.key, clip_text_vector, k, filters, result, facts
-            )
-            if index is not None:
-                vectors[IMAGE] = (index, clip_text_vector, catalog)
+            found[source] = collapse_copies(ranked, facts, k)
+        if clip_text_vector is not None:
+            search_images(clip_text_vector)
         timings["search"] = (time.perf_counter() - started) * 1000
 
-    if image is not None and clip is not None:
+    if image is not None and image_encoder is not None:
         started = time.perf_counter()
-        image_vector = clip.encode_images(clip.preprocess(image.convert("RGB"))[None])[0]
+        image_vector = image_encoder.encode_image(image)
         timings["embed_image"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        index = _search_images(
-            lens, catalog, clip.source.key, image_vector, k, filters, result, facts
-        )
-        if index is not None:
-            vectors[IMAGE] = (index, image_vector, catalog)
+        search_images(image_vector)
         timings["search"] = timings.get("search", 0.0) + (time.perf_counter() - started) * 1000
     if not facts.has_images:
-        result.notes.append(no_images_note(facts))
-    _explain(lens, result, facts, vectors)
-    return result
+        notes.append(no_images_note(facts))
+    hits = _hits(searcher, text, found, vectors)
+    return SearchResult(
+        query=text,
+        has_image=image is not None,
+        text_hits=hits.get(TEXT, hits.get(HYBRID, [])),
+        image_hits=hits.get(IMAGE, []),
+        timings_ms=timings,
+        notes=notes,
+        catalog_has_images=facts.has_images,
+    )

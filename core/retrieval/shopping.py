@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from core.catalog.facts import CatalogFacts
-    from core.lens import Lens
     from core.llm import LLMConfig
+    from core.retrieval.searcher import Searcher
 
 # Products within this text similarity of the best match count as matching the words
 # equally well, so an ordering may reorder them (MiniLM cosines; see the query-set bench).
@@ -54,8 +54,7 @@ POOL = 30  # candidates retrieved when an ordering or a look preference will reo
 
 
 def retrieve(
-    lens: Lens,
-    catalog: str,
+    searcher: Searcher,
     understanding: Understanding | None,
     image: Image.Image | None = None,
     k: int = 5,
@@ -65,7 +64,8 @@ def retrieve(
     """Search with the question's constraints; fall back to marked alternatives."""
     base = base or Filters()
     text = understanding.search_text if understanding else ""
-    kind = subject_kind(understanding, lens.facts(catalog)) if understanding else ()
+    facts = searcher.facts
+    kind = subject_kind(understanding, facts) if understanding else ()
     reorders = bool(
         understanding
         and (
@@ -78,9 +78,9 @@ def retrieve(
     )
     pool = max(k, POOL) if reorders else k
     filters = understanding.filters(base) if understanding else base
-    result = search(lens, catalog, text, image, pool, filters, hybrid)
+    result = search(searcher, text, image, pool, filters, hybrid)
     if understanding is not None and image is None:
-        _add_focused(lens, catalog, result, understanding, kind, pool, filters, k)
+        result = _add_focused(searcher, result, understanding, kind, pool, filters, k)
     named = bool(understanding and understanding.keywords and result.hits)  # exact model no.
     if (
         understanding is not None
@@ -92,66 +92,71 @@ def retrieve(
         # finds only a Sony DVD player; "logitech mouse ≤ ₹1000" only a keyboard): show
         # what does match them, as alternatives.
         for relaxed in _relaxations(understanding, base):
-            nearest = search(lens, catalog, text, image, pool, relaxed, hybrid)
+            nearest = search(searcher, text, image, pool, relaxed, hybrid)
             if _matches_words(nearest, kind) or (nearest.hits and not result.hits):
-                result = nearest
-                result.alternatives = True
+                result = replace(nearest, alternatives=True)
                 break
-    result.understanding = understanding
-    if understanding is not None:
-        # Over a chosen set ("which of these is the cheapest?") or with nothing named but
-        # an ordering, every result is relevant: the ordering is strict over all of them.
-        strict = bool(base.product_ids) or not understanding.subject
-        hits = _kind_first(result.text_hits, kind)
-        result.text_hits = _order(hits, understanding, k, strict, kind)
-        result.image_hits = result.image_hits[:k]
-        facts = lens.facts(catalog)
-        kind_named = bool(kind) and any(_names(h.name, kind) for h in result.text_hits)
-        for hit in result.hits:
-            hit.unmet = unmet(hit, understanding, facts)
-            hit.alternative = result.alternatives
+    if understanding is None:
+        return result
+    # Over a chosen set ("which of these is the cheapest?") or with nothing named but an
+    # ordering, every result is relevant: the ordering is strict over all of them.
+    strict = bool(base.product_ids) or not understanding.subject
+    text_hits = _order(_kind_first(result.text_hits, kind), understanding, k, strict, kind)
+    kind_named = bool(kind) and any(_names(h.name, kind) for h in text_hits)
+
+    def judged(hit: Hit) -> Hit:
+        return replace(
+            hit,
+            unmet=unmet(hit, understanding, facts),
+            alternative=result.alternatives,
             # strings beside an acoustic guitar are shown, never recommended as one
-            hit.other_kind = kind_named and hit.source != "image" and not _names(hit.name, kind)
-    return result
+            other_kind=kind_named and hit.source != "image" and not _names(hit.name, kind),
+        )
+
+    return replace(
+        result,
+        understanding=understanding,
+        text_hits=[judged(h) for h in text_hits],
+        image_hits=[judged(h) for h in result.image_hits[:k]],
+    )
 
 
 def _add_focused(
-    lens: Lens,
-    catalog: str,
+    searcher: Searcher,
     result: SearchResult,
     understanding: Understanding,
     kind: tuple[str, ...],
     pool: int,
     filters: Filters,
     k: int,
-) -> None:
+) -> SearchResult:
     """When fewer than k of the nearest products name the kind asked for and state the
     quantities asked for, search again among those that do and add them: "trolley bag
     rated 4★ and up" finds the 65 cm Safari trolley that ranks below thirty other bags."""
     specs = understanding.specs
     if not kind and not specs:
-        return
+        return result
     if sum(_fits_focus(h.name, kind, specs) for h in result.text_hits) >= k:
-        return
-    facts = lens.facts(catalog)
+        return result
+    facts = searcher.facts
     # Only names with a word for the kind can name it: a cheap first cut over the catalog's
     # word sets before the full check (90 ms over 9,600 names without it).
     rows = np.flatnonzero(facts.naming_any(kind_forms(kind[-1]))) if kind else range(len(facts))
     ids = [int(facts.ids[at]) for at in rows if _fits_focus(facts.names[at], kind, specs)]
-    if not ids:
-        return
     if filters.product_ids:
         ids = sorted(set(ids) & {int(i) for i in filters.product_ids})
     if not ids:
-        return
-    focused = search(lens, catalog, understanding.search_text, None, pool,
+        return result
+    focused = search(searcher, understanding.search_text, None, pool,
                      replace(filters, product_ids=tuple(ids)))  # fmt: skip
-    seen = {facts.product_of(h.product_id) for h in result.text_hits}
+    hits = list(result.text_hits)
+    seen = {facts.product_of(h.product_id) for h in hits}
     for hit in focused.text_hits:
         if facts.product_of(hit.product_id) not in seen:
             seen.add(facts.product_of(hit.product_id))
-            result.text_hits.append(hit)
-    result.text_hits.sort(key=lambda h: -(h.text_similarity or h.score))
+            hits.append(hit)
+    hits.sort(key=lambda h: -(h.text_similarity or h.score))
+    return replace(result, text_hits=hits)
 
 
 def _fits_focus(name: str, kind: tuple[str, ...], specs: tuple[str, ...]) -> bool:
@@ -297,9 +302,7 @@ def _order(
 
 
 def _renumber(hits: list[Hit]) -> list[Hit]:
-    for rank, hit in enumerate(hits, start=1):
-        hit.rank = rank
-    return hits
+    return [replace(hit, rank=rank) for rank, hit in enumerate(hits, start=1)]
 
 
 def discount_share(hit: Hit) -> float:

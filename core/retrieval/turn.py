@@ -21,8 +21,8 @@ from core.store.filters import Filters, clean_query
 if TYPE_CHECKING:
     from PIL import Image
 
-    from core.lens import Lens
     from core.llm import LLMConfig
+    from core.retrieval.searcher import Searcher
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,15 @@ class TurnRequest:
     as_typed: bool = False  # misspelt words searched as typed, not corrected
     literal: bool = False  # nothing read into it: its words searched as typed (CLI --literal)
 
-    def understand(self, lens: Lens, config: LLMConfig | None = None) -> Understanding | None:
+    def understand(
+        self, searcher: Searcher, config: LLMConfig | None = None
+    ) -> Understanding | None:
         """What the question asks for (None for a photo alone); an LLM, when configured,
         may add what the parser left empty."""
         if not clean_query(self.question):
             return None
         understood = understand_question(
-            self.question, lens.facts(self.catalog), None if self.alone else self.previous,
+            self.question, searcher.facts, None if self.alone else self.previous,
             config, correct=not (self.as_typed or self.literal),
             shown_prices=() if self.alone else self.shown_prices,
         )  # fmt: skip
@@ -55,14 +57,14 @@ class TurnRequest:
 
     def search(
         self,
-        lens: Lens,
+        searcher: Searcher,
         understood: Understanding | None,
         removed: frozenset[str] = frozenset(),
         image: Image.Image | None = None,
     ) -> SearchResult:
         """The products for what was understood, minus the constraints a person removed."""
         active = understood.without(removed) if understood is not None else None
-        return retrieve(lens, self.catalog, active, image, self.k, self.filters, self.hybrid)
+        return retrieve(searcher, active, image, self.k, self.filters, self.hybrid)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Turn:
 
 
 def run_turn(
-    lens: Lens,
+    searcher: Searcher,
     request: TurnRequest,
     config: LLMConfig | None = None,
     image: Image.Image | None = None,
@@ -83,11 +85,12 @@ def run_turn(
 ) -> Turn:
     """The whole turn at once: understood, searched, and (with `ask`) answered, the
     answer's time recorded with the search's."""
-    understood = request.understand(lens, config)
-    result = request.search(lens, understood, image=image)
+    understood = request.understand(searcher, config)
+    result = request.search(searcher, understood, image=image)
     reply = None
     if ask:
         started = time.perf_counter()
         reply = answer(request.question, result, config, history)
-        result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
+        llm_ms = (time.perf_counter() - started) * 1000
+        result = replace(result, timings_ms={**result.timings_ms, "llm": llm_ms})
     return Turn(request, understood, result, reply)
