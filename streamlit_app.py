@@ -73,4 +73,7 @@ def index_badges(store) -> None:
 
 
 sidebar()
+# The encoders load in the background while the person reads the page (a page may stop
+# its script early, so this starts first, after a short delay).
+get_lens(app_settings()).warm_up()
 st.navigation(PAGES, position="hidden").run()

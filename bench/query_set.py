@@ -275,7 +275,7 @@ for q in queries:
         brands[q["catalog"]] = brands_from_names(names.to_pylist())
     vocabulary = brands[q["catalog"]]
     started = time.perf_counter()
-    result = search(lens.searcher(q["catalog"]), q["question"], None, 5)
+    result = search(lens, q["catalog"], q["question"], None, 5)
     focus = detect_focus(q["question"], vocabulary)
     ranked = [h.product_id for h in rank_for_focus(result, focus, vocabulary)]
     reply = grounded_answer(q["question"], result, focus, vocabulary, "bench")
@@ -301,7 +301,7 @@ out = {"core": __import__("core").__file__}
 for q in queries:
     started = time.perf_counter()
     understood = understand_question(q["question"], lens.facts(q["catalog"]))
-    result = retrieve(lens.searcher(q["catalog"]), understood, k=5)
+    result = retrieve(lens, q["catalog"], understood, k=5)
     reply = answer(q["question"], result, None)
     ms = (time.perf_counter() - started) * 1000
     image_first = primary_source(focus_of(result)) == "image"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 
@@ -18,6 +20,9 @@ from core.settings import Settings, load_settings
 from core.store import Store
 from core.store.catalog_index import CatalogIndex
 from core.store.vector_cache import MatrixCache, RecordCache
+
+log = logging.getLogger(__name__)
+WARM_UP_DELAY_S = 1.0
 
 CATALOG_COLUMNS = [
     "product_id",
@@ -43,6 +48,8 @@ class Lens:
     settings: Settings
     _facts: dict[tuple[str, int], CatalogFacts] = field(default_factory=dict, repr=False)
     _facts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _warming: threading.Thread | None = field(default=None, repr=False)
+    _models_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @cached_property
     def store(self) -> Store:
@@ -64,15 +71,20 @@ class Lens:
     def records(self) -> RecordCache:
         return RecordCache()
 
+    # One load at a time: a query that arrives during the warm-up waits for that load
+    # instead of starting a second one (or a second ONNX export) beside it.
     def clip(self) -> ClipModel:
-        return load_clip(self.settings)
+        with self._models_lock:
+            return load_clip(self.settings)
 
     def clip_text(self) -> TextTower:
         """CLIP's text tower for text queries (on ONNX Runtime where it can be)."""
-        return load_clip_text(self.settings)
+        with self._models_lock:
+            return load_clip_text(self.settings)
 
     def text_model(self) -> TextModel:
-        return load_text_model(self.settings)
+        with self._models_lock:
+            return load_text_model(self.settings)
 
     def facts(self, catalog: str) -> CatalogFacts:
         """Brands, discounts, identical listings… of this catalog, as of its last write."""
@@ -85,6 +97,28 @@ class Lens:
                 self._facts = {k: v for k, v in self._facts.items() if k[0] != catalog}
                 self._facts[key] = facts
         return facts
+
+    def warm_up(self, delay_s: float = WARM_UP_DELAY_S) -> threading.Thread | None:
+        """Load the query encoders in a background thread, once per Lens, after `delay_s`
+        (the page that asked is drawn first): the first photo query then finds CLIP's
+        image tower loaded instead of waiting ~9 s for it."""
+        if not self.settings.warm_up:
+            return None
+        with self._facts_lock:
+            if self._warming is None:
+                self._warming = threading.Thread(
+                    target=self._warm, args=(delay_s,), name="warm-up", daemon=True
+                )
+                self._warming.start()
+        return self._warming
+
+    def _warm(self, delay_s: float) -> None:
+        time.sleep(delay_s)
+        for load in (self.text_model, self.clip_text, self.clip):
+            try:
+                load()
+            except Exception as exc:  # a missing model is reported when a search needs it
+                log.info("warm-up: %s not loaded (%s)", load.__name__, exc)
 
     def searcher(self, catalog: str) -> Searcher:
         """What retrieval needs for this catalog, as of now; each encoder loads on first use."""

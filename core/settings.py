@@ -60,6 +60,7 @@ class Settings:
     mlflow_tracking_uri: str | None = None  # e.g. http://127.0.0.1:5000; None: no MLflow
     hub_probe_timeout_s: float = 2.0
     encoder: str = "auto"  # one of ENCODERS
+    warm_up: bool = True  # the app loads the query encoders in the background at start
     # Endpoint, region, credentials for an object-storage store; never printed.
     storage_options: StorageOptions = field(default_factory=StorageOptions, repr=False)
 
@@ -112,6 +113,7 @@ _ENV_KEYS: dict[str, str] = {
     "PRODUCTLENS_LLM_TIMEOUT": "llm_timeout_s",
     "PRODUCTLENS_MLFLOW_TRACKING_URI": "mlflow_tracking_uri",
     "PRODUCTLENS_ENCODER": "encoder",
+    "PRODUCTLENS_WARM_UP": "warm_up",
 }
 
 _PATH_FIELDS = {
@@ -131,6 +133,8 @@ def _coerce(name: str, raw: str) -> object:
         return int(raw)
     if name in _FLOAT_FIELDS:
         return float(raw)
+    if name == "warm_up":
+        return raw.strip().lower() not in ("0", "false", "no", "off")
     return raw
 
 

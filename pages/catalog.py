@@ -91,11 +91,15 @@ def how_it_was_read(record) -> None:
     rejected, problems = record.rejected if record else 0, reading.get("unreadable_values", 0)
     missing = reading.get("missing_columns") or []
     encoding = str(reading.get("encoding", "utf-8"))
-    if not (rejected or problems or missing or not encoding.startswith("utf-8")):
+    if not (rejected or problems or not encoding.startswith("utf-8")):
+        # Columns a file does not have (the sample has no rating counts) are not a fault.
+        if missing:
+            columns = " or ".join(f"`{m}`" for m in missing)
+            st.caption(f"This file has no {columns} column, so those values are empty.")
         return
     title = (
         f"How the file was read: {rejected:,} row(s) rejected, {problems:,} value(s) "
-        f"unreadable, {len(missing)} column(s) missing"
+        f"unreadable" + (f", {len(missing)} column(s) not in the file" if missing else "")
     )
     with st.expander(title):
         st.caption(f"`{record.source}` · read as **{encoding}** · {record.rows_read:,} rows")
@@ -145,6 +149,10 @@ def products_tab() -> None:
     ]
     rows["price"] = prices_of(rows, "price", missing="–")
     rows["list price"] = prices_of(rows, "actual_price", missing="–")
+    # An empty cell says what it means ("not rated", "–"), never "None".
+    rows["rating"] = [f"{r:.1f}★" if pd.notna(r) else "not rated" for r in rows["rating"]]
+    rows["rating_count"] = [f"{int(n):,}" if pd.notna(n) else "–" for n in rows["rating_count"]]
+    rows["discount_pct"] = [f"{d:.0f}%" if pd.notna(d) else "–" for d in rows["discount_pct"]]
     shown = ["image", "product_id", "name", "rating", "rating_count", "price", "list price",
              "discount_pct", "sub_category", "image_status"]  # fmt: skip
     if rows["image"].isna().all():  # no product here has a photo or a photo link to show
@@ -158,11 +166,11 @@ def products_tab() -> None:
             "image": st.column_config.ImageColumn("Image", width="small"),
             "product_id": st.column_config.NumberColumn("Product ID", format="%d"),
             "name": st.column_config.TextColumn("Name", width="large"),
-            "rating": st.column_config.NumberColumn("Rating", format="%.1f"),
-            "rating_count": st.column_config.NumberColumn("Ratings", format="localized"),
+            "rating": "Rating",
+            "rating_count": "Ratings",
             "price": "Price",
             "list price": "List price",
-            "discount_pct": st.column_config.NumberColumn("Discount", format="%d%%"),
+            "discount_pct": "Discount",
             "sub_category": "Category",
             "image_status": "Image status",
         },

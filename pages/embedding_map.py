@@ -7,6 +7,8 @@ The page opens on the default map computed when the vectors were embedded
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -337,6 +339,12 @@ def product_card(product_id: int) -> None:
     photo, facts = st.columns([1, 3])
     if row["image_status"] == OK and row["image_path"]:
         photo.image(row["image_path"], width=180)
+        if photo.button("Find products that look like this", key=f"look-like-{product_id}"):
+            st.session_state["photo_query"] = {
+                "image": Path(row["image_path"]).read_bytes(),
+                "name": Path(row["image_path"]).name,
+            }
+            st.switch_page("pages/search.py")
     else:
         photo.caption("No photo on this machine.")
     facts.markdown(f"**{row['name']}**")

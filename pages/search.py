@@ -145,6 +145,16 @@ if submitted:
         image_name=getattr(upload, "name", ""), ask=ask_llm, chat_start=len(chat),
     )  # fmt: skip
 
+photo_query = st.session_state.pop("photo_query", None)  # "look like this" on the map
+if photo_query is not None:
+    previous = st.session_state.get("turn")
+    st.session_state["turn"] = PageTurn(
+        id=previous.id + 1 if previous else 1,
+        request=TurnRequest(question="", catalog=catalog, k=lens.settings.top_k),
+        image=photo_query["image"], image_name=photo_query["name"], ask=True,
+        chat_start=len(chat),
+    )  # fmt: skip
+
 turn: PageTurn | None = st.session_state.get("turn")
 history = chat[: turn.chat_start] if turn else list(chat)
 
@@ -184,8 +194,12 @@ def understood_now(turn: PageTurn) -> Understanding | None:
     return turn.understood
 
 
-def show_understanding(understood: Understanding) -> frozenset[str]:
-    """Chips for what was understood; the keys of the ones a person removed."""
+def show_understanding(understood: Understanding | None) -> frozenset[str]:
+    """Chips for what was understood and what was set in Filters; the keys of the ones a
+    person removed."""
+    chips = turn.request.set_constraints(facts.currency)
+    if understood is None:  # a photo alone: only what was set in Filters
+        return removable_chips("Searching with", chips) if chips else frozenset()
     if understood.follow_up_of:
         note, undo = st.columns([4, 2])
         note.info(
@@ -204,13 +218,21 @@ def show_understanding(understood: Understanding) -> frozenset[str]:
             st.rerun()
     for message in understood.notes:
         st.warning(message)
-    chips = understood.constraints()
+    chips = [*understood.constraints(), *chips]
     if not chips:
         st.caption(f'Searching for "{understood.search_text}" (no constraints understood).')
         return frozenset()
-    labels = {c.key: c.label + (" · LLM" if c.source == "llm" else "") for c in chips}
+    return removable_chips(f'Understood — searching "{understood.search_text}" with', chips)
+
+
+CHIP_SOURCES = {"llm": " · LLM", "filters": " · Filters"}
+
+
+def removable_chips(title: str, chips: list) -> frozenset[str]:
+    """Chips a person can click away; the keys of the ones removed."""
+    labels = {c.key: c.label + CHIP_SOURCES.get(c.source, "") for c in chips}
     kept = st.pills(
-        f'Understood — searching "{understood.search_text}" with',
+        title,
         options=list(labels),
         format_func=labels.__getitem__,
         selection_mode="multi",
@@ -282,8 +304,10 @@ def why_lines(result: SearchResult) -> list[str]:
 
 try:
     understood = understood_now(turn)
-    removed = show_understanding(understood) if understood is not None else frozenset()
+    removed = show_understanding(understood)
     image = query_image(_Upload(turn.image, turn.image_name)) if turn.image else None
+    if image is not None:
+        st.image(turn.image, caption=f"Your photo: {turn.image_name}", width=160)
     with st.spinner("Searching…"):
         result = turn.request.search(searcher, understood, removed, image)
 except (QueryError, ModelUnavailable) as exc:
@@ -316,11 +340,14 @@ if result.image_hits:
                 st.image(hit.image_path, width="stretch")
             st.caption(f"#{hit.product_id} · {hit.name[:60]}")
 
-if turn.ask and result.query:
+if turn.ask and (result.query or result.has_image):
     key = (turn.request.alone, turn.request.as_typed, removed)
-    shown_question = turn.request.question
+    shown_question = turn.request.question or f"(a photo: {turn.image_name})"
     with st.chat_message("user"):
-        st.markdown(for_display(shown_question))
+        if turn.image:
+            st.image(turn.image, width=96)
+        if turn.request.question:
+            st.markdown(for_display(turn.request.question))
     with st.chat_message("assistant"):
         answer: Answer | None = turn.answers.get(key)
         if answer is None:
@@ -343,7 +370,8 @@ if turn.ask and result.query:
                     text = st.write_stream(chunks())
             # once whole, the cited ids become links to the listings
             shown.markdown(with_product_links(str(text), result))
-            result.timings_ms["llm"] = (time.perf_counter() - started) * 1000
+            llm_ms = (time.perf_counter() - started) * 1000
+            result = replace(result, timings_ms={**result.timings_ms, "llm": llm_ms})
             answer = final[-1]
             turn.answers = {key: answer}
             del chat[turn.chat_start :]  # a re-answer of this turn replaces the last

@@ -125,6 +125,8 @@ def app_env(own_sample, monkeypatch):
     """The app's environment pointed at a private copy of the embedded sample."""
     for name, value in store_env(own_sample).items():
         monkeypatch.setenv(name, value)
+    # In-process AppTests would leave warm-up threads loading models between tests.
+    monkeypatch.setenv("PRODUCTLENS_WARM_UP", "0")
     return own_sample
 
 

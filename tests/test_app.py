@@ -26,8 +26,14 @@ def test_shell_shows_catalog_models_and_the_catalog_page(app_env):
     assert columns <= set(frame.columns)
     # "Price" is what the buyer pays: set wherever a sale or a list price is
     assert (frame["price"] != "–").sum() >= (frame["list price"] != "–").sum() > 0
-    priced = frame.dropna(subset=["discount_pct"])
-    assert len(priced) and priced["discount_pct"].between(0, 100).all()  # whole per cent
+    priced = frame[frame["discount_pct"] != "–"]["discount_pct"].str.rstrip("%").astype(int)
+    assert len(priced) and priced.between(0, 100).all()  # whole per cent
+    # an empty cell says what it means, never "None"
+    assert not frame.isna().any().any()
+    assert set(frame["rating"]) - {"not rated"} and all(
+        r == "not rated" or r.endswith("★") for r in frame["rating"]
+    )
+    assert not any("column(s) missing" in e.label for e in at.expander)
 
 
 def test_catalog_columns_and_filters_belong_to_their_catalog(app_env, tmp_path):
@@ -246,6 +252,37 @@ def test_price_and_rating_filters_are_number_inputs_in_the_catalog_currency(shop
     at.button[0].click().run()
     prices = at.dataframe[0].value["Price"]
     assert all(int(p.strip("₹").replace(",", "")) <= 1000 for p in prices)
+    # what was set in Filters is a chip too, and clicking it away searches without it
+    chips = at.button_group[0]
+    assert "≤ ₹1,000 · Filters" in chips.options and "set:max_price" in chips.value
+    chips.unselect("set:max_price").run()
+    assert not at.exception, at.exception
+    prices = at.dataframe[0].value["Price"]
+    assert any(int(p.strip("₹").replace(",", "")) > 1000 for p in prices)
+
+
+def test_a_photo_query_shows_the_photo_and_is_answered(app_env):
+    from pathlib import Path
+
+    from core.store import Store
+
+    photo = next(
+        p["image_path"] for p in Store(app_env.db_path).products.where("mini").to_pylist()
+        if p["image_status"] == "ok"
+    )  # fmt: skip
+    at = AppTest.from_file(str(ROOT / "pages" / "search.py"), default_timeout=90)
+    # what "Find products that look like this" on the Embedding map hands over
+    at.session_state["photo_query"] = {"image": Path(photo).read_bytes(), "name": "my-photo.jpg"}
+    at.run()
+    assert not at.exception, at.exception
+    assert "Your photo: my-photo.jpg" in _image_captions(at)
+    answer = at.session_state["chat"][-1]["content"]
+    assert "looks like your photo" in answer  # a photo alone is answered, by appearance
+    assert at.session_state["chat"][0]["content"] == "(a photo: my-photo.jpg)"
+
+
+def _image_captions(at: AppTest) -> list[str]:
+    return [img.caption for e in at.main if e.type == "image" for img in e.proto.imgs]
 
 
 def test_people_using_the_app_get_no_deploy_button_or_developer_menu():

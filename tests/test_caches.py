@@ -33,11 +33,10 @@ def caches_in_code() -> set[str]:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
-            if isinstance(node, ast.ClassDef) and (
-                node.name.endswith("Cache") or any(_cached(item) for item in node.body)
-            ):
-                found.add(f"{where}:{node.name}")
-            elif _cached(node):
+            if (
+                isinstance(node, ast.ClassDef)
+                and (node.name.endswith("Cache") or any(_cached(item) for item in node.body))
+            ) or _cached(node):
                 found.add(f"{where}:{node.name}")
         if any(isinstance(n, ast.Name) and n.id == "WeakKeyDictionary" for n in ast.walk(tree)):
             found.add(f"{where}:WeakKeyDictionary")

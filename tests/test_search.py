@@ -260,3 +260,20 @@ def test_the_ivf_index_is_started_by_a_second_search_not_the_first(monkeypatch, 
     assert cache.get(index, "c") is first and first.ivf_builder is not None
     cache.wait_for_indexes()
     assert first.ivf is not None and first.ivf.index.ntotal == 600
+
+
+def test_the_app_loads_the_query_encoders_in_the_background_once(embedded_sample):
+    from dataclasses import replace
+
+    from core.models.clip import _load_clip_cached
+
+    _load_clip_cached.cache_clear()
+    lens = Lens(embedded_sample)
+    thread = lens.warm_up(delay_s=0)
+    assert thread is not None and lens.warm_up() is thread  # once per Lens
+    thread.join(120)
+    assert _load_clip_cached.cache_info().currsize == 1  # the image tower is loaded
+    hits = _load_clip_cached.cache_info().hits
+    lens.clip()  # what a photo query then asks for is already there
+    assert _load_clip_cached.cache_info().hits == hits + 1
+    assert Lens(replace(embedded_sample, warm_up=False)).warm_up() is None

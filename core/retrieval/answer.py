@@ -101,7 +101,8 @@ def focus_of(result: SearchResult) -> list[str]:
     found = set()
     if u.brands or u.fits or u.excluded_brands:
         found.add(BRAND)
-    if (u.colours or u.appearance) and result.image_hits:
+    # A photo is a question about appearance: "which products look like this?"
+    if (u.colours or u.appearance or result.has_image) and result.image_hits:
         found.add(APPEARANCE)
     if u.min_discount is not None or u.order_by == "discount":
         found.add(DISCOUNT)
@@ -110,6 +111,14 @@ def focus_of(result: SearchResult) -> list[str]:
     if u.min_price is not None or u.max_price is not None or u.order_by == "price":
         found.add(PRICE)
     return [aspect for aspect in PRECEDENCE if aspect in found]
+
+
+PHOTO_QUESTION = "Which products look like my photo?"
+
+
+def asked(question: str, result: SearchResult) -> str:
+    """The question to answer: a photo sent alone asks which products look like it."""
+    return question if question.strip() or not result.has_image else PHOTO_QUESTION
 
 
 def primary_source(focus: list[str]) -> str:
@@ -325,6 +334,8 @@ def _compose(question: str, result: SearchResult, focus: list[str]) -> tuple[str
             "nearest are " + " and ".join(nearest) + "."
         ), []
     basis = _WHY[focus[0]] if focus else "how closely it matches your words"
+    if result.has_image and not result.query:
+        basis = "how closely it looks like your photo"
     lead = f"Judged mainly by {basis}"
     if stated:
         lead = f"Among products meeting {', '.join(stated)}, judged mainly by {basis}"
@@ -378,6 +389,7 @@ def stream_answer(
     yielded as one chunk), so a caller always gets something true to show.
     """
     focus = focus_of(result)
+    question = asked(question, result)
     if config is None or not config.model:
         answer = grounded_answer(question, result, focus, "no LLM configured")
         yield answer.text
@@ -421,6 +433,7 @@ def answer(
         assert isinstance(final, Answer)
         return final
     focus = focus_of(result)
+    question = asked(question, result)
     messages = build_messages(question, result, focus, history)
     usage, started = Usage(), time.perf_counter()
     try:

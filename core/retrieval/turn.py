@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from core.catalog.parse import format_price
 from core.retrieval.answer import Answer, answer
-from core.retrieval.query import Understanding
+from core.retrieval.query import Constraint, Understanding
 from core.retrieval.search import SearchResult
 from core.retrieval.shopping import retrieve, understand_question
 from core.store.filters import Filters, clean_query
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
     from core.llm import LLMConfig
     from core.retrieval.searcher import Searcher
+
+
+SET = "set:"  # chip keys of what the person set in Filters (not read from the question)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,38 @@ class TurnRequest:
             understood = replace(understood, search_text=understood.question)
         return understood
 
+    def set_constraints(self, currency: str = "") -> list[Constraint]:
+        """What the person set in Filters, as chips beside the understood ones; removing
+        one searches without it (`filters_without`)."""
+        f = self.filters
+
+        def money(value: float) -> str:
+            return format_price(value, currency) or f"{value:,.0f}"
+
+        chips = []
+        if f.min_price is not None:
+            chips.append(Constraint(f"{SET}min_price", f"≥ {money(f.min_price)}", "filters"))
+        if f.max_price is not None:
+            chips.append(Constraint(f"{SET}max_price", f"≤ {money(f.max_price)}", "filters"))
+        if f.min_rating is not None:
+            chips.append(Constraint(f"{SET}min_rating", f"rating ≥ {f.min_rating:g}★", "filters"))
+        if f.min_rating_count is not None:
+            label = f"≥ {f.min_rating_count:,} ratings"
+            chips.append(Constraint(f"{SET}min_rating_count", label, "filters"))
+        chips += [Constraint(f"{SET}category:{c}", f"category: {c}", "filters")
+                  for c in f.categories]  # fmt: skip
+        return chips
+
+    def filters_without(self, removed: frozenset[str]) -> Filters:
+        """The Filters a person set, minus the chips they removed."""
+        if not any(key.startswith(SET) for key in removed):
+            return self.filters
+        f = self.filters
+        bounds = ("min_price", "max_price", "min_rating", "min_rating_count")
+        numbers = {name: None for name in bounds if f"{SET}{name}" in removed}
+        categories = tuple(c for c in f.categories if f"{SET}category:{c}" not in removed)
+        return replace(f, **numbers, categories=categories)
+
     def search(
         self,
         searcher: Searcher,
@@ -64,7 +100,8 @@ class TurnRequest:
     ) -> SearchResult:
         """The products for what was understood, minus the constraints a person removed."""
         active = understood.without(removed) if understood is not None else None
-        return retrieve(searcher, active, image, self.k, self.filters, self.hybrid)
+        filters = self.filters_without(removed)
+        return retrieve(searcher, active, image, self.k, filters, self.hybrid)
 
 
 @dataclass(frozen=True)
