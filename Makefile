@@ -29,8 +29,12 @@ PC_PARTS_RECIPE ?= --freeze-text --freeze-vision 6 --cached-views 1 --epochs 8 -
 # Ingest, pseudo-label + embed the offline sample; register the labelled photo sets; without
 # a reachable pretrained CLIP, build the offline CLIP (cached) and fine-tune it once: on
 # pc_parts when it is there (the Model comparison page opens on that pair), else head-only
-# on the sample's pseudo-labels. Re-runs do only what is missing.
+# on the sample's pseudo-labels, and embed the sample's photos with the fine-tune too (the
+# Embedding map sets the two side by side). Re-runs do only what is missing.
 data: install
+	@# UMAP's kernels compile in the background meanwhile (once per machine): the default
+	@# map `embed` draws then takes seconds, not a minute.
+	@mkdir -p data && ($(BIN)/python -m core.analysis.umap_kernels > data/umap-kernels.log 2>&1 &)
 	$(PL) ingest data/sample --catalog sample
 	$(PL) label --catalog sample
 	$(PL) offline-clip --if-needed
@@ -46,11 +50,13 @@ data: install
 	elif [ -n "$(PC_PARTS)" ]; then \
 	  $(PL) finetune --if-missing --name pc-parts --clip $(OFFLINE_CLIP) --dataset pc-parts \
 	    $(PC_PARTS_RECIPE) && \
-	  $(PL) compare --dataset pc-parts; \
+	  $(PL) compare --dataset pc-parts && \
+	  $(PL) embed --catalog sample --what image --clip run:pc-parts; \
 	else \
 	  $(PL) finetune --if-missing --name sample-labels --clip $(OFFLINE_CLIP) \
 	    --catalog sample --labeller local:rules+minilm-v1 --pair-text label --freeze-text \
-	    --freeze-vision 8 --cached-views 1 --epochs 10 --lr 1e-3; \
+	    --freeze-vision 8 --cached-views 1 --epochs 10 --lr 1e-3 && \
+	  $(PL) embed --catalog sample --what image --clip run:sample-labels; \
 	fi
 
 demo: data

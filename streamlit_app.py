@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.analysis.umap_kernels import compile_kernels
 from core.lens import get_lens
 from core.models.sources import ModelUnavailable
 from core.store.schema import VectorKey
 from pages.common import app_settings
 
 st.set_page_config(page_title="ProductLens", page_icon=":material/search:", layout="wide")
+# On a narrow window a 220 px sidebar instead of 300 (at 800 px the page keeps 580).
+# set_page_config(initial_sidebar_state=<width>) is sent but not applied by this
+# Streamlit's front end (measured: still 300 px), so a style does it.
+st.html(
+    "<style>@media (max-width: 1000px) { section[data-testid='stSidebar'] "
+    "{ width: 220px !important; min-width: 220px !important; } }</style>"
+)
 
 PAGES = [
     st.Page("pages/search.py", title="Search & Chat", icon=":material/search:", default=True),
@@ -75,5 +83,5 @@ def index_badges(store) -> None:
 sidebar()
 # The encoders load in the background while the person reads the page (a page may stop
 # its script early, so this starts first, after a short delay).
-get_lens(app_settings()).warm_up()
+get_lens(app_settings()).warm_up(compile_kernels)  # and UMAP's, for a first new map
 st.navigation(PAGES, position="hidden").run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 
@@ -98,27 +99,22 @@ class Lens:
                 self._facts[key] = facts
         return facts
 
-    def warm_up(self, delay_s: float = WARM_UP_DELAY_S) -> threading.Thread | None:
-        """Load the query encoders in a background thread, once per Lens, after `delay_s`
-        (the page that asked is drawn first): the first photo query then finds CLIP's
-        image tower loaded instead of waiting ~9 s for it."""
+    def warm_up(
+        self, *also: Callable[[], object], delay_s: float = WARM_UP_DELAY_S
+    ) -> threading.Thread | None:
+        """Load the query encoders (then run `also`) in a background thread, once per
+        Lens, after `delay_s` (the page that asked is drawn first): the first photo query
+        then finds CLIP's image tower loaded instead of waiting ~9 s for it."""
         if not self.settings.warm_up:
             return None
+        loads = (self.text_model, self.clip_text, self.clip, *also)
         with self._facts_lock:
             if self._warming is None:
                 self._warming = threading.Thread(
-                    target=self._warm, args=(delay_s,), name="warm-up", daemon=True
+                    target=_warm, args=(loads, delay_s), name="warm-up", daemon=True
                 )
                 self._warming.start()
         return self._warming
-
-    def _warm(self, delay_s: float) -> None:
-        time.sleep(delay_s)
-        for load in (self.text_model, self.clip_text, self.clip):
-            try:
-                load()
-            except Exception as exc:  # a missing model is reported when a search needs it
-                log.info("warm-up: %s not loaded (%s)", load.__name__, exc)
 
     def searcher(self, catalog: str) -> Searcher:
         """What retrieval needs for this catalog, as of now; each encoder loads on first use."""
@@ -144,6 +140,15 @@ class Lens:
     def catalog_frame(self, catalog: str) -> pd.DataFrame:
         table = self.store.products.where(catalog, columns=CATALOG_COLUMNS)
         return table.to_pandas().sort_values("product_id").reset_index(drop=True)
+
+
+def _warm(loads: tuple[Callable[[], object], ...], delay_s: float) -> None:
+    time.sleep(delay_s)
+    for load in loads:
+        try:
+            load()
+        except Exception as exc:  # a missing model is reported when a search needs it
+            log.info("warm-up: %s not done (%s)", getattr(load, "__name__", load), exc)
 
 
 _lock = threading.Lock()

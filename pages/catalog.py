@@ -125,14 +125,16 @@ listing, summary = st.tabs(["Products", "Summary charts"], key="catalog-tab", on
 
 def products_tab() -> None:
     pages = max(1, math.ceil(matching / PAGE_SIZE))
-    sort_by, direction, page_box, _ = st.columns([2, 2, 1, 3])
-    by = sort_by.selectbox("Sort by", list(SORT_COLUMNS), key=f"sort-{catalog}")
-    descending = direction.segmented_control(
+    # Fixed widths in a row that wraps: nothing is cut off on a narrow window.
+    controls = st.container(horizontal=True, vertical_alignment="bottom")
+    by = controls.selectbox("Sort by", list(SORT_COLUMNS), key=f"sort-{catalog}", width=200)
+    descending = controls.segmented_control(
         "Order", ["Ascending", "Descending"], default="Ascending", key=f"order-{catalog}"
     )
-    page = page_box.number_input(
-        f"Page (of {pages:,})", 1, pages, 1, key=f"page-{catalog}-{hash((chosen, by, descending))}"
-    )
+    page = controls.number_input(
+        f"Page (of {pages:,})", 1, pages, 1, width=130,
+        key=f"page-{catalog}-{hash((chosen, by, descending))}",
+    )  # fmt: skip
     order = SortOrder(by, ascending=descending != "Descending")
     window = catalog_page(products, catalog, chosen, order, page, PAGE_SIZE, PAGE_COLUMNS)
     rows = window.to_pandas()
@@ -153,8 +155,9 @@ def products_tab() -> None:
     rows["rating"] = [f"{r:.1f}★" if pd.notna(r) else "not rated" for r in rows["rating"]]
     rows["rating_count"] = [f"{int(n):,}" if pd.notna(n) else "–" for n in rows["rating_count"]]
     rows["discount_pct"] = [f"{d:.0f}%" if pd.notna(d) else "–" for d in rows["discount_pct"]]
-    shown = ["image", "product_id", "name", "rating", "rating_count", "price", "list price",
-             "discount_pct", "sub_category", "image_status"]  # fmt: skip
+    # What a shopper reads first on the left, so a narrow window still shows it.
+    shown = ["image", "name", "price", "rating", "rating_count", "discount_pct", "list price",
+             "sub_category", "image_status", "product_id"]  # fmt: skip
     if rows["image"].isna().all():  # no product here has a photo or a photo link to show
         shown.remove("image")
     st.dataframe(
@@ -165,7 +168,7 @@ def products_tab() -> None:
         column_config={
             "image": st.column_config.ImageColumn("Image", width="small"),
             "product_id": st.column_config.NumberColumn("Product ID", format="%d"),
-            "name": st.column_config.TextColumn("Name", width="large"),
+            "name": st.column_config.TextColumn("Name", width="medium"),
             "rating": "Rating",
             "rating_count": "Ratings",
             "price": "Price",

@@ -83,23 +83,26 @@ applied: dict = st.session_state.setdefault(
     {"n_neighbors": DEFAULT.n_neighbors, "min_dist": DEFAULT.min_dist, "3d": False, "gap": False},
 )
 
-with st.expander("Map settings", expanded=True):
-    c1, c2, c3 = st.columns(3)
-    table = c1.selectbox(
-        "Embedding", list(tables), format_func=lambda t: f"{map_title(t)} ({tables[t]:,})"
-    )
-    kind, model_key = table.kind, table.model_key
-    gap = kind == "image" and applied["gap"]
-    # A catalog with one category (the 9,600 Kaggle file) is coloured by map region first.
-    colour_options = ["sub-category", "map region", "price band", "rating"]
-    if category_of(frame).nunique() < 2:
-        colour_options[:2] = ["map region", "sub-category"]
-    colour_options += [f"label: {lab}" for lab in labellers]
-    if kind == "image":
-        colour_options.append("predicted class")
-    colour_by = c2.selectbox("Colour by", colour_options, disabled=gap)
-    if gap:
-        c2.caption("Coloured by photo vs name while the modality-gap view is on.")
+# What to draw and how to colour it stay in view; the rest folds away so the map itself
+# starts above the fold.
+c1, c2 = st.columns(2)
+table = c1.selectbox(
+    "Embedding", list(tables), format_func=lambda t: f"{map_title(t)} ({tables[t]:,})"
+)
+kind, model_key = table.kind, table.model_key
+gap = kind == "image" and applied["gap"]
+# A catalog with one category (the 9,600 Kaggle file) is coloured by map region first.
+colour_options = ["sub-category", "map region", "price band", "rating"]
+if category_of(frame).nunique() < 2:
+    colour_options[:2] = ["map region", "sub-category"]
+colour_options += [f"label: {lab}" for lab in labellers]
+if kind == "image":
+    colour_options.append("predicted class")
+colour_by = c2.selectbox("Colour by", colour_options, disabled=gap)
+if gap:
+    c2.caption("Coloured by photo vs name while the modality-gap view is on.")
+with st.expander("More map settings: side by side, region labels, UMAP"):
+    c3 = st.container()
     same_kind = [t for t in tables if t.kind == kind and t != table]
     other = c3.selectbox(
         "Side by side with",
@@ -199,7 +202,14 @@ def regions_of(map_key: str, _coords: np.ndarray, _names: list[str]):
 shown_colour: dict[int, str] = {}  # product id → the value it is coloured by, on the left map
 
 
-def figure(projection, key: str, highlighted: list[int], index: VectorKey, modality: int = 0):
+def figure(
+    projection,
+    key: str,
+    highlighted: list[int],
+    index: VectorKey,
+    modality: int = 0,
+    width_px: int = 1000,
+):
     ids = projection.ids
     rows = frame.reindex(ids)
     regions = projection.regions
@@ -222,7 +232,7 @@ def figure(projection, key: str, highlighted: list[int], index: VectorKey, modal
     )
     ringed = np.isin(np.asarray(ids), highlighted) if highlighted else None
     shown_regions = regions if show_clusters and not modality else None
-    return map_figure(points, map_title(index), ringed, shown_regions)
+    return map_figure(points, map_title(index), ringed, shown_regions, width_px=width_px)
 
 
 def progress_bar():
@@ -286,8 +296,8 @@ st.caption(
     f"{params.n_neighbors}, min distance {params.min_dist}"
     + (f" · {len(found):,} match “{find.strip()}”" if find.strip() else "")
     + (f" · mean image↔name distance {modality_gap(left_map, images):.2f}" if gap else "")
-    + " · hover a point for its name, price and colour; click it for its photo and nearest "
-    "neighbours; lasso or box-select to list several."
+    + " · hover a point for its photo and name; click it for its nearest neighbours; "
+    "lasso or box-select (toolbar) to list several."
 )
 selected: list[int] = st.session_state.get("map_selected", [])
 highlighted = found if find.strip() else selected
@@ -310,12 +320,14 @@ with chart_slot.container():
         col_l, col_r = st.columns(2)
         with col_l:
             event_l = st.plotly_chart(
-                figure(left_map, model_key, highlighted, table, images), key="map_left",
+                figure(left_map, model_key, highlighted, table, images, width_px=450),
+                key="map_left",
                 config=CHART_CONFIG, **chart,
             )  # fmt: skip
         with col_r:
             event_r = st.plotly_chart(
-                figure(right_map, other.model_key, highlighted, other), key="map_right",
+                figure(right_map, other.model_key, highlighted, other, width_px=450),
+                key="map_right",
                 config=CHART_CONFIG, **chart,
             )  # fmt: skip
         picked = plotly_selected_ids(event_l) or plotly_selected_ids(event_r)

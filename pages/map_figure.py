@@ -13,11 +13,12 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.analysis.clusters import Regions
+from core.analysis.clusters import Regions, placed_labels
 from core.catalog.parse import format_price
 from core.store.schema import VectorKey
 
 NO_PRICE = "(no price)"
+LABEL_CHAR_PX = 7.5  # a bold 12 px region label's mean character width
 
 
 def map_title(index: VectorKey) -> str:
@@ -94,7 +95,9 @@ def _colour_traces(points: MapPoints) -> list[dict]:
         values = colour.to_numpy(dtype=float)
         marker = dict(
             size=size, opacity=0.85, color=values, colorscale="Viridis",
-            colorbar={"title": {"text": points.legend}},
+            # low on the right: the upright toolbar takes the top of that edge
+            colorbar={"title": {"text": points.legend}, "yanchor": "bottom", "y": 0,
+                      "len": 0.55},
         )  # fmt: skip
         shown = np.where(np.isnan(values), "none", np.char.mod("%.1f", values))
         hover = (names, np.column_stack([customdata, shown]))
@@ -127,8 +130,10 @@ def map_figure(
     highlighted: np.ndarray | None = None,
     regions: Regions | None = None,
     height: int = 600,
+    width_px: int = 1000,
 ) -> go.Figure:
-    """The map: one trace per colour, rings round `highlighted` rows, region names."""
+    """The map: one trace per colour, rings round `highlighted` rows, region names that do
+    not overlap on a map about `width_px` wide, the legend underneath."""
     fig = go.Figure(_colour_traces(points))
     two_d = points.coords.shape[1] == 2
     if two_d and highlighted is not None and highlighted.any():
@@ -146,15 +151,30 @@ def map_figure(
             "showarrow": False, "font": {"size": 12, "color": "#222"},
             "bgcolor": "rgba(255,255,255,0.75)",
         }  # fmt: skip
+        spans = np.ptp(points.coords[:, :2], axis=0) if len(points.coords) else (1.0, 1.0)
         annotations = [
-            {"x": r.x, "y": r.y, "text": f"<b>{r.label}</b>", **label_style} for r in regions.labels
+            {"x": r.x, "y": r.y, "text": f"<b>{r.label}</b>", **label_style}
+            for r in placed_labels(
+                regions.labels,
+                float(spans[0]),
+                float(spans[1]),
+                char_width=LABEL_CHAR_PX / width_px,
+            )
         ]
     axis = {"showticklabels": False, "title": None, "zeroline": False}
+    # The legend under the map, in rows: beside it, 32 categories took half the width of
+    # a side-by-side map, and the upright toolbar at the right would cover it.
+    legend = {"itemsizing": "constant", "title": {"text": points.legend},
+              "orientation": "h", "yanchor": "top", "y": -0.02, "x": 0}  # fmt: skip
     fig.update_layout(
-        title={"text": title, "y": 0.98, "yanchor": "top"}, height=height,
-        legend={"itemsizing": "constant", "title": {"text": points.legend}},
-        margin={"t": 60}, dragmode="lasso", annotations=annotations,
-        xaxis=axis, yaxis=axis,
+        # The title on the left and the toolbar upright at the right never meet.
+        title={"text": title, "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top",
+               "font": {"size": 15}},
+        height=height, legend=legend, margin={"t": 48, "l": 8, "r": 36, "b": 8},
+        modebar={"orientation": "v"},
+        # Pan by default: a click on a point selects it (in lasso mode a click does
+        # nothing); lasso and box are one click away in the toolbar.
+        dragmode="pan", annotations=annotations, xaxis=axis, yaxis=axis,
     )  # fmt: skip
     if not two_d:
         fig.update_layout(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis})

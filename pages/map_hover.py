@@ -52,8 +52,11 @@ const show = (event, chart) => {
   if (tip.getAttribute("src") !== source) tip.src = source;
   tip.dataset.productId = id;
   tip.chart = chart;
-  tip.style.left = (mouse.clientX + 18) + "px";
-  tip.style.top = Math.max(4, mouse.clientY - %(px)d - 18) + "px";
+  // Centred above the point, clear of Plotly's tooltip (which sits beside the point,
+  // about 30 px either way); below it when the point is near the top.
+  const above = mouse.clientY - %(px)d - 40;
+  tip.style.left = Math.max(4, mouse.clientX - %(px)d / 2) + "px";
+  tip.style.top = (above >= 4 ? above : mouse.clientY + 40) + "px";
   tip.style.display = "block";
 };
 // A rerun that changes the figure mounts a new chart, so look for new ones; a chart

@@ -89,10 +89,13 @@ with st.form("query"):
         type=UPLOAD_TYPES,
         help=None if facts.has_images else "This catalog has no product images to match.",
     )
-    left, middle, right = st.columns(3)
-    k = left.slider("Results per index (k)", 1, 20, lens.settings.top_k)
-    hybrid = middle.toggle("Hybrid (keywords + vectors)", help="finds exact model numbers")
-    ask_llm = right.toggle("Write an answer", value=True)
+    # A row that wraps rather than cuts labels off on a narrow window.
+    options = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")
+    k = options.slider("Results per index (k)", 1, 20, lens.settings.top_k, width=180)
+    hybrid = options.toggle(
+        "Hybrid search", help="Keywords and vectors together: finds exact model numbers."
+    )
+    ask_llm = options.toggle("Write an answer", value=True)
     with st.expander("Filters"):
         a, b, c, d = st.columns(4)
         step = price_step(facts.currency)

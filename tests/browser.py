@@ -135,14 +135,16 @@ def exceptions_on_page(driver) -> list[str]:
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')]
 
 
-def search_and_capture(url: str, out_dir: Path, query: str, height: int = 1000) -> dict:
+def search_and_capture(
+    url: str, out_dir: Path, query: str, height: int = 1000, width: int = 1400
+) -> dict:
     """Open each page, run one search, save screenshots; returns exception texts per page
     (and what hovering a map point showed)."""
     from selenium.webdriver.common.keys import Keys
 
     out_dir.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[str]] = {}
-    driver = chrome(height=height)
+    driver = chrome(width=width, height=height)
     try:
         driver.get(url)
         box = wait_for(driver, '[data-testid="stTextInput"] input')
@@ -164,6 +166,7 @@ def search_and_capture(url: str, out_dir: Path, query: str, height: int = 1000) 
         found["compare"] = _compare(driver, out_dir)
         found["map"] = _embedding_map(driver, out_dir)
         found["hover"] = hover_photo(driver, out_dir)
+        found["click"] = click_map_point(driver, out_dir)
     finally:
         driver.quit()
     return found
@@ -334,6 +337,31 @@ def hover_photo(driver, out_dir: Path) -> dict[str, str]:
     time.sleep(0.5)
     driver.save_screenshot(str(out_dir / "map-hover.png"))
     return driver.execute_script(_HOVER_STATE)
+
+
+def click_map_point(driver, out_dir: Path) -> str:
+    """On the open Embedding map, in its default drag mode: click the first point; returns
+    the "Selected products" heading the page then shows."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chart = driver.find_element(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"] .js-plotly-plot')
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    time.sleep(0.5)
+    dx, dy = driver.execute_script(_POINT_OFFSET, chart)
+    ActionChains(driver).move_to_element_with_offset(chart, dx, dy).click().perform()
+    heading = "Selected products (1)"
+    try:
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script(f"return {_text_on_page(heading)}")
+        )
+    except Exception:
+        return ""
+    settle(driver)
+    time.sleep(1.0)
+    driver.save_screenshot(str(out_dir / "map-product.png"))
+    return heading
 
 
 def _compare(driver, out_dir: Path) -> list[str]:
@@ -525,3 +553,101 @@ if __name__ == "__main__":  # python -m tests.browser OUT_DIR "query" (uses the 
         print(
             search_and_capture(app_url, target, sys.argv[2] if len(sys.argv) > 2 else "hdmi cable")
         )
+
+
+def side_by_side_seconds(url: str, other: str, out_dir: Path, open_s: float = 20) -> float:
+    """Seconds from choosing `other` in the Embedding map's "Side by side with" until both
+    maps are drawn, in a fresh session whose page has been open `open_s` seconds."""
+    from selenium.webdriver.common.by import By
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    driver = chrome(height=1200)
+    try:
+        driver.get(url)
+        wait_for(driver, PAGE_LINKS)
+        settle(driver)
+        _open(driver, "Embedding map")
+        wait_for(driver, '[data-testid="stPlotlyChart"]', 180)
+        settle(driver)
+        driver.find_element(By.XPATH, "//summary[contains(., 'More map settings')]").click()
+        time.sleep(open_s)
+        two_maps = (
+            "[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')]"
+            ".filter(e => e.textContent.includes(' index · ')).length === 2"
+        )
+        seconds = _timed(driver, _option(driver, "Side by side with", other).click, two_maps)
+        time.sleep(1.0)
+        driver.save_screenshot(str(out_dir / "map-side-by-side.png"))
+        if exceptions_on_page(driver):
+            raise RuntimeError(f"exceptions on the page: {exceptions_on_page(driver)}")
+        return round(seconds, 3)
+    finally:
+        driver.quit()
+
+
+def page_load_seconds(url: str, runs: int = 3, same_browser: bool = False) -> list[float]:
+    """Seconds from asking for the app's first page to its script having finished with the
+    search box shown: each in a new browser session (the browser itself started first),
+    or with `same_browser` as a returning visitor's browser (its cache holds the app's
+    JavaScript)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ready = (
+        "const app = document.querySelector('[data-testid=\"stApp\"]');"
+        "return !!app && app.getAttribute('data-test-script-state') === 'notRunning'"
+        " && !!document.querySelector('[data-testid=\"stTextInput\"] input');"
+    )
+    seconds = []
+    driver = chrome() if same_browser else None
+    try:
+        if driver is not None:  # a first visit fills the browser's cache
+            driver.get(url)
+            WebDriverWait(driver, 60).until(lambda d: d.execute_script(ready))
+        for _ in range(runs):
+            session = driver or chrome()
+            try:
+                if driver is not None:
+                    session.get("about:blank")
+                started = time.perf_counter()
+                session.get(url)
+                WebDriverWait(session, 60, poll_frequency=0.05).until(
+                    lambda d: d.execute_script(ready)
+                )
+                seconds.append(round(time.perf_counter() - started, 3))
+            finally:
+                if driver is None:
+                    session.quit()
+    finally:
+        if driver is not None:
+            driver.quit()
+    return seconds
+
+
+def photo_query_seconds(url: str, image: Path, out_dir: Path, open_s: float = 20) -> float:
+    """Seconds from pressing Search with an uploaded photo to its image matches being on
+    the page, in a session whose page has been open `open_s` seconds."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chrome()
+    try:
+        driver.get(url)
+        wait_for(driver, '[data-testid="stFileUploader"] input[type="file"]')
+        settle(driver)
+        time.sleep(open_s)
+        driver.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(image))
+        WebDriverWait(driver, 30).until(  # the uploaded file is listed by name
+            lambda d: d.execute_script("return document.body.innerText.includes(arguments[0])",
+                                       image.name)
+        )  # fmt: skip
+        submit = driver.find_element(
+            By.CSS_SELECTOR, '[data-testid="stBaseButton-primaryFormSubmit"]'
+        )
+        seconds = _timed(driver, submit.click, _text_on_page("Image matches"))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(out_dir / "search-photo.png"))
+        if exceptions_on_page(driver):
+            raise RuntimeError(f"exceptions on the page: {exceptions_on_page(driver)}")
+        return round(seconds, 3)
+    finally:
+        driver.quit()

@@ -40,7 +40,8 @@ def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
     with running_app(env) as url:
         found = search_and_capture(url, out, "speaker wire cable")
         timings = page_timings(url, out, find="cable")  # the small twin of the 9,600 run
-    chrome, hover = found.pop("chrome"), found.pop("hover")
+    chrome, hover, click = found.pop("chrome"), found.pop("hover"), found.pop("click")
+    assert click == "Selected products (1)"  # a click in the map's default mode selects
     assert found == {"search": [], "catalog": [], "compare": [], "map": []}
     # the hovered point's photo floats beside Plotly's tooltip for the same product
     assert hover["photo"] == "data:image/jpeg;base64,"

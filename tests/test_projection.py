@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -296,3 +297,29 @@ def test_hover_photos_use_web_images_when_their_host_answers(monkeypatch):
         )
         assert photos.wait(30)
     assert photos.snapshot() == {"7": url, "9": url}
+
+
+def test_umaps_kernels_are_cached_on_disk_not_compiled_per_process():
+    from numba.core.caching import FunctionCache
+
+    from core.analysis.umap_kernels import cache_kernels
+
+    kernels = cache_kernels()
+    names = {k.py_func.__name__ for k in kernels}
+    assert {"smooth_knn_dist", "compute_membership_strengths"} <= names
+    assert all(isinstance(k._cache, FunctionCache) for k in kernels)
+
+
+@pytest.mark.slow
+def test_a_second_process_loads_umaps_kernels_instead_of_compiling_them(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [
+        subprocess.run([sys.executable, "-m", "core.analysis.umap_kernels"], env=env,
+                       capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        for _ in range(2)
+    ]  # fmt: skip
+    assert "(0 loaded from the cache)" in runs[0]
+    assert "(0 loaded" not in runs[1]

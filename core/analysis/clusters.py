@@ -58,9 +58,48 @@ def map_regions(
     scores = term_frequency * rarity
     labels = []
     for c in range(k):
-        best = [vocabulary[i] for i in np.argsort(-scores[c])[:words] if scores[c, i] > 0]
+        best = _distinct(
+            [vocabulary[i] for i in np.argsort(-scores[c])[: words * 4] if scores[c, i] > 0],
+            words,
+        )
         members = points[assignment == c]
         x, y = np.median(members, axis=0)
         label = " · ".join(best) or f"region {c + 1}"
         labels.append(ClusterLabel(float(x), float(y), label, len(members)))
     return Regions(assignment, labels)
+
+
+def _distinct(ranked: list[str], count: int) -> list[str]:
+    """The first `count` words, one of each prefix family ("zebronics · zeb" says one
+    thing twice): the fuller word stands for both, in the place the first one took."""
+    kept: list[str] = []
+    for word in ranked:
+        shorter = next((i for i, k in enumerate(kept) if word.startswith(k)), None)
+        if shorter is not None:
+            kept[shorter] = word
+        elif len(kept) < count and not any(k.startswith(word) for k in kept):
+            kept.append(word)
+    return kept
+
+
+def placed_labels(
+    labels: list[ClusterLabel],
+    x_span: float,
+    y_span: float,
+    char_width: float = 0.0075,
+    line_height: float = 0.045,
+) -> list[ClusterLabel]:
+    """The labels that can be drawn without overlapping, larger regions first. A label's
+    box is estimated from its length as shares of the map's width and height (12 px text
+    on a ~1,000 × 600 px map)."""
+    placed: list[ClusterLabel] = []
+    for label in sorted(labels, key=lambda r: -r.size):
+        half_width = len(label.label) * char_width * x_span / 2
+        half_height = line_height * y_span / 2
+        if all(
+            abs(label.x - other.x) > half_width + len(other.label) * char_width * x_span / 2
+            or abs(label.y - other.y) > 2 * half_height
+            for other in placed
+        ):
+            placed.append(label)
+    return placed

@@ -69,6 +69,10 @@ def umap_coords(
     """UMAP of `vectors` (rows); `init` pins the starting layout (used for alignment)."""
     import umap
 
+    from core.analysis.umap_kernels import cache_kernels
+
+    cache_kernels()  # compiled once per machine, not once per process
+
     n = len(vectors)
     if n < 4:  # UMAP needs a neighbourhood; a handful of points is drawn as is
         out = np.zeros((n, params.n_components), dtype=np.float32)

@@ -123,10 +123,14 @@ RUN_PREFIX = "run:"
 
 
 def run_checkpoint_dir(settings: Settings, run_id: str) -> Path:
-    from core.run_ids import RunError, run_dir
+    """A run's checkpoint folder; `run_id` may also be a run's name (its newest run)."""
+    from core.run_ids import RunError, latest_named, run_dir
 
     try:
-        return run_dir(settings.runs_dir, run_id) / "checkpoint"
+        folder = run_dir(settings.runs_dir, run_id)
+        if not folder.is_dir():
+            folder = run_dir(settings.runs_dir, latest_named(settings.runs_dir, run_id) or run_id)
+        return folder / "checkpoint"
     except RunError as exc:  # e.g. "run:../elsewhere"
         raise ModelUnavailable(str(exc)) from exc
 
