@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: install demo data test test-slow lint format bench bench-quick clean
+.PHONY: install demo data test test-slow lint format bench bench-quick screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ demo: data
 
 test: install
 	$(BIN)/python -m pytest
+
+# The README's screenshots of every page at 1400 and 800 px (docs/screenshots/), in Chromium.
+screenshots: data
+	PYTHONPATH=. $(BIN)/python -m bench.screenshots
 
 # The slow tests (the full offline CLIP build); `make test` runs their short twins.
 test-slow: install

@@ -41,23 +41,33 @@ products = lens.store.products
 @st.cache_data(show_spinner=False, max_entries=8)
 def overview(db: str, name: str, version: int) -> pd.DataFrame:
     """The unfiltered summary columns: the filters' choices and ranges come from these."""
-    return products.where(name, None, [*SUMMARY_COLUMNS, "currency"]).to_pandas()
+    return products.where(name, None, [*SUMMARY_COLUMNS, "currency", "image_status"]).to_pandas()
 
 
 whole = overview(lens.store.location, catalog, products.version())
 currency = whole["currency"].dropna().iloc[0] if whole["currency"].notna().any() else ""
 sign = CURRENCY_SIGNS.get(currency, "")
 
+
+def one_choice_or_filter(column, label: str, options: list[str], key: str) -> list[str]:
+    """A multiselect of `options`; with fewer than two, a line saying what they all are."""
+    if len(options) > 1:
+        return column.multiselect(label, options, key=key)
+    column.caption(f"**{label}:** {options[0] if options else 'none'} (every product)")
+    return []
+
+
 # Widgets are keyed by catalog: a filter set on one catalog does not follow you to the next.
 with st.expander("Filters", expanded=True):
     left, middle, right = st.columns(3)
     text = left.text_input("Name contains", max_chars=200, key=f"name-{catalog}")
-    categories = middle.multiselect(
-        "Category",
-        sorted((set(whole["sub_category"].dropna()) | set(whole["main_category"].dropna())) - {""}),
-        key=f"categories-{catalog}",
+    # A filter with one choice filters nothing: it is said, not offered.
+    options = sorted(
+        (set(whole["sub_category"].dropna()) | set(whole["main_category"].dropna())) - {""}
     )
-    statuses = right.multiselect("Image status", [OK, MISSING, FAILED], key=f"status-{catalog}")
+    categories = one_choice_or_filter(middle, "Category", options, f"categories-{catalog}")
+    present = [s for s in (OK, MISSING, FAILED) if s in set(whole["image_status"])]
+    statuses = one_choice_or_filter(right, "Image status", present, f"status-{catalog}")
     top = float(math.ceil(whole["price"].max())) if whole["price"].notna().any() else 1.0
     price_range = left.slider(
         f"Price ({currency})" if currency else "Price", 0.0, max(top, 1.0),

@@ -123,11 +123,12 @@ with st.expander("More map settings: side by side, region labels, UMAP"):
         "names share more than the rest of the catalog does.",
     )
     with st.form(f"umap-{catalog}", border=False):
-        c4, c5, c6 = st.columns(3)
+        c4, c5 = st.columns(2)
         n_neighbors = c4.slider("UMAP neighbours", 5, 100, applied["n_neighbors"])
         min_dist = c5.slider("UMAP min distance", 0.0, 0.99, applied["min_dist"], 0.01)
-        three_d = c6.toggle("3-D", value=applied["3d"])
-        wants_gap = c6.toggle(
+        toggles = st.container(horizontal=True, gap="medium")  # wraps on a narrow window
+        three_d = toggles.toggle("3-D", value=applied["3d"])
+        wants_gap = toggles.toggle(
             "Images + names (modality gap)",
             value=applied["gap"],
             disabled=kind != "image",
@@ -200,6 +201,9 @@ def regions_of(map_key: str, _coords: np.ndarray, _names: list[str]):
 
 
 shown_colour: dict[int, str] = {}  # product id → the value it is coloured by, on the left map
+
+
+SIDE_BY_SIDE_PX = 240  # a half-page map to place labels for: ~220 px of plot at 800 px
 
 
 def figure(
@@ -320,13 +324,13 @@ with chart_slot.container():
         col_l, col_r = st.columns(2)
         with col_l:
             event_l = st.plotly_chart(
-                figure(left_map, model_key, highlighted, table, images, width_px=450),
+                figure(left_map, model_key, highlighted, table, images, width_px=SIDE_BY_SIDE_PX),
                 key="map_left",
                 config=CHART_CONFIG, **chart,
             )  # fmt: skip
         with col_r:
             event_r = st.plotly_chart(
-                figure(right_map, other.model_key, highlighted, other, width_px=450),
+                figure(right_map, other.model_key, highlighted, other, width_px=SIDE_BY_SIDE_PX),
                 key="map_right",
                 config=CHART_CONFIG, **chart,
             )  # fmt: skip

@@ -4,6 +4,7 @@ colour), which is several times faster than plotly.express for 10k points."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -21,9 +22,17 @@ NO_PRICE = "(no price)"
 LABEL_CHAR_PX = 7.5  # a bold 12 px region label's mean character width
 
 
+# A fine-tuning run's model key: "run-20261203-142512-pc-parts-68d476".
+_RUN_KEY = re.compile(r"^run-\d{8}-\d{6}-(?P<name>.+)-[0-9a-f]{6}$")
+
+
 def map_title(index: VectorKey) -> str:
-    """image / run-… → 'Image index · run-…': which index a map shows, in words."""
-    return f"{index.kind.capitalize()} index · {index.model_key}"
+    """Which index a map shows, in words: 'Image index · offline-clip-v3', and for a
+    fine-tuning run 'Image index · fine-tuned “pc-parts”' (its full key is in the
+    Model details)."""
+    run = _RUN_KEY.match(index.model_key)
+    model = f"fine-tuned “{run['name']}”" if run else index.model_key
+    return f"{index.kind.capitalize()} index · {model}"
 
 
 def price_bands(price: pd.Series, currency: pd.Series) -> pd.Series:

@@ -250,6 +250,13 @@ def _similarity(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def constraints_cell(hit) -> str:
+    if hit.unmet:
+        return "breaks " + "; ".join(hit.unmet)
+    # "all met" alone would read as a recommendation for a DVD player among headphones
+    return "all met, but not the kind asked for" if hit.other_kind else "all met"
+
+
 def results_table(result: SearchResult) -> pd.DataFrame:
     """One row per product, however many indexes found it ("text #1 · image #3"), the
     columns a shopper reads first on the left."""
@@ -264,9 +271,9 @@ def results_table(result: SearchResult) -> pd.DataFrame:
             {
                 "ID": pid,
                 "Name": hit.name,
-                "Price": format_price(hit.price, hit.currency),
+                "Price": format_price(hit.price, hit.currency) or "no price",
                 "Rating": f"{hit.rating:.1f}★" if hit.rating is not None else "not rated",
-                "Constraints": "breaks " + "; ".join(hit.unmet) if hit.unmet else "all met",
+                "Constraints": constraints_cell(hit),
                 "Found by": " · ".join(found[pid]),
                 "Text similarity": _similarity(hit.text_similarity),
                 "Image similarity": _similarity(hit.image_similarity),

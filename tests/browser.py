@@ -476,7 +476,9 @@ def _type_and_enter(driver, label: str, text: str) -> None:
     _typed(driver, label, text).send_keys(Keys.ENTER)
 
 
-def page_timings(url: str, out_dir: Path, find: str = "cable") -> dict[str, float]:
+def page_timings(
+    url: str, out_dir: Path, find: str = "cable", width: int = 1400
+) -> dict[str, float]:
     """Seconds for what the Catalog and Embedding map pages promise, in one fresh browser
     session: the map's first open, a colour-by switch, and a sort and a filter over the
     whole catalog. Saves screenshots of each state for docs/."""
@@ -484,7 +486,7 @@ def page_timings(url: str, out_dir: Path, find: str = "cable") -> dict[str, floa
     from selenium.webdriver.common.keys import Keys
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    driver = chrome(height=1500)
+    driver = chrome(width=width, height=1500)
     timings: dict[str, float] = {}
     try:
         driver.get(url)
@@ -555,13 +557,15 @@ if __name__ == "__main__":  # python -m tests.browser OUT_DIR "query" (uses the 
         )
 
 
-def side_by_side_seconds(url: str, other: str, out_dir: Path, open_s: float = 20) -> float:
+def side_by_side_seconds(
+    url: str, other: str, out_dir: Path, open_s: float = 20, width: int = 1400
+) -> float:
     """Seconds from choosing `other` in the Embedding map's "Side by side with" until both
     maps are drawn, in a fresh session whose page has been open `open_s` seconds."""
     from selenium.webdriver.common.by import By
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    driver = chrome(height=1200)
+    driver = chrome(width=width, height=1200)
     try:
         driver.get(url)
         wait_for(driver, PAGE_LINKS)
@@ -651,3 +655,70 @@ def photo_query_seconds(url: str, image: Path, out_dir: Path, open_s: float = 20
         return round(seconds, 3)
     finally:
         driver.quit()
+
+
+# What a narrow window cuts off: text elided with "…" (labels, a select's value), buttons
+# past the right edge, a sidebar wider than 240 px, a map title under the map's toolbar.
+_LAYOUT_PROBLEMS = """
+const problems = [];
+const sidebar = document.querySelector('[data-testid="stSidebar"]');
+if (sidebar && sidebar.getBoundingClientRect().width > 240)
+  problems.push('sidebar ' + Math.round(sidebar.getBoundingClientRect().width) + ' px');
+const main = document.querySelector('[data-testid="stMain"]') || document.body;
+for (const el of main.querySelectorAll('label, p, span, input, button, div')) {
+  const style = getComputedStyle(el);
+  const text = (el.value || el.innerText || '').trim();
+  if (!text || el.children.length > 1) continue;
+  if (style.textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth + 1
+      && !el.closest('[data-testid="stDataFrame"]'))
+    problems.push('cut: ' + text.slice(0, 40));
+}
+for (const b of main.querySelectorAll('button')) {
+  const box = b.getBoundingClientRect();
+  if (box.width && box.right > window.innerWidth + 1)
+    problems.push('past the edge: ' + (b.innerText || b.title).slice(0, 40));
+}
+for (const chart of document.querySelectorAll('.js-plotly-plot')) {
+  const title = chart.querySelector('.gtitle'), bar = chart.querySelector('.modebar');
+  if (!title || !bar) continue;
+  const t = title.getBoundingClientRect(), m = bar.getBoundingClientRect();
+  if (t.right > m.left && t.left < m.right && t.bottom > m.top && t.top < m.bottom)
+    problems.push('map title under the toolbar');
+}
+return [...new Set(problems)];
+"""
+
+
+def _unfold(driver) -> None:
+    """Open every folded expander of the page: what they hold is checked too."""
+    from selenium.webdriver.common.by import By
+
+    main = '[data-testid="stMain"] details:not([open]) > summary'
+    for summary in driver.find_elements(By.CSS_SELECTOR, main):
+        summary.click()
+
+
+def narrow_layout_problems(url: str, width: int = 800) -> dict[str, list[str]]:
+    """Each page's layout problems at `width` px (see _LAYOUT_PROBLEMS), every expander
+    open."""
+    driver = chrome(width=width, height=1000)
+    found: dict[str, list[str]] = {}
+    try:
+        driver.get(url)
+        wait_for(driver, '[data-testid="stTextInput"] input')
+        settle(driver)
+        _unfold(driver)
+        time.sleep(0.5)
+        found["search"] = driver.execute_script(_LAYOUT_PROBLEMS)
+        pages = (("Catalog", '[data-testid="stDataFrame"]'),
+                 ("Embedding map", '[data-testid="stPlotlyChart"] .gtitle'))  # fmt: skip
+        for page, ready in pages:
+            _open(driver, page)
+            wait_for(driver, ready, 120)
+            settle(driver)
+            _unfold(driver)
+            time.sleep(1.0)
+            found[page] = driver.execute_script(_LAYOUT_PROBLEMS)
+    finally:
+        driver.quit()
+    return found

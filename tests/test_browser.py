@@ -5,6 +5,7 @@ import pytest
 from tests.browser import (
     ROOT,
     browser_available,
+    narrow_layout_problems,
     page_timings,
     running_app,
     search_and_capture,
@@ -40,6 +41,9 @@ def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
     with running_app(env) as url:
         found = search_and_capture(url, out, "speaker wire cable")
         timings = page_timings(url, out, find="cable")  # the small twin of the 9,600 run
+        narrow = narrow_layout_problems(url, 800)
+    # at 800 px nothing is cut off or pushed past the edge, every expander open
+    assert narrow == {"search": [], "Catalog": [], "Embedding map": []}
     chrome, hover, click = found.pop("chrome"), found.pop("hover"), found.pop("click")
     assert click == "Selected products (1)"  # a click in the map's default mode selects
     assert found == {"search": [], "catalog": [], "compare": [], "map": []}
