@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.catalog.example import example_question
+from core.catalog.example import example_question, example_questions
 from core.catalog.parse import CURRENCY_SIGNS, format_price
 from core.llm import llm_config
 from core.models.sources import ModelUnavailable
@@ -74,6 +74,21 @@ def placeholder(db: str, name: str, version: int) -> str:
     return example_question(lens.facts(name))
 
 
+@st.cache_data(max_entries=8)
+def examples(db: str, name: str, version: int) -> list[str]:
+    return example_questions(lens.facts(name))
+
+
+def ask_example() -> None:
+    """A clicked example becomes the question, and is searched (before the rerun, so the
+    box shows it)."""
+    chosen = st.session_state.get("example")
+    if chosen:
+        st.session_state["question"] = chosen
+        st.session_state["ask_example"] = True
+    st.session_state["example"] = None
+
+
 sign = CURRENCY_SIGNS.get(facts.currency, facts.currency)
 chat: list[dict[str, str]] = st.session_state.setdefault("chat", [])
 
@@ -106,6 +121,7 @@ with st.form("query"):
         min_count = d.number_input("Min number of ratings", 0, 10_000_000, None, step=100)
         chosen = st.multiselect("Category", categories)
     submitted = st.form_submit_button("Search", type="primary")
+    submitted = st.session_state.pop("ask_example", False) or submitted
 if not facts.has_images:
     st.info(no_images_note(facts))
 
@@ -159,6 +175,11 @@ if photo_query is not None:
     )  # fmt: skip
 
 turn: PageTurn | None = st.session_state.get("turn")
+if turn is None:  # nothing asked yet: a few questions to start from
+    st.pills(
+        "Try", examples(lens.store.location, catalog, lens.store.products.version()),
+        key="example", on_change=ask_example,
+    )  # fmt: skip
 history = chat[: turn.chat_start] if turn else list(chat)
 
 

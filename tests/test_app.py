@@ -307,3 +307,16 @@ def test_a_filter_with_one_choice_is_said_not_offered(shop_env):
     assert "Image status" not in offered  # no product here has a photo
     said = " ".join(c.value for c in at.caption)
     assert "**Image status:** missing (every product)" in said
+
+
+def test_example_questions_in_the_catalogs_terms_are_asked_with_a_click(app_env):
+    at = AppTest.from_file(str(ROOT / "pages" / "search.py"), default_timeout=90).run()
+    offered = at.button_group[0]
+    assert offered.label == "Try" and len(offered.options) == 3
+    assert any("$" in question for question in offered.options)  # the sample is in dollars
+    first = offered.options[0]
+    offered.set_value(first).run()
+    assert not at.exception, at.exception
+    assert at.text_input[0].value == first  # the box shows what was asked
+    assert at.session_state["chat"][0]["content"] == first and len(at.dataframe) == 1
+    assert not [g for g in at.button_group if g.label == "Try"]  # asked: no longer offered
