@@ -24,6 +24,7 @@ PAGES = [
     st.Page("pages/catalog.py", title="Catalog", icon=":material/inventory_2:"),
     st.Page("pages/compare.py", title="Model comparison", icon=":material/compare:"),
     st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
+    st.Page("pages/data_issues.py", title="Data issues", icon=":material/rule:"),
 ]
 
 # What a model's status means to someone choosing whether to trust image results.

@@ -28,7 +28,7 @@ DATA = CHECKOUT / "data"
 DOCS = CHECKOUT / "docs" / "screenshots"
 QUESTION = "sony headphones under $50"
 KEPT = ("search", "catalog", "catalog-summary", "compare", "map", "map-hover", "map-product",
-        "map-side-by-side")  # fmt: skip
+        "map-side-by-side", "issues")  # fmt: skip
 
 
 def capture(width: int, url: str, scratch: Path) -> list[str]:
@@ -39,7 +39,7 @@ def capture(width: int, url: str, scratch: Path) -> list[str]:
     if len(images) > 1:
         side_by_side_seconds(url, map_title(images[1]), out, open_s=2, width=width)
     problems = [f"{page}: {texts}" for page, texts in found.items()
-                if page in ("search", "catalog", "compare", "map") and texts]  # fmt: skip
+                if page in ("search", "catalog", "compare", "map", "issues") and texts]  # fmt: skip
     if found.get("click") != "Selected products (1)":
         problems.append("a click on the map selected nothing")
     problems += [f"{page}: {texts}" for page, texts in narrow_layout_problems(url, width).items()

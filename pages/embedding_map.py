@@ -96,6 +96,7 @@ colour_options = ["sub-category", "map region", "price band", "rating"]
 if category_of(frame).nunique() < 2:
     colour_options[:2] = ["map region", "sub-category"]
 colour_options += [f"label: {lab}" for lab in labellers]
+colour_options += [f"issues: {lab}" for lab in labellers if lab != "human"]
 if kind == "image":
     colour_options.append("predicted class")
 colour_by = c2.selectbox("Colour by", colour_options, disabled=gap)
@@ -187,11 +188,31 @@ def colours(ids: list[int], key: str, regions=None) -> pd.Series:
     if colour_by.startswith("label: "):
         truth = stored_labels(store, catalog, colour_by.removeprefix("label: "), VOCABULARY)
         return pd.Series([truth.get(i) or "(none)" for i in ids], index=rows.index)
+    if colour_by.startswith("issues: "):
+        kinds = issue_kinds(colour_by.removeprefix("issues: "))
+        return pd.Series([kinds.get(i, "no issue found") for i in ids], index=rows.index)
     fingerprint = store.vectors.fingerprint("image", key, catalog)
     by_id = predicted_classes(key, catalog, fingerprint)
     if not by_id:
         return pd.Series(["(model not found)"] * len(ids), index=rows.index)
     return pd.Series([by_id.get(i, "(no vector)") for i in ids], index=rows.index)
+
+
+def issue_kinds(labeller: str) -> dict[int, str]:
+    """Each product's data issue under `labeller`'s labels (the Data issues page's,
+    stored): a likely label error first, then a near-duplicate, then an outlier."""
+    from core.analysis.issue_sources import catalog_issues
+    from core.analysis.labels import vocab_hash
+
+    keys = {"text": lens.text_source.key}
+    if store.vectors.counts(catalog).get(f"image__{lens.clip_source.key}"):
+        keys["image"] = lens.clip_source.key
+    issues, _ = catalog_issues(store, catalog, labeller, vocab_hash(VOCABULARY), keys)
+    kinds = {int(o.key): "outlier" for o in issues.outliers}
+    for pair in issues.duplicates:
+        kinds[int(pair.first)] = kinds[int(pair.second)] = "near-duplicate"
+    kinds |= {int(i.key): "likely label error" for i in issues.label_issues}
+    return kinds
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

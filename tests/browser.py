@@ -167,6 +167,7 @@ def search_and_capture(
         found["map"] = _embedding_map(driver, out_dir)
         found["hover"] = hover_photo(driver, out_dir)
         found["click"] = click_map_point(driver, out_dir)
+        found["issues"] = _data_issues(driver, out_dir)
     finally:
         driver.quit()
     return found
@@ -362,6 +363,15 @@ def click_map_point(driver, out_dir: Path) -> str:
     time.sleep(1.0)
     driver.save_screenshot(str(out_dir / "map-product.png"))
     return heading
+
+
+def _data_issues(driver, out_dir: Path) -> list[str]:
+    _open(driver, "Data issues")
+    wait_for(driver, '[data-testid="stTabs"], [data-testid="stAlert"]', 180)
+    settle(driver, 180)
+    time.sleep(1.0)
+    driver.save_screenshot(str(out_dir / "issues.png"))
+    return exceptions_on_page(driver)
 
 
 def _compare(driver, out_dir: Path) -> list[str]:

@@ -46,12 +46,13 @@ def test_pages_render_in_chromium_without_exceptions(app_env, tmp_path):
     assert narrow == {"search": [], "Catalog": [], "Embedding map": []}
     chrome, hover, click = found.pop("chrome"), found.pop("hover"), found.pop("click")
     assert click == "Selected products (1)"  # a click in the map's default mode selects
-    assert found == {"search": [], "catalog": [], "compare": [], "map": []}
+    assert found == {"search": [], "catalog": [], "compare": [], "map": [], "issues": []}
     # the hovered point's photo floats beside Plotly's tooltip for the same product
     assert hover["photo"] == "data:image/jpeg;base64,"
     assert f"product id: {hover['photo_id']}" in hover["tooltip"]
     assert chrome == ["deploy_button=False", "heading_first=True"]  # .streamlit/config.toml
-    for name in ("search", "catalog", "compare", "map", "map-hover", "map-find", "catalog-summary"):
+    for name in ("search", "catalog", "compare", "map", "map-hover", "map-find", "catalog-summary",
+                 "issues"):  # fmt: skip
         assert (out / f"{name}.png").stat().st_size > 20_000
     # every interaction was seen through (times are recorded, not asserted)
     assert set(timings) == {

@@ -152,3 +152,28 @@ def test_a_regression_reads_as_one_and_a_reversed_pair_is_flagged(toy_pair):
     run, base = choices["run:r1"], choices[settings.clip_model]
     assert "looks reversed" in order_warning(settings, run, base)
     assert order_warning(settings, base, run) is None
+
+
+def test_a_label_fixed_by_hand_changes_the_next_comparisons_labels(toy_pair):
+    from core.analysis.comparison import compare
+    from core.analysis.issue_sources import correct_photo
+    from core.analysis.model_choices import dataset_choices, default_pair, model_choices
+    from core.store import Store
+
+    settings, dataset = toy_pair
+    store = Store(settings.db_path)
+    key = dataset.keys("test")[0]
+    given = {p.key: p.label for p in dataset.pairs()}[key]
+    fixed_to = next(c for c in dataset.classes if c != given)
+    correct_photo(store, dataset, key, fixed_to)
+    choices = model_choices(settings)
+    baseline, tuned = default_pair(settings, choices)
+    offered = dataset_choices(store, [])
+    fixed = next(d for d in offered if "labels fixed by hand" in d.label)
+    plain = next(d for d in offered if d.ident == "dataset:toy" and d is not fixed)
+    result = compare(settings, store, choices[baseline], choices[tuned], fixed)
+    assert result.a.label_set == "folders+human (1 fixed)"  # said on the page beside it
+    assert {i["id"]: i["true"] for i in result.a.items}[key] == fixed_to
+    before = compare(settings, store, choices[baseline], choices[tuned], plain)
+    assert before.a.label_set == "folders"  # the folders' labels are still there to choose
+    assert {i["id"]: i["true"] for i in before.a.items}[key] == given

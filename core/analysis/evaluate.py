@@ -203,6 +203,7 @@ def evaluate_pairs(
     part: str = "",
     progress: Progress | None = None,
     cache: ActivationCache | None = None,
+    label_set: str = "folders",
 ) -> Evaluation:
     """Zero-shot accuracy on labelled photos (class folders, or a part of a dataset)."""
     started = time.perf_counter()
@@ -219,7 +220,7 @@ def evaluate_pairs(
         model_key=clip.source.key,
         model_status=clip.source.status,
         dataset=dataset,
-        label_set="folders",
+        label_set=label_set,
         classes=classes,
         templates=list(templates),
         report=report,
@@ -263,7 +264,7 @@ def evaluate_dataset(
     pairs = [p for p in dataset.pairs() if p.key in wanted]
     return evaluate_pairs(
         pairs, clip, dataset.ident, templates, classes or dataset.classes, dataset.words,
-        part, progress, cache,
+        part, progress, cache, dataset.label_set,
     )  # fmt: skip
 
 
@@ -324,7 +325,9 @@ def evaluate_cached(
     if dataset is not None:
         classes = list(classes or dataset.classes)
         decides = [dataset.fingerprint, part, dataset.keys(part), dataset.words]
-        ident, label_set = dataset.ident, "folders"
+        if dataset.corrections:  # without fixes, the key (and stored evaluations) stand
+            decides.append(dataset.corrections)
+        ident, label_set = dataset.ident, dataset.label_set
         version = hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:16]
     elif folder is not None:
         folder = Path(folder).resolve()

@@ -128,6 +128,7 @@ def same_weights(settings: Settings, spec_a: str, spec_b: str) -> bool:
 def dataset_choices(store: Any, extra_folders: list[Path]) -> list[DatasetChoice]:
     """Registered datasets (their held-out part), labelled catalogs, then class folders
     that are not registered."""
+    from core.analysis.issue_sources import HUMAN, with_corrections
     from core.datasets.registry import datasets
 
     out: list[DatasetChoice] = []
@@ -138,9 +139,16 @@ def dataset_choices(store: Any, extra_folders: list[Path]) -> list[DatasetChoice
             f"({len(dataset.keys('test')):,})"
         )
         out.append(DatasetChoice(label, dataset.ident, {"dataset": dataset}))
+        fixed = with_corrections(store, dataset)
+        if fixed.corrections:  # the same photos with the labels people fixed
+            label = f"{label}, {len(fixed.corrections)} labels fixed by hand"
+            out.append(DatasetChoice(label, dataset.ident, {"dataset": fixed}))
     for catalog in store.catalogs.names():
         for labeller, _vocab, count in store.labels.labellers(catalog):
-            label = f"{catalog} catalog: pseudo-labels from names ({count:,} products)"
+            if labeller == HUMAN:  # only the fixes: their set is "<labeller>+human"
+                continue
+            how = "fixed by hand" if labeller.endswith(f"+{HUMAN}") else "from names"
+            label = f"{catalog} catalog: pseudo-labels {how} ({count:,} products)"
             kwargs = {"catalog": catalog, "labeller": labeller}
             out.append(DatasetChoice(label, f"catalog:{catalog}/{labeller}", kwargs))
     roots = {Path(d.root).resolve() for d in registered}

@@ -19,6 +19,7 @@ from core.cli import (  # noqa: F401
     catalog_commands,
     comparison_commands,
     dataset_commands,
+    issue_commands,
     model_commands,
     search_commands,
     training_commands,

@@ -57,11 +57,18 @@ class PhotoDataset:
     duplicates: dict[str, int] = field(default_factory=dict)  # DuplicateGroups.summary()
     duplicate_pairs: list[dict[str, Any]] = field(default_factory=list)
     registered_at: str = ""
+    # photo key → the label a person set (core.analysis.issue_sources); not registered
+    corrections: dict[str, str] = field(default_factory=dict)
 
     @property
     def ident(self) -> str:
         """How evaluations and comparisons name it."""
         return f"{DATASET_PREFIX}{self.name}"
+
+    @property
+    def label_set(self) -> str:
+        """Which labels its photos carry: their folders', or those with fixes by hand."""
+        return f"folders+human ({len(self.corrections)} fixed)" if self.corrections else "folders"
 
     @property
     def classes(self) -> list[str]:
@@ -74,9 +81,13 @@ class PhotoDataset:
 
     def pairs(self, template: str = DEFAULT_TEMPLATE) -> list[Pair]:
         """(photo, prompt of its class's first phrase, class) for every photo."""
+        pairs = [
+            replace(pair, label=self.corrections.get(pair.key, pair.label))
+            for pair in folder_pairs(Path(self.root))
+        ]
         return [
             replace(pair, text=template.format(label=self.words[pair.label][0]))
-            for pair in folder_pairs(Path(self.root))
+            for pair in pairs
             if pair.label in self.words
         ]
 
@@ -101,7 +112,7 @@ class PhotoDataset:
         return lines
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "corrections"}  # not registered
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PhotoDataset:

@@ -1,0 +1,227 @@
+"""What is wrong with labelled data: likely label errors, near-duplicates (and those that
+straddle a split), outliers, each with a score, from stored vectors.
+
+Label errors come from cleanlab (confident learning) over *out-of-sample* predicted
+probabilities: a logistic regression on the items' vectors, fitted K times, each time
+predicting only the fold it did not see, so no item is judged by a model that trained on
+its own label. Outliers are cleanlab's out-of-distribution scores on the same vectors
+(average distance to the nearest neighbours). Near-duplicates are pairs whose vectors are
+almost identical.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+FOLDS = 5
+PROBE_C = 0.01  # logistic regression's regularisation (best of 0.01/0.1/1 on pc_parts' folds)
+NEAR_DUPLICATE_COSINE = 0.97  # vectors this close are one photo or listing shown twice
+EXACT_COSINE = 0.9995
+OUTLIER_SHARE = 0.01  # the least typical 1% are flagged as outliers (at least one)
+MAX_DUPLICATE_PAIRS = 5000
+
+
+@dataclass(frozen=True)
+class LabelIssue:
+    key: str
+    name: str
+    given: str
+    suggested: str
+    confidence: float  # the out-of-sample probability of the suggested class
+    quality: float  # cleanlab's label quality score of the given label: low = suspect
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    first: str
+    second: str
+    similarity: float
+    exact: bool  # one photo or listing twice (near-identical vectors, or a perceptual copy)
+    straddles: str = ""  # "train/test" when the two sit in different parts of a split
+    found_by: str = "vectors"  # or "perceptual hash" (a registered dataset's check)
+
+
+@dataclass(frozen=True)
+class Outlier:
+    key: str
+    name: str
+    label: str
+    score: float  # cleanlab's out-of-distribution score: low = far from everything
+
+
+@dataclass(frozen=True)
+class DataIssues:
+    source: str  # "catalog:sample" or "dataset:pc-parts"
+    model: str  # what the vectors come from
+    label_set: str
+    items: int
+    classes: list[str]
+    label_issues: list[LabelIssue] = field(default_factory=list)
+    duplicates: list[DuplicatePair] = field(default_factory=list)
+    outliers: list[Outlier] = field(default_factory=list)
+    out_of_sample_accuracy: float = 0.0  # how well the vectors predict the given labels
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataIssues:
+        return cls(
+            **{
+                k: v for k, v in data.items() if k not in ("label_issues", "duplicates", "outliers")
+            },
+            label_issues=[LabelIssue(**i) for i in data.get("label_issues", [])],
+            duplicates=[DuplicatePair(**d) for d in data.get("duplicates", [])],
+            outliers=[Outlier(**o) for o in data.get("outliers", [])],
+        )
+
+    @property
+    def leaky_pairs(self) -> list[DuplicatePair]:
+        return [d for d in self.duplicates if d.straddles]
+
+    def summary_lines(self) -> list[str]:
+        return [
+            f"{self.source} · {self.items:,} items · {len(self.classes)} classes · vectors: "
+            f"{self.model} · labels: {self.label_set}",
+            f"likely label errors: {len(self.label_issues):,} (out-of-sample accuracy of the "
+            f"vectors on the given labels: {self.out_of_sample_accuracy:.3f})",
+            f"near-duplicate pairs: {len(self.duplicates):,} "
+            f"({sum(d.exact for d in self.duplicates):,} exact, "
+            f"{len(self.leaky_pairs):,} straddling the split)",
+            f"outliers: {len(self.outliers):,}",
+        ]
+
+
+def out_of_sample_probabilities(
+    features: np.ndarray, labels: np.ndarray, folds: int = FOLDS, seed: int = 0
+) -> np.ndarray:
+    """Each item's class probabilities from a model that never saw it (K-fold)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    smallest = int(np.bincount(labels).min())
+    splits = StratifiedKFold(max(2, min(folds, smallest)), shuffle=True, random_state=seed)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=PROBE_C, max_iter=2000))
+    with warnings.catch_warnings():  # a class with fewer items than folds is expected here
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return cross_val_predict(model, features, labels, cv=splits, method="predict_proba")
+
+
+def label_issues(
+    keys: Sequence[str],
+    names: Sequence[str],
+    given: Sequence[str],
+    classes: Sequence[str],
+    probabilities: np.ndarray,
+) -> list[LabelIssue]:
+    """cleanlab's likely label errors (its default threshold: prune by noise rate), most
+    suspect first."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    index = {c: i for i, c in enumerate(classes)}
+    labels = np.asarray([index[g] for g in given])
+    quality = get_label_quality_scores(labels, probabilities)
+    with warnings.catch_warnings():  # "too few examples" of a small class: said in the docs
+        warnings.simplefilter("ignore", UserWarning)
+        flagged = find_label_issues(
+            labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1
+        )
+    return [
+        LabelIssue(
+            key=keys[i], name=names[i], given=given[i],
+            suggested=classes[int(probabilities[i].argmax())],
+            confidence=round(float(probabilities[i].max()), 4), quality=round(float(quality[i]), 4),
+        )
+        for i in flagged
+    ]  # fmt: skip
+
+
+def straddling(first: str, second: str, parts: Mapping[str, str] | None) -> str:
+    part_a, part_b = (parts or {}).get(first, ""), (parts or {}).get(second, "")
+    return "/".join(sorted({part_a, part_b})) if part_a != part_b else ""
+
+
+def near_duplicates(
+    keys: Sequence[str],
+    features: np.ndarray,
+    parts: Mapping[str, str] | None = None,
+    threshold: float = NEAR_DUPLICATE_COSINE,
+) -> list[DuplicatePair]:
+    """Pairs whose unit vectors have a cosine of at least `threshold`, most similar first;
+    a pair in two parts of a split (`parts`: key → part) straddles it."""
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    pairs: list[DuplicatePair] = []
+    for start in range(0, len(unit), 1024):  # blocks: 10k items never make a 10k² matrix
+        block = unit[start : start + 1024] @ unit.T
+        rows, cols = np.nonzero(block >= threshold)
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            i = start + r
+            if c <= i:
+                continue
+            a, b = keys[i], keys[c]
+            similarity = float(block[r, c])
+            pairs.append(DuplicatePair(a, b, round(similarity, 4), similarity >= EXACT_COSINE,
+                                       straddling(a, b, parts)))  # fmt: skip
+    pairs.sort(key=lambda p: (-p.similarity, p.first, p.second))
+    return pairs[:MAX_DUPLICATE_PAIRS]
+
+
+def outliers(
+    keys: Sequence[str],
+    names: Sequence[str],
+    given: Sequence[str],
+    features: np.ndarray,
+    share: float = OUTLIER_SHARE,
+) -> list[Outlier]:
+    """The least typical items by cleanlab's out-of-distribution score, least first."""
+    from cleanlab.outlier import OutOfDistribution
+
+    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    scores = OutOfDistribution().fit_score(features=unit, verbose=False)
+    count = max(1, round(len(keys) * share))
+    return [
+        Outlier(keys[i], names[i], given[i], round(float(scores[i]), 4))
+        for i in np.argsort(scores)[:count]
+    ]
+
+
+def find_issues(
+    source: str,
+    model: str,
+    label_set: str,
+    keys: Sequence[str],
+    names: Sequence[str],
+    given: Sequence[str],
+    features: np.ndarray,
+    parts: Mapping[str, str] | None = None,
+    seed: int = 0,
+) -> DataIssues:
+    """Every kind of issue for items with a label and a vector."""
+    started = time.perf_counter()
+    classes = sorted(set(given))
+    index = {c: i for i, c in enumerate(classes)}
+    labels = np.asarray([index[g] for g in given])
+    found: list[LabelIssue] = []
+    accuracy = 0.0
+    if len(classes) > 1:
+        probabilities = out_of_sample_probabilities(features, labels, seed=seed)
+        accuracy = float((probabilities.argmax(axis=1) == labels).mean())
+        found = label_issues(keys, names, given, classes, probabilities)
+    return DataIssues(
+        source=source, model=model, label_set=label_set, items=len(keys), classes=classes,
+        label_issues=found, duplicates=near_duplicates(keys, features, parts),
+        outliers=outliers(keys, names, given, features) if len(keys) > 10 else [],
+        out_of_sample_accuracy=round(accuracy, 4),
+        seconds=round(time.perf_counter() - started, 2),
+    )  # fmt: skip

@@ -1,0 +1,123 @@
+"""Data issues: label errors from out-of-sample predictions, near-duplicates across a
+split, outliers; stored and reused; fixes stored as `human` and offered to the comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.analysis.data_issues import find_issues
+from tests.conftest import ROOT, make_photo_folder
+
+
+def _clusters(classes: int = 4, per_class: int = 60, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, 32)) * 4
+    labels = np.repeat(np.arange(classes), per_class)
+    return centres[labels] + rng.normal(size=(len(labels), 32)), labels
+
+
+def test_flipped_labels_are_found_from_out_of_sample_predictions():
+    features, labels = _clusters()
+    rng = np.random.default_rng(1)
+    flipped = rng.choice(len(labels), size=len(labels) // 10, replace=False)
+    given = [f"class {c}" for c in labels]
+    for i in flipped:
+        given[i] = f"class {(labels[i] + 1) % 4}"
+    keys = [str(i) for i in range(len(labels))]
+    issues = find_issues("toy", "gaussian", "given", keys, keys, given, features)
+    found = {int(i.key) for i in issues.label_issues}
+    truth = {int(i) for i in flipped}
+    assert len(found & truth) / len(found) >= 0.8 and len(found & truth) / len(truth) >= 0.8
+    suggested = {int(i.key): i.suggested for i in issues.label_issues}
+    assert all(suggested[i] == f"class {labels[i]}" for i in found & truth)
+
+
+def test_duplicates_across_a_split_are_a_leak_and_far_points_are_outliers():
+    features, labels = _clusters(classes=2, per_class=30)
+    features[1] = features[0]  # one photo twice: once in train, once in test
+    features[-1] = 100.0  # nothing like the rest
+    keys = [f"p{i}" for i in range(len(labels))]
+    parts = {k: "train" for k in keys} | {"p1": "test"}
+    given = [f"class {c}" for c in labels]
+    issues = find_issues("toy", "gaussian", "given", keys, keys, given, features, parts)
+    leak = next(d for d in issues.duplicates if {d.first, d.second} == {"p0", "p1"})
+    assert leak.exact and leak.straddles == "test/train" and issues.leaky_pairs == [leak]
+    assert issues.outliers[0].key == keys[-1]
+
+
+@pytest.fixture
+def toy_dataset(tmp_path):
+    from core.datasets.registry import register_dataset
+    from core.models.activation_cache import ActivationCache
+    from core.settings import Settings
+    from core.store import Store
+
+    settings = Settings(data_dir=tmp_path, db_path=tmp_path / "db", models_dir=tmp_path / "m")
+    folder = make_photo_folder(tmp_path / "toy", classes=3, per_class=10, copies=2)
+    store = Store(settings.db_path)
+    cache = ActivationCache(settings.activation_cache_dir)
+    dataset, _ = register_dataset(store, "toy", folder["root"], cache=cache)
+    return settings, store, cache, dataset
+
+
+def test_a_datasets_issues_are_stored_and_a_fix_makes_a_named_label_set(toy_dataset):
+    from core.analysis.issue_sources import correct_photo, dataset_issues, with_corrections
+    from core.analysis.model_choices import dataset_choices
+
+    _settings, store, cache, dataset = toy_dataset
+    first, reused = dataset_issues(store, dataset, cache)
+    assert not reused and first.items == sum(dataset.counts.values())
+    again, reused = dataset_issues(store, dataset, cache)
+    assert reused and again == first  # nothing changed: the stored result
+    key = dataset.keys("test")[0]
+    other = next(
+        c for c in dataset.classes if c != dict((p.key, p.label) for p in dataset.pairs())[key]
+    )
+    correct_photo(store, dataset, key, other)
+    fixed = with_corrections(store, dataset)
+    assert fixed.label_set == "folders+human (1 fixed)"
+    assert {p.key: p.label for p in fixed.pairs()}[key] == other
+    assert {p.key: p.label for p in dataset.pairs()}[key] != other  # the original stands
+    choices = [c.label for c in dataset_choices(store, [])]
+    assert any("1 labels fixed by hand" in c for c in choices)
+    _, reused = dataset_issues(store, dataset, cache)
+    assert not reused  # the labels changed: judged again
+
+
+def test_a_catalog_fix_is_stored_as_human_and_offered_to_the_comparison(app_env):
+    from core.analysis.issue_sources import HUMAN
+    from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, label_catalog, vocab_hash
+    from core.analysis.model_choices import dataset_choices
+    from core.store import Store
+
+    store = Store(app_env.db_path)
+    label_catalog(store, "mini")
+    vocab = vocab_hash(VOCABULARY)
+    at = AppTest.from_file(str(ROOT / "pages" / "data_issues.py"), default_timeout=120)
+    at.session_state["catalog"] = "mini"
+    at.run()
+    assert not at.exception, at.exception
+    assert any(t.label.startswith("Likely label errors") for t in at.tabs)
+    original = {
+        r["product_id"]: r["label"] for r in store.labels.rows("mini", LOCAL_LABELLER, vocab)
+    }
+    boxes = {box.label: box for box in at.selectbox}
+    assert "Fix one item" in boxes  # the rules mislabel some of the sample's products
+    boxes["Its label"].set_value("tripod")
+    next(b for b in at.button if b.label == "Store this label").click().run()
+    assert not at.exception, at.exception
+    assert any("Stored as labeller `human`" in s.value for s in at.success)
+    human = store.labels.rows("mini", HUMAN, vocab)
+    assert len(human) == 1 and human[0]["label"] == "tripod"
+    pid = human[0]["product_id"]
+    fixed = {
+        r["product_id"]: r["label"]
+        for r in store.labels.rows("mini", f"{LOCAL_LABELLER}+human", vocab)
+    }
+    assert fixed == {**original, pid: "tripod"}  # the original set with the one fix
+    still = {r["product_id"]: r["label"] for r in store.labels.rows("mini", LOCAL_LABELLER, vocab)}
+    assert still == original  # never overwritten
+    labels = [c.label for c in dataset_choices(store, [])]
+    assert any("pseudo-labels fixed by hand" in label for label in labels)
