@@ -86,6 +86,8 @@ CACHES: tuple[Cache, ...] = (
           f"store, catalog, {STORE_VERSION}", "least recently used", "8"),
     Cache("pages/search.py:placeholder", "the example question",
           f"store, catalog, {STORE_VERSION}", "least recently used", "8"),
+    Cache("pages/search.py:examples", "the example questions offered",
+          f"store, catalog, {STORE_VERSION}", "least recently used", "8"),
     Cache("pages/catalog.py:overview", "the Catalog page's summary columns",
           f"store, catalog, {STORE_VERSION}", "least recently used", "8"),
     Cache("pages/embedding_map.py:products", "the map's product rows",

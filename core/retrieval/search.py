@@ -213,6 +213,20 @@ def no_images_note(facts: CatalogFacts) -> str:
     )
 
 
+def _checked(query: str | None, image: Image.Image | None, facts: CatalogFacts) -> str:
+    """The cleaned question, or a QueryError saying why there is nothing to search."""
+    text = clean_query(query)
+    if not text and image is None:
+        raise QueryError("type a question or upload an image")
+    if image is not None and not facts.has_images:
+        raise QueryError(
+            f"This catalog has no product images (0 of {len(facts):,} products have one), so "
+            "there is nothing to match a photo against. Search by text, or ingest the "
+            "catalog with `--download-images` where its image URLs can be fetched."
+        )
+    return text
+
+
 def search(
     searcher: Searcher,
     query: str | None = None,
@@ -223,17 +237,9 @@ def search(
 ) -> SearchResult:
     """Top-k distinct listings from the text and image indexes for a text query, an image,
     or both, each with why it matched."""
-    text = clean_query(query)
-    if not text and image is None:
-        raise QueryError("type a question or upload an image")
+    text = _checked(query, image, searcher.facts)
     k = max(1, min(int(k), 100))
     facts = searcher.facts
-    if image is not None and not facts.has_images:
-        raise QueryError(
-            f"This catalog has no product images (0 of {len(facts):,} products have one), so "
-            "there is nothing to match a photo against. Search by text, or ingest the "
-            "catalog with `--download-images` where its image URLs can be fetched."
-        )
     resolved = (filters or Filters()).resolve(facts)
     if resolved is None:  # no product passes the filters: nothing to rank
         return SearchResult(text, image is not None, catalog_has_images=facts.has_images)
