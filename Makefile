@@ -34,7 +34,7 @@ PC_PARTS_RECIPE ?= --freeze-text --freeze-vision 6 --cached-views 1 --epochs 8 -
 data: install
 	@# UMAP's kernels compile in the background meanwhile (once per machine): the default
 	@# map `embed` draws then takes seconds, not a minute.
-	@mkdir -p data && ($(BIN)/python -m core.analysis.umap_kernels > data/umap-kernels.log 2>&1 &)
+	@mkdir -p data && ($(BIN)/python -m core.analysis.projection > data/umap-kernels.log 2>&1 &)
 	$(PL) ingest data/sample --catalog sample
 	$(PL) label --catalog sample
 	$(PL) offline-clip --if-needed

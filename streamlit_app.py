@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.umap_kernels import compile_kernels
+from core.analysis.projection import compile_kernels
 from core.lens import get_lens
 from core.models.sources import ModelUnavailable
 from core.store.schema import VectorKey

@@ -317,7 +317,7 @@ def test_a_second_process_loads_umaps_kernels_instead_of_compiling_them(tmp_path
 
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     runs = [
-        subprocess.run([sys.executable, "-m", "core.analysis.umap_kernels"], env=env,
+        subprocess.run([sys.executable, "-m", "core.analysis.projection"], env=env,
                        capture_output=True, text=True, check=True, cwd=ROOT).stdout
         for _ in range(2)
     ]  # fmt: skip

@@ -6,14 +6,13 @@ in 0.4 s. Turning the cache on for those kernels before their first use keeps th
 compiled code in `__pycache__` beside umap (or `NUMBA_CACHE_DIR`), keyed by numba on the
 kernel's source and signature, so a new umap-learn compiles afresh.
 
-`make data` compiles them in the background (`python -m core.analysis.umap_kernels`)
+`make data` compiles them in the background (`python -m core.analysis.projection`)
 while the catalog is ingested and the offline CLIP is built, so the default map that
 `productlens embed` draws finds them ready.
 """
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 _MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.distances", "umap.spectral")
@@ -38,28 +37,6 @@ def cache_kernels() -> list:
     return turned_on
 
 
-def compile_kernels() -> float:
-    """Compile (or load from the cache) every kernel a default map uses; seconds taken."""
-    import numpy as np
-
-    from core.analysis.projection import MapParams, umap_coords
-
-    started = time.perf_counter()
-    points = np.random.default_rng(0).normal(size=(64, 32)).astype(np.float32)
-    umap_coords(points, MapParams())
-    return time.perf_counter() - started
-
-
 def cache_hits() -> int:
     """How many kernels this process loaded from the disk cache instead of compiling."""
     return sum(len(d.stats.cache_hits) for d in cache_kernels())
-
-
-if __name__ == "__main__":
-    # Through the package's module, whose cache_kernels() umap_coords calls (under -m this
-    # file is also __main__, a second module with its own).
-    from core.analysis import umap_kernels
-
-    seconds = umap_kernels.compile_kernels()
-    print(f"UMAP kernels ready in {seconds:.1f} s "
-          f"({umap_kernels.cache_hits()} loaded from the cache)")  # fmt: skip
