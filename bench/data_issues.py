@@ -45,22 +45,16 @@ def pc_parts_flipped(share: float = 0.1, seed: int = 0) -> dict[str, Any]:
     from sklearn.metrics import roc_auc_score
 
     from core.analysis.data_issues import find_issues, out_of_sample_probabilities
+    from core.analysis.issue_sources import photo_features
     from core.datasets.registry import load_dataset
     from core.lens import get_lens
-    from core.models.activation_cache import ActivationCache, pooled_features
-    from core.models.imagenet_trunk import load_imagenet_classifier, preprocess_cfg
+    from core.models.activation_cache import ActivationCache
 
     lens = get_lens()
     dataset = load_dataset(lens.store, "pc-parts")
-    pairs = dataset.pairs()
     started = time.perf_counter()
-    cache = ActivationCache(lens.settings.activation_cache_dir)
-    found, _ = pooled_features(
-        cache, load_imagenet_classifier(), preprocess_cfg(), [(p.key, p.image) for p in pairs]
-    )
+    kept, features = photo_features(dataset, ActivationCache(lens.settings.activation_cache_dir))
     read_s = time.perf_counter() - started
-    kept = [p for p in pairs if p.key in found]
-    features = np.stack([found[p.key].float().numpy() for p in kept])
     keys = [p.key for p in kept]
     given = [p.label or "" for p in kept]
     classes = sorted(set(given))
@@ -95,12 +89,12 @@ def pc_parts_flipped(share: float = 0.1, seed: int = 0) -> dict[str, Any]:
 
 
 def sample_audit() -> dict[str, Any]:
-    from core.analysis.issue_sources import catalog_issues
+    from core.analysis.issue_sources import catalog_issues, catalog_vector_keys
     from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, vocab_hash
     from core.lens import get_lens
 
     lens = get_lens()
-    keys = {"text": lens.text_source.key, "image": lens.clip_source.key}
+    keys = catalog_vector_keys(lens.store, "sample", lens.text_source.key, lens.clip_source.key)
     issues, _ = catalog_issues(lens.store, "sample", LOCAL_LABELLER, vocab_hash(VOCABULARY), keys)
     rows = list(csv.DictReader(AUDIT.open(encoding="utf-8")))
     checked = {r["product_id"] for r in rows}

@@ -79,6 +79,12 @@ CACHES: tuple[Cache, ...] = (
     Cache("core/analysis/projection.py:cached_projection", "UMAP coordinates",
           "vectors' fingerprint + map parameters", "new vectors make a new key",
           "one file per map"),
+    Cache("core/analysis/evaluate.py:evaluate_cached", "zero-shot evaluations",
+          "dataset or catalog + labels, part, classes, templates, the weights' digest",
+          "a new key (nothing is deleted)", "one row per evaluation, in the store"),
+    Cache("core/analysis/issue_sources.py:_stored", "data issues of a dataset or catalog",
+          "items, labels (fixes included), vectors' versions, analysis settings",
+          "a new key (nothing is deleted)", "one row per result, in the store"),
     # --- per Streamlit server (st.cache_*), keyed like the store's ------------------------
     Cache("pages/common.py:thumbnail", "inline thumbnails", "image path",
           "least recently used", "5,000 images"),

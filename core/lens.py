@@ -48,7 +48,7 @@ CATALOG_COLUMNS = [
 class Lens:
     settings: Settings
     _facts: dict[tuple[str, int], CatalogFacts] = field(default_factory=dict, repr=False)
-    _facts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _warming: threading.Thread | None = field(default=None, repr=False)
     _models_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -90,11 +90,11 @@ class Lens:
     def facts(self, catalog: str) -> CatalogFacts:
         """Brands, discounts, identical listings… of this catalog, as of its last write."""
         key = (catalog, self.store.products.version())
-        with self._facts_lock:
+        with self._lock:
             facts = self._facts.get(key)
         if facts is None:
             facts = build_facts(self.catalog_frame(catalog))
-            with self._facts_lock:
+            with self._lock:
                 self._facts = {k: v for k, v in self._facts.items() if k[0] != catalog}
                 self._facts[key] = facts
         return facts
@@ -108,7 +108,7 @@ class Lens:
         if not self.settings.warm_up:
             return None
         loads = (self.text_model, self.clip_text, self.clip, *also)
-        with self._facts_lock:
+        with self._lock:
             if self._warming is None:
                 self._warming = threading.Thread(
                     target=_warm, args=(loads, delay_s), name="warm-up", daemon=True

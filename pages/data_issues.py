@@ -14,8 +14,9 @@ from core.analysis.data_issues import DataIssues
 from core.analysis.issue_sources import (
     HUMAN,
     catalog_issues,
-    correct_photo,
-    correct_product,
+    catalog_vector_keys,
+    correct_photos,
+    correct_products,
     dataset_issues,
 )
 from core.analysis.labels import VOCABULARY, vocab_hash
@@ -29,7 +30,8 @@ vocab = vocab_hash(VOCABULARY)
 
 # What can be checked: registered photo datasets, and catalogs with labels.
 sources: dict[str, tuple[str, str]] = {}
-for dataset in datasets(store):
+registered = {dataset.name: dataset for dataset in datasets(store)}
+for dataset in registered.values():
     sources[f"{dataset.name} (photo dataset, {sum(dataset.counts.values()):,} photos)"] = (
         "dataset", dataset.name,
     )  # fmt: skip
@@ -45,9 +47,7 @@ if not sources:
     st.stop()
 chosen = st.selectbox("Labelled data", list(sources))
 kind, name = sources[chosen]  # ("dataset", its name) or (catalog, labeller)
-photo_set = (
-    next((d for d in datasets(store) if d.name == name), None) if kind == "dataset" else None
-)
+photo_set = registered.get(name) if kind == "dataset" else None
 
 
 def find() -> tuple[DataIssues, bool, dict[str, str]]:
@@ -56,9 +56,7 @@ def find() -> tuple[DataIssues, bool, dict[str, str]]:
         cache = ActivationCache(lens.settings.activation_cache_dir)
         issues, reused = dataset_issues(store, photo_set, cache)
         return issues, reused, {p.key: p.image for p in photo_set.pairs()}
-    keys = {"text": lens.text_source.key}
-    if store.vectors.counts(kind).get(f"image__{lens.clip_source.key}"):
-        keys["image"] = lens.clip_source.key
+    keys = catalog_vector_keys(store, kind, lens.text_source.key, lens.clip_source.key)
     issues, reused = catalog_issues(store, kind, name, vocab, keys)
     rows = store.products.where(kind, columns=["product_id", "image_path", "image_status"])
     photos = {
@@ -119,17 +117,15 @@ with errors:
     rows = picked.selection.rows if picked else []
     labels = sorted(photo_set.words) if photo_set is not None else list(VOCABULARY)
 
-    def store_fixes(fixes: list[tuple[str, str]]) -> None:
+    def store_fixes(fixes: dict[str, str]) -> None:
         if photo_set is not None:
-            for key, value in fixes:
-                correct_photo(store, photo_set, key, value)
+            correct_photos(store, photo_set, fixes)
         else:
-            for key, value in fixes:
-                correct_product(store, kind, name, vocab, int(key), value)
+            correct_products(store, kind, name, vocab, {int(k): v for k, v in fixes.items()})
         st.session_state["issue-fixed"] = len(fixes)
 
     if st.button(f"Accept the suggestion for the {len(rows)} selected", disabled=not rows):
-        store_fixes([(shown[r].key, shown[r].suggested) for r in rows])
+        store_fixes({shown[r].key: shown[r].suggested for r in rows})
         st.rerun()
     if shown:
         with st.form(f"fix-{chosen}", border=True):
@@ -144,7 +140,7 @@ with errors:
             value = label.selectbox("Its label", ["(the suggestion)", *labels])
             if st.form_submit_button("Store this label"):
                 chosen_label = shown[which].suggested if value == "(the suggestion)" else value
-                store_fixes([(shown[which].key, chosen_label)])
+                store_fixes({shown[which].key: chosen_label})
                 st.rerun()
     if st.session_state.pop("issue-fixed", 0):
         st.success(

@@ -201,12 +201,10 @@ def colours(ids: list[int], key: str, regions=None) -> pd.Series:
 def issue_kinds(labeller: str) -> dict[int, str]:
     """Each product's data issue under `labeller`'s labels (the Data issues page's,
     stored): a likely label error first, then a near-duplicate, then an outlier."""
-    from core.analysis.issue_sources import catalog_issues
+    from core.analysis.issue_sources import catalog_issues, catalog_vector_keys
     from core.analysis.labels import vocab_hash
 
-    keys = {"text": lens.text_source.key}
-    if store.vectors.counts(catalog).get(f"image__{lens.clip_source.key}"):
-        keys["image"] = lens.clip_source.key
+    keys = catalog_vector_keys(store, catalog, lens.text_source.key, lens.clip_source.key)
     issues, _ = catalog_issues(store, catalog, labeller, vocab_hash(VOCABULARY), keys)
     kinds = {int(o.key): "outlier" for o in issues.outliers}
     for pair in issues.duplicates:

@@ -156,7 +156,7 @@ def test_a_regression_reads_as_one_and_a_reversed_pair_is_flagged(toy_pair):
 
 def test_a_label_fixed_by_hand_changes_the_next_comparisons_labels(toy_pair):
     from core.analysis.comparison import compare
-    from core.analysis.issue_sources import correct_photo
+    from core.analysis.issue_sources import correct_photos
     from core.analysis.model_choices import dataset_choices, default_pair, model_choices
     from core.store import Store
 
@@ -165,7 +165,7 @@ def test_a_label_fixed_by_hand_changes_the_next_comparisons_labels(toy_pair):
     key = dataset.keys("test")[0]
     given = {p.key: p.label for p in dataset.pairs()}[key]
     fixed_to = next(c for c in dataset.classes if c != given)
-    correct_photo(store, dataset, key, fixed_to)
+    correct_photos(store, dataset, {key: fixed_to})
     choices = model_choices(settings)
     baseline, tuned = default_pair(settings, choices)
     offered = dataset_choices(store, [])

@@ -63,7 +63,7 @@ def toy_dataset(tmp_path):
 
 
 def test_a_datasets_issues_are_stored_and_a_fix_makes_a_named_label_set(toy_dataset):
-    from core.analysis.issue_sources import correct_photo, dataset_issues, with_corrections
+    from core.analysis.issue_sources import correct_photos, dataset_issues, with_corrections
     from core.analysis.model_choices import dataset_choices
 
     _settings, store, cache, dataset = toy_dataset
@@ -75,7 +75,7 @@ def test_a_datasets_issues_are_stored_and_a_fix_makes_a_named_label_set(toy_data
     other = next(
         c for c in dataset.classes if c != dict((p.key, p.label) for p in dataset.pairs())[key]
     )
-    correct_photo(store, dataset, key, other)
+    correct_photos(store, dataset, {key: other})
     fixed = with_corrections(store, dataset)
     assert fixed.label_set == "folders+human (1 fixed)"
     assert {p.key: p.label for p in fixed.pairs()}[key] == other

@@ -99,6 +99,11 @@ class DataIssues:
         ]
 
 
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 def out_of_sample_probabilities(
     features: np.ndarray, labels: np.ndarray, folds: int = FOLDS, seed: int = 0
 ) -> np.ndarray:
@@ -120,17 +125,15 @@ def out_of_sample_probabilities(
 def label_issues(
     keys: Sequence[str],
     names: Sequence[str],
-    given: Sequence[str],
+    labels: np.ndarray,
     classes: Sequence[str],
     probabilities: np.ndarray,
 ) -> list[LabelIssue]:
     """cleanlab's likely label errors (its default threshold: prune by noise rate), most
-    suspect first."""
+    suspect first (`labels`: each item's class as an index into `classes`)."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
-    index = {c: i for i, c in enumerate(classes)}
-    labels = np.asarray([index[g] for g in given])
     quality = get_label_quality_scores(labels, probabilities)
     with warnings.catch_warnings():  # "too few examples" of a small class: said in the docs
         warnings.simplefilter("ignore", UserWarning)
@@ -139,7 +142,7 @@ def label_issues(
         )
     return [
         LabelIssue(
-            key=keys[i], name=names[i], given=given[i],
+            key=keys[i], name=names[i], given=classes[labels[i]],
             suggested=classes[int(probabilities[i].argmax())],
             confidence=round(float(probabilities[i].max()), 4), quality=round(float(quality[i]), 4),
         )
@@ -160,10 +163,10 @@ def near_duplicates(
 ) -> list[DuplicatePair]:
     """Pairs whose unit vectors have a cosine of at least `threshold`, most similar first;
     a pair in two parts of a split (`parts`: key → part) straddles it."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    normed = unit(features)
     pairs: list[DuplicatePair] = []
-    for start in range(0, len(unit), 1024):  # blocks: 10k items never make a 10k² matrix
-        block = unit[start : start + 1024] @ unit.T
+    for start in range(0, len(normed), 1024):  # blocks: 10k items never make a 10k² matrix
+        block = normed[start : start + 1024] @ normed.T
         rows, cols = np.nonzero(block >= threshold)
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             i = start + r
@@ -187,8 +190,7 @@ def outliers(
     """The least typical items by cleanlab's out-of-distribution score, least first."""
     from cleanlab.outlier import OutOfDistribution
 
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    scores = OutOfDistribution().fit_score(features=unit, verbose=False)
+    scores = OutOfDistribution().fit_score(features=unit(features), verbose=False)
     count = max(1, round(len(keys) * share))
     return [
         Outlier(keys[i], names[i], given[i], round(float(scores[i]), 4))
@@ -217,7 +219,7 @@ def find_issues(
     if len(classes) > 1:
         probabilities = out_of_sample_probabilities(features, labels, seed=seed)
         accuracy = float((probabilities.argmax(axis=1) == labels).mean())
-        found = label_issues(keys, names, given, classes, probabilities)
+        found = label_issues(keys, names, labels, classes, probabilities)
     return DataIssues(
         source=source, model=model, label_set=label_set, items=len(keys), classes=classes,
         label_issues=found, duplicates=near_duplicates(keys, features, parts),

@@ -32,9 +32,12 @@ from core.analysis.data_issues import (
     DuplicatePair,
     find_issues,
     straddling,
+    unit,
 )
 from core.datasets.registry import PhotoDataset
 from core.progress import Progress
+from core.store.schema import VectorKey
+from core.training.pairs import Pair
 
 HUMAN = "human"
 ISSUES_VERSION = 2  # bump when the analysis changes: stored results are recomputed
@@ -70,14 +73,16 @@ def photo_corrections(store: Any, dataset: PhotoDataset) -> dict[str, str]:
     return {r["reason"]: r["label"] for r in rows if r["label"] in dataset.words}
 
 
-def correct_photo(store: Any, dataset: PhotoDataset, key: str, label: str) -> None:
-    if label not in dataset.words:
-        raise ValueError(f"{label!r} is not a class of {dataset.name}")
+def correct_photos(store: Any, dataset: PhotoDataset, fixes: Mapping[str, str]) -> None:
+    """Store the labels a person set for photos ({photo key: class}), in one write."""
+    unknown = sorted(set(fixes.values()) - set(dataset.words))
+    if unknown:
+        raise ValueError(f"{', '.join(map(repr, unknown))} is not a class of {dataset.name}")
     store.labels.upsert([{
         "catalog": dataset.ident, "product_id": photo_key_id(key), "labeller": HUMAN,
         "vocab": dataset.fingerprint, "label": label, "method": "by hand", "score": 1.0,
         "reason": key, "name_hash": key,
-    }])  # fmt: skip
+    } for key, label in fixes.items()])  # fmt: skip
 
 
 def with_corrections(store: Any, dataset: PhotoDataset) -> PhotoDataset:
@@ -85,24 +90,33 @@ def with_corrections(store: Any, dataset: PhotoDataset) -> PhotoDataset:
     return replace(dataset, corrections=photo_corrections(store, dataset))
 
 
+def photo_features(
+    dataset: PhotoDataset, cache: Any, progress: Progress | None = None
+) -> tuple[list[Pair], np.ndarray]:
+    """The dataset's readable photos and their frozen-trunk features (from the cache)."""
+    from core.models.activation_cache import pooled_features
+    from core.models.imagenet_trunk import load_imagenet_classifier, preprocess_cfg
+
+    pairs = dataset.pairs()
+    photos = [(p.key, p.image) for p in pairs]
+    found, _ = pooled_features(
+        cache, load_imagenet_classifier(), preprocess_cfg(), photos, progress
+    )
+    kept = [p for p in pairs if p.key in found]
+    return kept, np.stack([found[p.key].float().numpy() for p in kept])
+
+
 def dataset_issues(
     store: Any, dataset: PhotoDataset, cache: Any, progress: Progress | None = None
 ) -> tuple[DataIssues, bool]:
-    from core.models.activation_cache import pooled_features
-    from core.models.imagenet_trunk import DEFAULT_TRUNK, load_imagenet_classifier, preprocess_cfg
+    from core.models.imagenet_trunk import DEFAULT_TRUNK
 
     dataset = with_corrections(store, dataset)
-    pairs = dataset.pairs()
     parts = {key: part for part in ("train", "val", "test") for key in dataset.keys(part)}
     decides = [dataset.ident, dataset.fingerprint, dataset.corrections, DEFAULT_TRUNK.arch]
 
     def compute() -> DataIssues:
-        photos = [(p.key, p.image) for p in pairs]
-        found, _ = pooled_features(
-            cache, load_imagenet_classifier(), preprocess_cfg(), photos, progress
-        )
-        kept = [p for p in pairs if p.key in found]
-        features = np.stack([found[p.key].float().numpy() for p in kept])
+        kept, features = photo_features(dataset, cache, progress)
         keys = [p.key for p in kept]
         issues = find_issues(
             dataset.ident, f"{DEFAULT_TRUNK.arch} (frozen, ImageNet)", dataset.label_set, keys,
@@ -139,22 +153,33 @@ def catalog_corrected_labeller(labeller: str) -> str:
     return labeller if labeller.endswith(f"+{HUMAN}") else f"{labeller}+{HUMAN}"
 
 
-def correct_product(
-    store: Any, catalog: str, labeller: str, vocab: str, product_id: int, label: str
+def correct_products(
+    store: Any, catalog: str, labeller: str, vocab: str, fixes: Mapping[int, str]
 ) -> str:
-    """Store a person's label for one product: as labeller `human`, and in the label set
-    "<labeller>+human" (a copy of the original set with every fix applied). Returns the
-    corrected set's labeller."""
+    """Store the labels a person set for products ({product id: class}), in one write: as
+    labeller `human`, and in the label set "<labeller>+human" (a copy of the original set
+    with every fix applied). Returns the corrected set's labeller."""
     base = labeller.removesuffix(f"+{HUMAN}")
     corrected = catalog_corrected_labeller(base)
-    fix = {"catalog": catalog, "product_id": int(product_id), "vocab": vocab, "label": label,
-           "method": "by hand", "score": 1.0, "reason": f"fixed from {base}"}  # fmt: skip
-    rows = [{**fix, "labeller": HUMAN, "name_hash": ""}]
+    rows = []
     if not store.labels.rows(catalog, corrected, vocab):  # first fix: copy the original set
         rows += [{**r, "labeller": corrected} for r in store.labels.rows(catalog, base, vocab)]
-    rows.append({**fix, "labeller": corrected, "name_hash": ""})
+    for product_id, label in fixes.items():
+        fix = {"catalog": catalog, "product_id": int(product_id), "vocab": vocab,
+               "label": label, "method": "by hand", "score": 1.0,
+               "reason": f"fixed from {base}", "name_hash": ""}  # fmt: skip
+        rows += [{**fix, "labeller": HUMAN}, {**fix, "labeller": corrected}]
     store.labels.upsert(rows)
     return corrected
+
+
+def catalog_vector_keys(store: Any, catalog: str, text_key: str, image_key: str) -> dict:
+    """The stored vectors a catalog's labels are judged by: its names', and its photos'
+    when they are embedded with `image_key`."""
+    keys = {"text": text_key}
+    if store.vectors.indexes(catalog).get(VectorKey("image", image_key)):
+        keys["image"] = image_key
+    return keys
 
 
 def catalog_issues(
@@ -177,11 +202,11 @@ def catalog_issues(
         for kind, key in vector_keys.items():
             found, vectors = store.vectors.load(kind, key, catalog, ids)
             row = {pid: i for i, pid in enumerate(found)}
-            unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            block = np.zeros((len(ids), unit.shape[1] if len(found) else 1), np.float32)
+            rows = unit(vectors)
+            block = np.zeros((len(ids), rows.shape[1] if len(found) else 1), np.float32)
             for i, pid in enumerate(ids):
                 if pid in row:
-                    block[i] = unit[row[pid]]
+                    block[i] = rows[row[pid]]
             blocks.append(block)
         names = dict(
             store.products.where(catalog, columns=["product_id", "name"])

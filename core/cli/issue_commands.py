@@ -48,14 +48,14 @@ def _fixes(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def _dataset(args: argparse.Namespace, settings: Settings, store: Store):
-    from core.analysis.issue_sources import correct_photo, dataset_issues
+    from core.analysis.issue_sources import correct_photos, dataset_issues
     from core.datasets.registry import load_dataset
     from core.models.activation_cache import ActivationCache
 
     dataset = load_dataset(store, args.dataset)
-    for key, label in _fixes(args):
+    if fixes := dict(_fixes(args)):
         try:
-            correct_photo(store, dataset, key, label)
+            correct_photos(store, dataset, fixes)
         except ValueError as exc:
             raise CliError(str(exc)) from None
     cache = ActivationCache(settings.activation_cache_dir)
@@ -63,7 +63,7 @@ def _dataset(args: argparse.Namespace, settings: Settings, store: Store):
 
 
 def _catalog(args: argparse.Namespace, settings: Settings, store: Store):
-    from core.analysis.issue_sources import catalog_issues, correct_product
+    from core.analysis.issue_sources import catalog_issues, catalog_vector_keys, correct_products
     from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, vocab_hash
     from core.models.sources import resolve_clip, resolve_text_model
 
@@ -71,14 +71,16 @@ def _catalog(args: argparse.Namespace, settings: Settings, store: Store):
     labeller, vocab = args.labeller or LOCAL_LABELLER, vocab_hash(VOCABULARY)
     if not store.labels.rows(catalog, labeller, vocab):
         raise CliError(f"{catalog} has no labels from {labeller}: run `productlens label`")
-    for key, label in _fixes(args):
+    fixes = _fixes(args)
+    for key, label in fixes:
         if not key.isdigit() or label not in VOCABULARY:
             raise CliError(f"--fix takes PRODUCT_ID=CLASS (a class of the vocabulary), got {key}")
-        labeller = correct_product(store, catalog, labeller, vocab, int(key), label)
-    keys = {"text": resolve_text_model(settings).key}
-    image_key = resolve_clip(settings).key
-    if store.vectors.counts(catalog).get(f"image__{image_key}"):  # photos embedded too
-        keys["image"] = image_key
+    if fixes:
+        fixed = {int(key): label for key, label in fixes}
+        labeller = correct_products(store, catalog, labeller, vocab, fixed)
+    keys = catalog_vector_keys(
+        store, catalog, resolve_text_model(settings).key, resolve_clip(settings).key
+    )
     return catalog_issues(store, catalog, labeller, vocab, keys)
 
 
