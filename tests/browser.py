@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -44,16 +45,19 @@ def running_app(env: dict[str, str], timeout_s: float = 90) -> Iterator[str]:
         "--server.headless",
         "true",
     ]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    with serving(process, f"{url}/_stcore/health", timeout_s):
-        yield url
+    # The server's log goes to a file: a pipe nobody reads fills up (64 KB) under a load
+    # test's logging and then blocks the server mid-run.
+    with tempfile.TemporaryFile(prefix="productlens-app-", suffix=".log") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        with serving(process, f"{url}/_stcore/health", timeout_s):
+            yield url
 
 
 @contextlib.contextmanager

@@ -15,8 +15,9 @@ What is guaranteed with several writers:
   speak for writers on other machines, so there the commit protocol above is the guarantee.
 
 Every write re-reads the table's latest version first, so a writer never commits on top
-of a stale view. Upserts are chunked: each chunk is one commit, so a killed run leaves
-whole chunks behind and the next run completes without duplicates.
+of a stale view. An upsert is one commit however many rows it holds: a reader never sees
+half an ingest, and a killed run leaves the table as it was (the next run redoes it).
+Embedding commits batch by batch instead (core.embed), so a long run keeps what it did.
 """
 
 from __future__ import annotations
@@ -161,18 +162,25 @@ class Database:
         progress: Progress | None = None,
         phase: str = "rows",
     ) -> None:
-        """Insert or replace `rows` by `keys`, one commit per chunk."""
-        for start in range(0, len(rows), UPSERT_CHUNK):
-            chunk = pa.Table.from_pylist(list(rows[start : start + UPSERT_CHUNK]), table.schema)
-            with self.write(table):
-                (
-                    table.merge_insert(keys)
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute(chunk)
-                )
-            if progress:
-                progress(min(start + UPSERT_CHUNK, len(rows)), len(rows), phase)
+        """Insert or replace `rows` by `keys` in one commit: a reader sees the table before
+        or after, never half of it. Rows stream in chunks, so memory holds one chunk of
+        Arrow at a time beside the rows."""
+        schema = table.schema
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for start in range(0, len(rows), UPSERT_CHUNK):
+                chunk = rows[start : start + UPSERT_CHUNK]
+                yield from pa.Table.from_pylist(list(chunk), schema).to_batches()
+                if progress:
+                    progress(min(start + UPSERT_CHUNK, len(rows)), len(rows), phase)
+
+        with self.write(table):
+            (
+                table.merge_insert(keys)
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(pa.RecordBatchReader.from_batches(schema, batches()))
+            )
 
 
 # What an object-store error usually means, by a phrase its message contains.
