@@ -34,11 +34,11 @@ def load_store(ctx: Context) -> dict[str, str]:
     settings = ctx.settings.with_overrides(db_path=BENCH_DB, catalog=None)
     store = Store(settings.db_path)
     main = "electronics" if KAGGLE_CSV.exists() and not ctx.quick else "sample"
-    for catalog, source in {"electronics": KAGGLE_CSV, "sample": SAMPLE}.items():
-        if catalog == "sample" or main == "electronics":
-            if catalog not in store.catalogs.names():
-                ingest(store, source, catalog=catalog)
-            embed_texts(store, catalog, load_text_model(settings))
+    sources = {"sample": SAMPLE, **({"electronics": KAGGLE_CSV} if main != "sample" else {})}
+    for catalog, source in sources.items():
+        if catalog not in store.catalogs.names():
+            ingest(store, source, catalog=catalog)
+        embed_texts(store, catalog, load_text_model(settings))
     return {
         "PRODUCTLENS_DATA_DIR": str(settings.data_dir), "PRODUCTLENS_DB": str(BENCH_DB),
         "PRODUCTLENS_CATALOG": main, "HF_HUB_OFFLINE": "1",

@@ -30,6 +30,7 @@ class RunResult:
     exceptions: list[str] = field(default_factory=list)  # tracebacks a person would see
     widgets: dict[str, Any] = field(default_factory=dict)  # label → widget proto
     tables: list[list[dict[str, Any]]] = field(default_factory=list)  # st.dataframe rows
+    metrics: dict[str, str] = field(default_factory=dict)  # st.metric label → value
     status: str = ""
 
     @property
@@ -126,6 +127,8 @@ def _read_element(element: Any, result: RunResult) -> None:
         result.texts.append(text)
         if kind == "alert" and element.alert.format == ERROR_ALERT:
             result.errors.append(text)
+        if kind == "metric":
+            result.metrics[element.metric.label] = text
         if kind == "exception":
             result.exceptions.append(f"{element.exception.type}: {text}")
     elif kind == "dataframe":

@@ -135,11 +135,9 @@ def _step(
 
 
 def _sidebar_count(run: RunResult) -> int | None:
-    """The "Products" metric (the first number alone on a line of the sidebar)."""
-    for text in run.texts:
-        if re.fullmatch(r"[\d,]+", text.strip()):
-            return int(text.replace(",", ""))
-    return None
+    """The sidebar's "Products" metric, when the run drew it."""
+    shown = run.metrics.get("Products")
+    return int(shown.replace(",", "")) if shown else None
 
 
 def run_sessions(

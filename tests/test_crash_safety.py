@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,18 +52,23 @@ def versions(db: Path, table: str) -> int:
     return len(list(folder.glob("*.manifest"))) if folder.is_dir() else 0
 
 
-def kill_after_commits(proc: subprocess.Popen, db: Path, table: str, commits: int) -> None:
+def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], what: str) -> None:
+    """SIGKILL `proc` as soon as `ready()` holds (it must still be running then)."""
     deadline = time.monotonic() + 120
-    while versions(db, table) < commits and proc.poll() is None:
+    while not ready() and proc.poll() is None:
         if time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"{table} never reached {commits} commits")
-        time.sleep(0.01)
+            pytest.fail(f"never {what}")
+        time.sleep(0.005)
     if proc.poll() is not None:
         pytest.fail(f"the process finished before it could be killed: {proc.stderr.read()}")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+
+
+def kill_after_commits(proc: subprocess.Popen, db: Path, table: str, commits: int) -> None:
+    kill_when(proc, lambda: versions(db, table) >= commits, f"{commits} commits of {table}")
 
 
 def product_ids(db: Path, catalog: str) -> list[int]:
@@ -76,17 +82,7 @@ def kill_while_writing(proc: subprocess.Popen, db: Path, table: str) -> None:
     """SIGKILL once the writer has written data files of `table` but not yet committed
     them (the table's versions unchanged since its creation)."""
     data = db / f"{table}.lance" / "data"
-    deadline = time.monotonic() + 120
-    while not (data.is_dir() and any(data.iterdir())) and proc.poll() is None:
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"{table} never got a data file")
-        time.sleep(0.005)
-    if proc.poll() is not None:
-        pytest.fail(f"the process finished before it could be killed: {proc.stderr.read()}")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(proc, lambda: data.is_dir() and any(data.iterdir()), f"a data file of {table}")
 
 
 def test_kill_9_during_ingest_leaves_nothing_half_then_rerun_leaves_every_row_once(tmp_path):
