@@ -8,7 +8,7 @@ from core.analysis.projection import compile_kernels
 from core.lens import get_lens
 from core.models.sources import ModelUnavailable
 from core.store.schema import VectorKey
-from pages.common import app_settings
+from pages.common import app_settings, store_faults_shown
 
 st.set_page_config(page_title="ProductLens", page_icon=":material/search:", layout="wide")
 # On a narrow window a 220 px sidebar instead of 300 (at 800 px the page keeps 580).
@@ -81,8 +81,11 @@ def index_badges(store) -> None:
         )
 
 
-sidebar()
-# The encoders load in the background while the person reads the page (a page may stop
-# its script early, so this starts first, after a short delay).
-get_lens(app_settings()).warm_up(compile_kernels)  # and UMAP's, for a first new map
-st.navigation(PAGES, position="hidden").run()
+page = st.navigation(PAGES, position="hidden")
+lens = get_lens(app_settings())
+with store_faults_shown(lens):  # the store may be remote, and down: one line, no traceback
+    sidebar()
+    # The encoders load in the background while the person reads the page (a page may
+    # stop its script early, so this starts first, after a short delay).
+    lens.warm_up(compile_kernels)  # and UMAP's, for a first new map
+    page.run()

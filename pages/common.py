@@ -3,6 +3,9 @@ thumbnails, and the ids a plotly selection picked."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pandas as pd
 import streamlit as st
 
@@ -10,6 +13,8 @@ from core.catalog.images import thumbnail_data_uri
 from core.catalog.parse import format_price
 from core.lens import Lens, get_lens
 from core.settings import Settings, load_settings
+from core.store import StoreError
+from core.store.faults import store_fault
 
 # Plotly's toolbar without its logo; every chart in the app uses this.
 CHART_CONFIG = {"displaylogo": False}
@@ -22,6 +27,22 @@ def app_settings() -> Settings:
     except Exception:  # no secrets.toml is the normal case
         secrets = {}
     return load_settings(secrets=secrets)
+
+
+@contextmanager
+def store_faults_shown(lens: Lens) -> Iterator[None]:
+    """A storage failure anywhere in this run ends it with one line on the page instead of
+    a traceback. Nothing is remembered: the person's next action reads the store afresh,
+    so the app works again as soon as the store does, without a restart."""
+    try:
+        yield
+    except (StoreError, OSError, RuntimeError) as exc:
+        fault = store_fault(exc, lens.store.database.location)
+        if fault is None and not isinstance(exc, StoreError):
+            raise  # not a storage failure: a bug stays visible
+        lens.store.database.forget()
+        st.error(fault.message if fault else str(exc), icon=":material/cloud_off:")
+        st.button("Try again", icon=":material/refresh:")  # a click reruns the page
 
 
 def open_page(title: str, needs_catalog: bool = True) -> tuple[Lens, str]:

@@ -30,6 +30,7 @@ from core.models.sources import ModelUnavailable
 from core.run_ids import RunError
 from core.settings import ENCODERS, load_settings, read_secrets_file
 from core.store import Store, StoreError
+from core.store.faults import store_fault
 from core.store.filters import QueryError
 from core.store_location import parse_location
 
@@ -99,16 +100,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         RunError,
         OSError,
     ) as exc:
-        message = settings.storage_options.scrub(str(exc))
-        if args.json:
-            print(json.dumps({"error": message}))
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+        fault = store_fault(exc, store.database.location)
+        return _failed(args, settings.storage_options.scrub(str(fault or exc)))
+    except RuntimeError as exc:  # how LanceDB reports a storage failure
+        fault = store_fault(exc, store.database.location)
+        if fault is None:
+            raise  # a bug, not a store failure: keep its traceback
+        return _failed(args, settings.storage_options.scrub(str(fault)))
     if args.json:
         print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
     else:
         print(text)
     return 0
+
+
+def _failed(args: argparse.Namespace, message: str) -> int:
+    if args.json:
+        print(json.dumps({"error": message}))
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

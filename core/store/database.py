@@ -31,6 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from core.progress import Progress
+from core.store.faults import BOUNDED_RETRIES
 from core.store.schema import StoreError
 from core.store_location import StorageOptions, local_path, redacted
 
@@ -72,7 +73,7 @@ class Database:
     def _connect_remote(self, lancedb: Any) -> Any:
         """Connect, and list the tables once so that a wrong endpoint, bucket or key fails
         here, in one line, rather than deep inside the first query."""
-        options = self.storage_options.as_dict() or None
+        options = {**BOUNDED_RETRIES, **self.storage_options.as_dict()}
         try:
             connection = lancedb.connect(
                 self.location, storage_options=options, read_consistency_interval=REMOTE_REFRESH
@@ -85,6 +86,12 @@ class Database:
                 f"({reason[:300]})"
             ) from None
         return connection
+
+    def forget(self) -> None:
+        """Drop the open tables, so the next read opens each one afresh: after a storage
+        fault a handle may point at files that were removed or never committed."""
+        self._tables.clear()
+        self._up_to_date.clear()
 
     def table_names(self) -> list[str]:
         result = self.connection.table_names(limit=10_000)

@@ -1,0 +1,182 @@
+"""The app and the CLI when the `s3://` store fails: the server stops, answers with errors
+or answers slowly, then recovers. The store is the embedded sample on a real
+S3-compatible server (moto), reached through tests/fault_proxy.py, which makes the
+failures real HTTP failures for LanceDB's own client. Nothing is patched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.store.database import REMOTE_REFRESH
+from tests.app_session import AppSession, RunResult
+from tests.browser import running_app
+from tests.conftest import ROOT, SHOP_ROWS, store_env, write_shop_csv
+from tests.fault_proxy import FaultProxy, fault_proxy
+from tests.object_storage import BUCKET, S3Server, s3_server
+
+pytest.importorskip("moto", reason="make installs moto[server] with dev")
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    with s3_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3_copy(s3, embedded_sample) -> str:
+    """The embedded sample's store, copied file by file into the bucket: a Lance table
+    is the same files on a disk and in a bucket."""
+    import boto3
+
+    from tests.object_storage import ACCESS_KEY, SECRET_KEY
+
+    uri = s3.uri("faults")
+    prefix = uri.removeprefix(f"s3://{BUCKET}/")
+    client = boto3.client(
+        "s3", endpoint_url=s3.endpoint, aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+    )  # fmt: skip
+    root = Path(embedded_sample.db_path)
+    for path in root.rglob("*"):
+        if path.is_file() and not path.name.startswith(".write.lock"):
+            client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(root)}")
+    return uri
+
+
+@pytest.fixture
+def proxy(s3):
+    with fault_proxy(s3.endpoint) as running:
+        yield running
+
+
+@pytest.fixture
+def app_on_proxy(s3_copy, proxy, embedded_sample) -> Iterator[Callable[..., AppSession]]:
+    """A real app server on the S3 copy of the sample, reached through the proxy, and a
+    way to open a session on it. (A server, not AppTest: AppTest runs a page on its own
+    after the first run, without the shell that guards it, which no browser ever sees.)"""
+    env = {
+        **store_env(embedded_sample), **S3Server(proxy.endpoint).env(s3_copy),
+        "PRODUCTLENS_WARM_UP": "0",
+    }  # fmt: skip
+    with running_app(env, timeout_s=120) as url:
+        yield lambda: _opened(url)
+
+
+def _opened(url: str) -> AppSession:
+    """A session with the page drawn once, as a browser tab that has loaded it."""
+    session = AppSession(url, timeout_s=120)
+    first = session.run()
+    assert not first.exceptions and not first.errors, (first.exceptions, first.errors)
+    return session
+
+
+def _search(session: AppSession, query: str) -> RunResult:
+    return session.run(widgets={"Ask or search": query, "Search": True})
+
+
+def _one_line_error(result: RunResult) -> str:
+    assert not result.exceptions, result.exceptions  # a traceback on the page
+    assert len(result.errors) == 1, result.errors
+    message = result.errors[0]
+    assert "\n" not in message.strip() and len(message) < 300, message
+    assert "Traceback" not in message and ".rs:" not in message  # no backend internals
+    return message
+
+
+def _found_products(result: RunResult) -> bool:
+    return not result.exceptions and not result.errors and bool(result.tables and result.tables[0])
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        (lambda p: p.stop(), "is not answering"),
+        (lambda p: p.errors(503), "answers with errors (503 Service Unavailable)"),
+    ],
+    ids=["server-stops", "server-errors"],
+)
+def test_a_failing_store_is_one_line_and_the_app_recovers_without_restart(
+    app_on_proxy, proxy: FaultProxy, fault, says
+):
+    with app_on_proxy() as session:
+        assert _found_products(_search(session, "speaker wire cable"))
+        fault(proxy)
+        # Within REMOTE_REFRESH the app answers from what it read (nothing to fail);
+        # after it, the next run asks the server for the tables' latest versions.
+        time.sleep(REMOTE_REFRESH.total_seconds() + 0.5)
+        message = _one_line_error(_search(session, "usb cable"))
+        assert says in message and "s3://productlens/" in message
+        proxy.normal()  # the store is back: the same server works, no restart
+        again = session.run(widgets={"Try again": True})
+        assert not again.exceptions and not again.errors
+        assert _found_products(_search(session, "usb cable"))
+        assert _found_products(session.run(page="Catalog"))
+
+
+@pytest.mark.slow  # its short twin: the server-stops case above (the same guard)
+def test_a_slow_store_is_waited_for(app_on_proxy, proxy: FaultProxy):
+    with app_on_proxy() as session:
+        assert _found_products(_search(session, "speaker wire cable"))
+        proxy.slow(0.2)  # every request a little late: the page still answers
+        time.sleep(REMOTE_REFRESH.total_seconds() + 0.5)
+        assert _found_products(_search(session, "usb cable"))
+
+
+@pytest.mark.slow  # its short twin: the server-stops case above (the same guard)
+def test_a_store_slower_than_the_timeout_is_one_line(s3_copy, proxy, embedded_sample):
+    """Each request takes longer than the (lowered) timeout: bounded, then one line."""
+    env = {
+        **store_env(embedded_sample), **S3Server(proxy.endpoint).env(s3_copy),
+        "PRODUCTLENS_WARM_UP": "0", "PRODUCTLENS_STORAGE_TIMEOUT": "1s",
+    }  # fmt: skip
+    with running_app(env, timeout_s=120) as url, _opened(url) as session:
+        assert _found_products(_search(session, "speaker wire cable"))
+        proxy.slow(3)
+        time.sleep(REMOTE_REFRESH.total_seconds() + 0.5)
+        assert "too slow to answer" in _one_line_error(_search(session, "usb cable"))
+        proxy.normal()
+        session.run(widgets={"Try again": True})
+        assert _found_products(_search(session, "usb cable"))
+
+
+def test_a_write_whose_commit_fails_stores_nothing_and_a_rerun_stores_all(
+    s3, proxy: FaultProxy, tmp_path
+):
+    """The ingest's data files reach the bucket, its commit (the version manifest) does
+    not: the catalog is as before, and the same command later stores every row once."""
+    from core.store import Store
+    from core.store_location import StorageOptions
+
+    via = S3Server(proxy.endpoint)
+    uri = via.uri("commit")
+    first = _cli(via, uri, "ingest", str(write_shop_csv(tmp_path / "a.csv", 1)), "--catalog", "a")
+    assert first.returncode == 0, first.stderr
+    proxy.errors(503, only="/_versions/")
+    failed = _cli(via, uri, "ingest", str(write_shop_csv(tmp_path / "b.csv", 80)), "--catalog", "b")
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("error: The store at s3://productlens/")
+    assert "answers with errors (503" in failed.stderr and failed.stderr.count("\n") == 1
+    assert proxy.data_writes > 0  # the rows were on their way: data files went up
+    store = Store(uri, StorageOptions.of(s3.options))
+    assert store.catalogs.names() == ["a"] and store.products.count("a") == len(SHOP_ROWS)
+    assert store.products.count("b") == 0  # nothing of the failed ingest is visible
+    proxy.normal()
+    again = _cli(via, uri, "ingest", str(tmp_path / "b.csv"), "--catalog", "b")
+    assert again.returncode == 0, again.stderr
+    store = Store(uri, StorageOptions.of(s3.options))
+    ids = store.products.where("b", columns=["product_id"]).column("product_id").to_pylist()
+    assert len(ids) == len(set(ids)) == 80 * len(SHOP_ROWS)
+
+
+def _cli(server: S3Server, uri: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **server.env(uri), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "core.cli", *args]
+    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
