@@ -164,3 +164,31 @@ def _set_widget(state: Any, widget: Any, value: Any) -> None:
         state.string_value = str(value)
     else:
         raise TypeError(f"setting a {kind} is not supported here")
+
+
+def open_session(url: str, timeout_s: float = 120) -> AppSession:
+    """A session with its page drawn once, as a browser tab that has loaded it."""
+    session = AppSession(url, timeout_s=timeout_s)
+    first = session.run()
+    assert not first.exceptions and not first.errors, (first.exceptions, first.errors)
+    return session
+
+
+def search_for(session: AppSession, query: str) -> RunResult:
+    """Type `query` into Search & Chat and press Search."""
+    return session.run(widgets={"Ask or search": query, "Search": True})
+
+
+def found_products(result: RunResult) -> bool:
+    """The run drew a results table with rows, and no error or traceback."""
+    return not result.exceptions and not result.errors and bool(result.tables and result.tables[0])
+
+
+def one_line_error(result: RunResult) -> str:
+    """The one error line a failure must be shown as (no traceback, no backend internals)."""
+    assert not result.exceptions, result.exceptions
+    assert len(result.errors) == 1, result.errors
+    message = result.errors[0]
+    assert "\n" not in message.strip() and len(message) < 300, message
+    assert "Traceback" not in message and ".rs:" not in message
+    return message

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.store.database import REMOTE_REFRESH
-from tests.app_session import AppSession, RunResult
+from tests.app_session import AppSession, found_products, one_line_error, open_session, search_for
 from tests.browser import running_app
 from tests.conftest import ROOT, SHOP_ROWS, store_env, write_shop_csv
 from tests.fault_proxy import FaultProxy, fault_proxy
@@ -67,32 +67,7 @@ def app_on_proxy(s3_copy, proxy, embedded_sample) -> Iterator[Callable[..., AppS
         "PRODUCTLENS_WARM_UP": "0",
     }  # fmt: skip
     with running_app(env, timeout_s=120) as url:
-        yield lambda: _opened(url)
-
-
-def _opened(url: str) -> AppSession:
-    """A session with the page drawn once, as a browser tab that has loaded it."""
-    session = AppSession(url, timeout_s=120)
-    first = session.run()
-    assert not first.exceptions and not first.errors, (first.exceptions, first.errors)
-    return session
-
-
-def _search(session: AppSession, query: str) -> RunResult:
-    return session.run(widgets={"Ask or search": query, "Search": True})
-
-
-def _one_line_error(result: RunResult) -> str:
-    assert not result.exceptions, result.exceptions  # a traceback on the page
-    assert len(result.errors) == 1, result.errors
-    message = result.errors[0]
-    assert "\n" not in message.strip() and len(message) < 300, message
-    assert "Traceback" not in message and ".rs:" not in message  # no backend internals
-    return message
-
-
-def _found_products(result: RunResult) -> bool:
-    return not result.exceptions and not result.errors and bool(result.tables and result.tables[0])
+        yield lambda: open_session(url)
 
 
 @pytest.mark.parametrize(
@@ -107,27 +82,27 @@ def test_a_failing_store_is_one_line_and_the_app_recovers_without_restart(
     app_on_proxy, proxy: FaultProxy, fault, says
 ):
     with app_on_proxy() as session:
-        assert _found_products(_search(session, "speaker wire cable"))
+        assert found_products(search_for(session, "speaker wire cable"))
         fault(proxy)
         # Within REMOTE_REFRESH the app answers from what it read (nothing to fail);
         # after it, the next run asks the server for the tables' latest versions.
         time.sleep(REMOTE_REFRESH.total_seconds() + 0.5)
-        message = _one_line_error(_search(session, "usb cable"))
+        message = one_line_error(search_for(session, "usb cable"))
         assert says in message and "s3://productlens/" in message
         proxy.normal()  # the store is back: the same server works, no restart
         again = session.run(widgets={"Try again": True})
         assert not again.exceptions and not again.errors
-        assert _found_products(_search(session, "usb cable"))
-        assert _found_products(session.run(page="Catalog"))
+        assert found_products(search_for(session, "usb cable"))
+        assert found_products(session.run(page="Catalog"))
 
 
 @pytest.mark.slow  # its short twin: the server-stops case above (the same guard)
 def test_a_slow_store_is_waited_for(app_on_proxy, proxy: FaultProxy):
     with app_on_proxy() as session:
-        assert _found_products(_search(session, "speaker wire cable"))
+        assert found_products(search_for(session, "speaker wire cable"))
         proxy.slow(0.2)  # every request a little late: the page still answers
         time.sleep(REMOTE_REFRESH.total_seconds() + 0.5)
-        assert _found_products(_search(session, "usb cable"))
+        assert found_products(search_for(session, "usb cable"))
 
 
 @pytest.mark.slow  # its short twin: the server-stops case above (the same guard)
@@ -137,14 +112,14 @@ def test_a_store_slower_than_the_timeout_is_one_line(s3_copy, proxy, embedded_sa
         **store_env(embedded_sample), **S3Server(proxy.endpoint).env(s3_copy),
         "PRODUCTLENS_WARM_UP": "0", "PRODUCTLENS_STORAGE_TIMEOUT": "1s",
     }  # fmt: skip
-    with running_app(env, timeout_s=120) as url, _opened(url) as session:
-        assert _found_products(_search(session, "speaker wire cable"))
+    with running_app(env, timeout_s=120) as url, open_session(url) as session:
+        assert found_products(search_for(session, "speaker wire cable"))
         proxy.slow(3)
         time.sleep(REMOTE_REFRESH.total_seconds() + 0.5)
-        assert "too slow to answer" in _one_line_error(_search(session, "usb cable"))
+        assert "too slow to answer" in one_line_error(search_for(session, "usb cable"))
         proxy.normal()
         session.run(widgets={"Try again": True})
-        assert _found_products(_search(session, "usb cable"))
+        assert found_products(search_for(session, "usb cable"))
 
 
 def test_a_write_whose_commit_fails_stores_nothing_and_a_rerun_stores_all(

@@ -103,7 +103,13 @@ class Database:
         connection's read consistency keeps an open table current."""
         table = self._tables.get(name)
         if table is None and name in self.table_names():
-            table = self._tables[name] = self.connection.open_table(name)
+            try:
+                table = self._tables[name] = self.connection.open_table(name)
+            except ValueError as exc:
+                # A folder with no committed version (a create that failed, e.g. on a
+                # full disk) is listed but is not a table yet.
+                if "was not found" not in str(exc):
+                    raise
         return table
 
     def open_or_create(self, name: str, schema: pa.Schema) -> Any:
