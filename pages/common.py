@@ -42,7 +42,7 @@ def store_faults_shown(lens: Lens) -> Iterator[None]:
             raise  # not a storage failure: a bug stays visible
         lens.store.database.forget()
         st.error(fault.message if fault else str(exc), icon=":material/cloud_off:")
-        st.button("Try again", icon=":material/refresh:")  # a click reruns the page
+        st.button("Try again", icon=":material/refresh:", key="store-fault-retry")  # reruns
 
 
 def open_page(title: str, needs_catalog: bool = True) -> tuple[Lens, str]:

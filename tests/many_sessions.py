@@ -125,7 +125,8 @@ def _step(
             log.leaks.append(f"{where}: filter chips {chips} for a min rating of {plan.min_rating}")
     products = _sidebar_count(run)
     if products is not None:
-        log.products_seen.append((time.monotonic(), products))
+        # the sidebar is drawn as the run starts: that is when the count was read
+        log.products_seen.append((time.monotonic() - run.seconds, products))
     results = [t for t in run.tables if t and {"ID", "Name", "Found by"} <= set(t[0])]
     for table in results[:1]:
         cited = {int(i) for i in ID_CITED.findall(text)}

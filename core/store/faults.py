@@ -30,6 +30,7 @@ BOUNDED_RETRIES = {
 _TABLE = re.compile(r"([A-Za-z0-9_-]+)\.lance\b")
 _STATUS = re.compile(r"non-2xx status code: (\d{3} [A-Za-z ]+?)(?::|$)")
 _DAMAGED = ("fill whole buffer", "unexpected eof", "corrupt", "out of range")
+_UNREACHABLE = ("error sending request", "connection refused", "tcp connect", "timed out")
 _LANCE = ("lance error", "lanceerror", "object store", "s3 error", "localfilesystem error")
 
 
@@ -82,14 +83,10 @@ def store_fault(exc: BaseException, location: str) -> StoreFault | None:
             "server-errors", f"The store at {where} answers with errors ({status.group(1)}) "
             "after retrying. Nothing was changed; try again in a moment.", table,
         )  # fmt: skip
-    if "timed out" in lowered or "timeout" in lowered:
+    # LanceDB's client words a refused connection and a request past its timeout alike.
+    if any(s in lowered for s in _UNREACHABLE):
         return StoreFault(
-            "unreachable", f"The store at {where} is too slow to answer (a request timed "
-            "out after retrying). Nothing was changed; try again in a moment.", table,
-        )  # fmt: skip
-    if any(s in lowered for s in ("error sending request", "connection refused", "tcp connect")):
-        return StoreFault(
-            "unreachable", f"The store at {where} is not answering. Nothing was changed; "
-            "try again once it is back.", table,
+            "unreachable", f"The store at {where} is not answering (no connection, or no "
+            "answer in time). Nothing was changed; try again once it is back.", table,
         )  # fmt: skip
     return StoreFault("io", f"Reading or writing the store at {where} failed: {text[:160]}", table)
