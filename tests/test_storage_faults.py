@@ -179,6 +179,8 @@ _RAISED = {
     "lance-table-13.0.0/src/io/commit.rs:653:26": ("missing", "`products` are missing"),
     "lance error: LanceError(IO): Generic LocalFileSystem error: Unable to copy data to file: "
     "No space left on device (os error 28), commit.rs:1663:50": ("full", "No space left"),
+    "lance error: LanceError(IO): something new, /root/.cargo/registry/src/lance-io-13.0.0/"
+    "src/object_store.rs:1506:92": ("io", "failed: lance error: LanceError(IO): something new"),
 }  # fmt: skip
 
 

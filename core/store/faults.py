@@ -18,8 +18,9 @@ import re
 from core.store.schema import StoreError
 from core.store_location import redacted
 
-# Object-storage client settings a person can still override in [storage]: a request
-# that gets no answer fails after ~15 s instead of hanging the page for minutes.
+# Object-storage client settings a person can still override in [storage]: a dead
+# endpoint fails after ~5 s of retries, a request that hangs after its 30 s timeout,
+# instead of the page waiting minutes.
 BOUNDED_RETRIES = {
     "connect_timeout": "5s",
     "timeout": "30s",
@@ -29,6 +30,7 @@ BOUNDED_RETRIES = {
 
 _TABLE = re.compile(r"([A-Za-z0-9_-]+)\.lance\b")
 _STATUS = re.compile(r"non-2xx status code: (\d{3} [A-Za-z ]+?)(?::|$)")
+_SOURCE_PATH = re.compile(r",? /\S+\.rs:\d+:\d+")  # where in LanceDB's Rust it was raised
 _DAMAGED = ("fill whole buffer", "unexpected eof", "corrupt", "out of range")
 _UNREACHABLE = ("error sending request", "connection refused", "tcp connect", "timed out")
 _LANCE = ("lance error", "lanceerror", "object store", "s3 error", "localfilesystem error")
@@ -62,9 +64,9 @@ def store_fault(exc: BaseException, location: str) -> StoreFault | None:
     status = _STATUS.search(text)
     if is_disk_full:
         return StoreFault(
-            "full", f"No space left on the disk of the store at {where}: the write stopped "
-            "before its commit, so what was stored before is unchanged. Free some space "
-            "and run it again.", table,
+            "full", f"No space left on the disk of the store at {where}: the write did "
+            "not finish, and what was stored before it is unchanged. Free some space and "
+            "run it again (a rerun stores each row once).", table,
         )  # fmt: skip
     if "not found" in lowered and table:
         return StoreFault(
@@ -89,4 +91,5 @@ def store_fault(exc: BaseException, location: str) -> StoreFault | None:
             "unreachable", f"The store at {where} is not answering (no connection, or no "
             "answer in time). Nothing was changed; try again once it is back.", table,
         )  # fmt: skip
-    return StoreFault("io", f"Reading or writing the store at {where} failed: {text[:160]}", table)
+    reason = _SOURCE_PATH.sub("", text)[:160]
+    return StoreFault("io", f"Reading or writing the store at {where} failed: {reason}", table)
