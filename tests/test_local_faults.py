@@ -49,7 +49,10 @@ def test_a_table_deleted_then_a_file_truncated_under_the_running_app(own_sample,
         catalog = session.run(page="Catalog")
         assert found_products(catalog) and len(catalog.tables[0]) == before["products"]
 
-        for data_file in (db / "products.lance" / "data").iterdir():
+        data_files = {
+            path: path.read_bytes() for path in (db / "products.lance" / "data").iterdir()
+        }
+        for data_file in data_files:
             with open(data_file, "r+b") as handle:
                 handle.truncate(64)
         message = one_line_error(session.run(page="Catalog"))
@@ -60,6 +63,12 @@ def test_a_table_deleted_then_a_file_truncated_under_the_running_app(own_sample,
 
         images = {k: v for k, v in after.items() if k.startswith("image__")}
         assert images and {k: Store(db).vectors.counts("mini")[k] for k in images} == images
+        # The files restored (from a backup, say): the same server shows the catalog again.
+        for data_file, content in data_files.items():
+            data_file.write_bytes(content)
+        session.run(widgets={"Try again": True})
+        catalog = session.run(page="Catalog")
+        assert found_products(catalog) and len(catalog.tables[0]) == before["products"]
 
 
 FULL_DISK_SCENARIO = """
