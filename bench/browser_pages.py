@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.browser import (
 )
 
 DATA = CHECKOUT / "data"
+WARM_UP_WAIT_S = 45
 BARE_APP = 'import streamlit as st\nst.title("bare")\nst.text_input("q")\n'
 
 
@@ -59,6 +61,15 @@ def _loads(url: str) -> dict[str, list[float]]:
     }
 
 
+def _warmed(url: str) -> float:
+    """The first visit's page load; then wait until the background warm-up it started
+    (encoders, UMAP's kernels: ~20 s of both cores) is over, as on a team's warm server.
+    Measured during it, a new browser's load took 2.2–2.6 s; after it, 1.6–2.1 s."""
+    first = page_load_seconds(url, 1)[0]
+    time.sleep(WARM_UP_WAIT_S)
+    return first
+
+
 def _photo(out: Path) -> Path:
     """A sample photo under a short name (the uploader shortens long ones)."""
     source = next(p for p in sorted((DATA / "sample" / "images").glob("*.jpg")))
@@ -74,7 +85,7 @@ def main() -> dict[str, Any]:
     images = [k for k in Store(DATA / "lancedb").vectors.indexes("sample") if k.kind == "image"]
     record: dict[str, Any] = {"bare_streamlit": _bare_streamlit()}
     with running_app(env, timeout_s=180) as url:
-        record["sample_page_load"] = _loads(url)
+        record["sample_page_load"] = {"first_s": _warmed(url), **_loads(url)}
         record["photo_query_after_20s_s"] = photo_query_seconds(url, _photo(out), out)
         if len(images) > 1:
             other = map_title(images[1])
@@ -87,8 +98,7 @@ def main() -> dict[str, Any]:
         electronics = {**env, "PRODUCTLENS_DB": str(DATA / "bench-db"),
                        "PRODUCTLENS_CATALOG": "electronics"}  # fmt: skip
         with running_app(electronics, timeout_s=180) as url:
-            record["electronics_9600_page_load"] = {"first_s": page_load_seconds(url, 1)[0],
-                                                    **_loads(url)}  # fmt: skip
+            record["electronics_9600_page_load"] = {"first_s": _warmed(url), **_loads(url)}
     (RESULTS / "browser-pages-31.json").write_text(json.dumps(record, indent=2))
     return record
 
