@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis.projection import compile_kernels
-from core.lens import get_lens
+from core.lens import Lens, get_lens
 from core.models.sources import ModelUnavailable
 from core.store.schema import VectorKey
 from pages.common import app_settings, store_faults_shown
@@ -36,8 +36,7 @@ _PLAIN_STATUS = {
 }
 
 
-def sidebar() -> None:
-    lens = get_lens(app_settings())
+def sidebar(lens: Lens) -> None:
     store = lens.store
     catalogs = store.catalogs.names()
     with st.sidebar:
@@ -84,7 +83,7 @@ def index_badges(store) -> None:
 page = st.navigation(PAGES, position="hidden")
 lens = get_lens(app_settings())
 with store_faults_shown(lens):  # the store may be remote, and down: one line, no traceback
-    sidebar()
+    sidebar(lens)
     # The encoders load in the background while the person reads the page (a page may
     # stop its script early, so this starts first, after a short delay).
     lens.warm_up(compile_kernels)  # and UMAP's, for a first new map

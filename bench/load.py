@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +81,11 @@ def suite_writes_while_reading(ctx: Context) -> list[dict[str, Any]]:
     from core.ingest import ingest
     from core.models.text import load_text_model
     from core.store import Store
-    from tests.app_session import AppSession
+    from tests.app_session import open_session, search_for
     from tests.browser import running_app
     from tests.many_sessions import (
         first_seen,
+        ingest_then_embed,
         run_sessions,
         sessions_during_writes,
         summary,
@@ -101,19 +101,13 @@ def suite_writes_while_reading(ctx: Context) -> list[dict[str, Any]]:
     embed_texts(store, "electronics", load_text_model(settings))
     env = {"PRODUCTLENS_DATA_DIR": str(settings.data_dir), "PRODUCTLENS_DB": str(settings.db_path),
            "PRODUCTLENS_CATALOG": "electronics", "HF_HUB_OFFLINE": "1"}  # fmt: skip
-    cli = [sys.executable, "-m", "core.cli"]
-    commands = {
-        "ingest": [*cli, "ingest", str(full), "--catalog", "electronics", "--quiet"],
-        "embed": [*cli, "embed", "--catalog", "electronics", "--what", "text", "--no-map",
-                  "--quiet"],
-    }  # fmt: skip
+    commands = ingest_then_embed(full, "electronics")
     with running_app(env, timeout_s=180) as url:
         run_sessions(url, 1, 1)  # warm, as a team's server is: no model load in the timings
         logs, writes = sessions_during_writes(url, 4, commands, env)
         newcomer = Store(settings.db_path).products.get("electronics", total - 1) or {}
-        with AppSession(url) as session:  # a product of the second half, by its name
-            session.run()
-            found = session.run(widgets={"Ask or search": newcomer.get("name", ""), "Search": True})
+        with open_session(url) as session:  # a product of the second half, by its name
+            found = search_for(session, newcomer.get("name", ""))
     torn = torn_reads(logs, total // 2, total)
     shown_at = first_seen(logs, total)
     found_ids = {row.get("ID") for table in found.tables for row in table}

@@ -174,9 +174,9 @@ def open_session(url: str, timeout_s: float = 120) -> AppSession:
     return session
 
 
-def search_for(session: AppSession, query: str) -> RunResult:
-    """Type `query` into Search & Chat and press Search."""
-    return session.run(widgets={"Ask or search": query, "Search": True})
+def search_for(session: AppSession, query: str, **widgets: Any) -> RunResult:
+    """Type `query` into Search & Chat (other `widgets` set too, by label) and press Search."""
+    return session.run(widgets={"Ask or search": query, "Search": True, **widgets})
 
 
 def found_products(result: RunResult) -> bool:

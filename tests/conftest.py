@@ -108,6 +108,15 @@ def own_sample(embedded_sample, tmp_path):
     )
 
 
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """A real S3-compatible server (moto) on 127.0.0.1 for one test module."""
+    from tests.object_storage import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
 def store_env(settings) -> dict[str, str]:
     """The environment that points the app (or a subprocess) at these settings' store."""
     return {

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tests.app_session import AppSession, RunResult
+from tests.app_session import AppSession, RunResult, search_for
 
 # Distinct questions, so that one session's words in another session's page is a leak.
 QUESTIONS = [
@@ -95,10 +97,9 @@ def drive(
             for question in questions:
                 if until is not None and until.is_set():
                     break
-                widgets: dict[str, Any] = {"Ask or search": question, "Search": True}
-                if plan.min_rating is not None:
-                    widgets["Min rating (★)"] = plan.min_rating
-                _step(log, "search", session.run(widgets=widgets), others, plan, question)
+                filters = {} if plan.min_rating is None else {"Min rating (★)": plan.min_rating}
+                run = search_for(session, question, **filters)
+                _step(log, "search", run, others, plan, question)
                 _step(log, "catalog", session.run(page=CATALOG_PAGE), others, plan, None)
                 _step(log, "back", session.run(page=SEARCH_PAGE), others, plan, question)
     except Exception as exc:  # a dropped connection or a run that never finished
@@ -219,6 +220,16 @@ def sessions_during_writes(
     logs = run_sessions(url, sessions, 8, until=until)
     writer.join()
     return logs, writes
+
+
+def ingest_then_embed(source: Path, catalog: str) -> dict[str, list[str]]:
+    """The CLI commands that grow `catalog` from `source` and embed its new texts, as a
+    person runs them, for `sessions_during_writes`."""
+    cli = [sys.executable, "-m", "core.cli"]
+    return {
+        "ingest": [*cli, "ingest", str(source), "--catalog", catalog, "--quiet"],
+        "embed": [*cli, "embed", "--catalog", catalog, "--what", "text", "--no-map", "-q"],
+    }
 
 
 def torn_reads(logs: list[SessionLog], before: int, after: int) -> list[str]:

@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.browser import free_port, serving
+from tests.browser import ROOT, free_port, serving
 
 BUCKET = "productlens"
 # Distinctive values so a test can prove they never reach any output.
@@ -44,23 +45,37 @@ class S3Server:
         variables = {f"PRODUCTLENS_STORAGE_{k.upper()}": v for k, v in self.options.items()}
         return {**variables, "PRODUCTLENS_DB": uri}
 
-    def keys(self, uri: str) -> list[str]:
-        """Every object under a store's prefix, read back with boto3."""
+    def client(self) -> Any:
+        """A boto3 S3 client of this server, to see or place objects behind LanceDB."""
         import boto3
 
-        prefix = uri.removeprefix(f"s3://{BUCKET}/") + "/"
-        client = boto3.client(
+        return boto3.client(
             "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
         )  # fmt: skip
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+
+    def keys(self, uri: str) -> list[str]:
+        """Every object under a store's prefix, read back with boto3."""
+        prefix = uri.removeprefix(f"s3://{BUCKET}/") + "/"
+        pages = (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        )
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def cli(self, uri: str, *args: str, cwd: Path = ROOT) -> subprocess.Popen:
+        """`productlens ARGS` on the store `uri`, this server's options in the environment."""
+        return run_cli({**os.environ, **self.env(uri), "HF_HUB_OFFLINE": "1"}, cwd, *args)
+
+
+def run_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "core.cli", *args]
+    return subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 @contextlib.contextmanager
 def s3_server(log_dir: Path) -> Iterator[S3Server]:
-    import boto3
-
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
@@ -70,11 +85,9 @@ def s3_server(log_dir: Path) -> Iterator[S3Server]:
         )
         try:
             with serving(server, f"{endpoint}/moto-api/data.json", timeout_s=60):
-                boto3.client(
-                    "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-                    aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
-                ).create_bucket(Bucket=BUCKET)  # fmt: skip
-                yield S3Server(endpoint)
+                s3 = S3Server(endpoint)
+                s3.client().create_bucket(Bucket=BUCKET)
+                yield s3
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)

@@ -5,12 +5,11 @@ sees half a write. The curve itself is measured by `python -m bench --only load`
 
 from __future__ import annotations
 
-import sys
-
 from tests.browser import running_app
 from tests.conftest import store_env, write_sample_subset
 from tests.many_sessions import (
     first_seen,
+    ingest_then_embed,
     run_sessions,
     sessions_during_writes,
     summary,
@@ -45,13 +44,8 @@ def test_an_ingest_and_embed_while_two_sessions_read(settings_for, tmp_path):
     embed_texts(store, "mini", load_text_model(settings))
     grown = write_sample_subset(tmp_path / "grown", 40)
     env = {**store_env(settings), "PRODUCTLENS_WARM_UP": "0"}
-    cli = [sys.executable, "-m", "core.cli"]
-    commands = {
-        "ingest": [*cli, "ingest", str(grown), "--catalog", "mini", "--quiet"],
-        "embed": [*cli, "embed", "--catalog", "mini", "--what", "text", "--no-map", "-q"],
-    }
     with running_app(env, timeout_s=120) as url:
-        logs, writes = sessions_during_writes(url, 2, commands, env)
+        logs, writes = sessions_during_writes(url, 2, ingest_then_embed(grown, "mini"), env)
     assert not writes.failures, writes.failures
     problems = [p for log in logs for p in log.errors + log.leaks + log.inconsistent]
     assert not problems, problems

@@ -6,8 +6,6 @@ server on 127.0.0.1, and the objects are listed back with boto3."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT, SHOP_ROWS, write_sample_subset, write_shop_csv
-from tests.object_storage import ACCESS_KEY, SECRET_KEY, S3Server, s3_server
+from tests.object_storage import ACCESS_KEY, SECRET_KEY, S3Server, run_cli
 
 pytest.importorskip("moto", reason="make installs moto[server] with dev")
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with s3_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
 
 
 def _settings(s3: S3Server, uri: str, base: Path, clip_dir: Path):
@@ -131,19 +123,6 @@ def test_the_pages_read_an_s3_store(s3, s3_sample, monkeypatch):
     assert not at.exception, at.exception
 
 
-def _cli(s3: S3Server, uri: str, *args: str, cwd: Path = ROOT) -> subprocess.Popen:
-    """`productlens ARGS` on the store `uri`, the server's options in the environment."""
-    env = {**os.environ, **s3.env(uri), "HF_HUB_OFFLINE": "1"}
-    return _run_cli(env, cwd, *args)
-
-
-def _run_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "core.cli", *args]
-    return subprocess.Popen(
-        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
 def test_two_concurrent_ingests_of_one_file_leave_no_duplicates(s3, tmp_path):
     """Two writers (threads here, so that their commits really overlap: Lance commits
     outside the GIL) ingest the same new rows at once, with no lock between them."""
@@ -177,9 +156,9 @@ def test_credentials_never_reach_the_output(s3, s3_sample, tmp_path):
     (tmp_path / ".streamlit" / "secrets.toml").write_text("\n".join(lines) + "\n")
     plain_env = {**os.environ, "PRODUCTLENS_DB": uri, "HF_HUB_OFFLINE": "1"}
     runs = [
-        _cli(s3, uri, "stats"),
-        _run_cli(plain_env, tmp_path, "--json", "stats"),
-        _cli(s3, uri, "--clip", settings.clip_model, "search", "usb cable", "--catalog", "mini"),
+        s3.cli(uri, "stats"),
+        run_cli(plain_env, tmp_path, "--json", "stats"),
+        s3.cli(uri, "--clip", settings.clip_model, "search", "usb cable", "--catalog", "mini"),
     ]
     outputs = [(*r.communicate(timeout=300), r.returncode) for r in runs]
     assert [code for *_, code in outputs] == [0, 0, 0], outputs
@@ -187,7 +166,7 @@ def test_credentials_never_reach_the_output(s3, s3_sample, tmp_path):
     assert "s3://productlens/" in outputs[0][0] and "40 products" in outputs[0][0]
     # A server that is not there: a short, clear error, still without the credentials.
     down = S3Server("http://127.0.0.1:9")
-    failed = _cli(down, uri, "stats")
+    failed = down.cli(uri, "stats")
     out, err = failed.communicate(timeout=120)
     assert failed.returncode == 2
     assert err.startswith("error: cannot open the store at s3://productlens/") and len(err) < 600

@@ -5,11 +5,11 @@ failures real HTTP failures for LanceDB's own client. Nothing is patched."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 
 import pytest
@@ -17,33 +17,20 @@ import pytest
 from core.store.database import REMOTE_REFRESH
 from tests.app_session import AppSession, found_products, one_line_error, open_session, search_for
 from tests.browser import running_app
-from tests.conftest import ROOT, SHOP_ROWS, store_env, write_shop_csv
+from tests.conftest import SHOP_ROWS, store_env, write_shop_csv
 from tests.fault_proxy import FaultProxy, fault_proxy
-from tests.object_storage import BUCKET, S3Server, s3_server
+from tests.object_storage import BUCKET, S3Server
 
 pytest.importorskip("moto", reason="make installs moto[server] with dev")
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with s3_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
 def s3_copy(s3, embedded_sample) -> str:
     """The embedded sample's store, copied file by file into the bucket: a Lance table
     is the same files on a disk and in a bucket."""
-    import boto3
-
-    from tests.object_storage import ACCESS_KEY, SECRET_KEY
-
     uri = s3.uri("faults")
     prefix = uri.removeprefix(f"s3://{BUCKET}/")
-    client = boto3.client(
-        "s3", endpoint_url=s3.endpoint, aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
-    )  # fmt: skip
+    client = s3.client()
     root = Path(embedded_sample.db_path)
     for path in root.rglob("*"):
         if path.is_file() and not path.name.startswith(".write.lock"):
@@ -58,16 +45,22 @@ def proxy(s3):
 
 
 @pytest.fixture
-def app_on_proxy(s3_copy, proxy, embedded_sample) -> Iterator[Callable[..., AppSession]]:
-    """A real app server on the S3 copy of the sample, reached through the proxy, and a
-    way to open a session on it. (A server, not AppTest: AppTest runs a page on its own
-    after the first run, without the shell that guards it, which no browser ever sees.)"""
-    env = {
-        **store_env(embedded_sample), **S3Server(proxy.endpoint).env(s3_copy),
-        "PRODUCTLENS_WARM_UP": "0",
-    }  # fmt: skip
-    with running_app(env, timeout_s=120) as url:
-        yield lambda: open_session(url)
+def app_on_proxy(s3_copy, proxy, embedded_sample) -> Callable[..., ContextManager[AppSession]]:
+    """Start a real app server on the S3 copy of the sample, reached through the proxy
+    (with `extra` environment), and open a session on it. (A server, not AppTest: AppTest
+    runs a page on its own after the first run, without the shell that guards it, which
+    no browser ever sees.)"""
+
+    @contextlib.contextmanager
+    def serve(**extra: str) -> Iterator[AppSession]:
+        env = {
+            **store_env(embedded_sample), **S3Server(proxy.endpoint).env(s3_copy),
+            "PRODUCTLENS_WARM_UP": "0", **extra,
+        }  # fmt: skip
+        with running_app(env, timeout_s=120) as url, open_session(url) as session:
+            yield session
+
+    return serve
 
 
 @pytest.mark.parametrize(
@@ -110,14 +103,10 @@ def test_a_slow_store_is_waited_for(app_on_proxy, proxy: FaultProxy):
 
 
 @pytest.mark.slow  # its short twin: the server-stops case above (the same guard)
-def test_a_store_slower_than_the_timeout_is_one_line(s3_copy, proxy, embedded_sample):
+def test_a_store_slower_than_the_timeout_is_one_line(app_on_proxy, proxy: FaultProxy):
     """Each request takes longer than the (lowered) timeout: bounded, then one line (the
     client words a timeout as it words a refused connection)."""
-    env = {
-        **store_env(embedded_sample), **S3Server(proxy.endpoint).env(s3_copy),
-        "PRODUCTLENS_WARM_UP": "0", "PRODUCTLENS_STORAGE_TIMEOUT": "1s",
-    }  # fmt: skip
-    with running_app(env, timeout_s=120) as url, open_session(url) as session:
+    with app_on_proxy(PRODUCTLENS_STORAGE_TIMEOUT="1s") as session:
         assert found_products(search_for(session, "speaker wire cable"))
         proxy.slow(3)
         time.sleep(REMOTE_REFRESH.total_seconds() + 0.5)
@@ -157,9 +146,9 @@ def test_a_write_whose_commit_fails_stores_nothing_and_a_rerun_stores_all(
 
 
 def _cli(server: S3Server, uri: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **server.env(uri), "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "core.cli", *args]
-    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    process = server.cli(uri, *args)
+    out, err = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 # What LanceDB raised in these tests (and on a local store), verbatim but for the ports.
