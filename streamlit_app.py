@@ -38,12 +38,12 @@ _PLAIN_STATUS = {
 
 def sidebar(lens: Lens) -> None:
     store = lens.store
-    catalogs = store.catalogs.names()
     with st.sidebar:
         st.header("ProductLens")
         for page in PAGES:  # below the heading, not above it
             st.page_link(page)
         st.divider()
+        catalogs = store.catalogs.names()  # after the links: they stay when the store fails
         if not catalogs:
             st.warning("No catalog yet. Run `productlens ingest data/sample`.")
             return
