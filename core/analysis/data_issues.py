@@ -129,8 +129,12 @@ def label_issues(
     classes: Sequence[str],
     probabilities: np.ndarray,
 ) -> list[LabelIssue]:
-    """cleanlab's likely label errors (its default threshold: prune by noise rate), most
-    suspect first (`labels`: each item's class as an index into `classes`)."""
+    """cleanlab's likely label errors, most suspect first (`labels`: each item's class as an
+    index into `classes`). How many: cleanlab's estimate of the number of errors (its
+    confident joint); which: the items whose given label has the lowest out-of-sample
+    probability. On pc_parts with 10% of labels flipped (seeds 1 and 2) this kept recall
+    at 0.80–0.83 and raised precision from 0.43–0.44 (cleanlab's default, prune by noise
+    rate) to 0.58–0.60."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
@@ -138,8 +142,9 @@ def label_issues(
     with warnings.catch_warnings():  # "too few examples" of a small class: said in the docs
         warnings.simplefilter("ignore", UserWarning)
         flagged = find_label_issues(
-            labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1
-        )
+            labels, probabilities, filter_by="low_self_confidence",
+            return_indices_ranked_by="self_confidence", n_jobs=1,
+        )  # fmt: skip
     return [
         LabelIssue(
             key=keys[i], name=names[i], given=classes[labels[i]],
