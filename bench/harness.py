@@ -22,6 +22,7 @@ from bench.context import RESULTS, Context
 from bench.encoders import suite_cli, suite_encoders
 from bench.load import suite_load, suite_writes_while_reading
 from bench.quality import suite_offline_clip, suite_retrieval_quality
+from bench.scale import suite_scale
 from bench.scale_out import suite_object_storage, suite_ray_embed
 from bench.speed import (
     suite_ann,
@@ -52,6 +53,7 @@ SUITES: dict[str, Callable[[Context], list[dict[str, Any]]]] = {
     "ray_embed": suite_ray_embed,
     "load": suite_load,
     "writes_while_reading": suite_writes_while_reading,
+    "scale": suite_scale,
 }
 
 

@@ -26,6 +26,13 @@ from core.progress import Progress
 
 CACHE_FORMAT = 2  # 2: maps keep their named regions; older files are recomputed
 PCA_ABOVE = 5_000  # points; above this, PCA to `pca_dims` first (UMAP's kNN is the cost)
+# Above this many points UMAP is fitted on a seeded sample of FIT_SAMPLE, and every other
+# point is placed at the similarity-weighted mean of its PLACE_NEIGHBOURS nearest sampled
+# points (UMAP's own transform starts there, then optimises for minutes at 1M points).
+FIT_SAMPLE_ABOVE = 50_000
+FIT_SAMPLE = 25_000
+PLACE_NEIGHBOURS = 10
+PLACE_BLOCK = 20_000  # points placed per block: memory stays at one block's neighbours
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,40 @@ def _reduce(vectors: np.ndarray, params: MapParams) -> np.ndarray:
     return PCA(params.pca_dims, random_state=params.seed).fit_transform(vectors)
 
 
+def _unit_rows(points: np.ndarray) -> np.ndarray:
+    points = np.ascontiguousarray(points, dtype=np.float32)
+    return points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+
+
+def _fit_sample_and_place(
+    vectors: np.ndarray, params: MapParams, init: np.ndarray | None
+) -> np.ndarray:
+    """A large map: PCA and UMAP fitted on a seeded sample; the rest placed by their
+    nearest sampled points (cosine, in the PCA space UMAP saw)."""
+    import faiss
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(params.seed)
+    sample = np.sort(rng.choice(len(vectors), FIT_SAMPLE, replace=False))
+    pca = PCA(min(params.pca_dims, vectors.shape[1]), random_state=params.seed)
+    fitted = pca.fit_transform(vectors[sample]).astype(np.float32)
+    coords = np.empty((len(vectors), params.n_components), dtype=np.float32)
+    coords[sample] = umap_coords(fitted, params, None if init is None else init[sample])
+    index = faiss.IndexFlatIP(fitted.shape[1])
+    index.add(_unit_rows(fitted))
+    rest = np.setdiff1d(np.arange(len(vectors)), sample, assume_unique=True)
+    sampled = coords[sample]
+    for start in range(0, len(rest), PLACE_BLOCK):
+        rows = rest[start : start + PLACE_BLOCK]
+        similarity, nearest = index.search(
+            _unit_rows(pca.transform(vectors[rows])), PLACE_NEIGHBOURS
+        )
+        weights = np.maximum(similarity, 1e-6) ** 4  # the closest neighbours decide
+        weights /= weights.sum(axis=1, keepdims=True)
+        coords[rows] = np.einsum("nk,nkc->nc", weights, sampled[nearest])
+    return coords
+
+
 def umap_coords(
     vectors: np.ndarray, params: MapParams, init: np.ndarray | None = None
 ) -> np.ndarray:
@@ -74,6 +115,8 @@ def umap_coords(
     cache_kernels()  # compiled once per machine, not once per process
 
     n = len(vectors)
+    if n > FIT_SAMPLE_ABOVE:
+        return _fit_sample_and_place(vectors, params, init)
     if n < 4:  # UMAP needs a neighbourhood; a handful of points is drawn as is
         out = np.zeros((n, params.n_components), dtype=np.float32)
         out[:, 0] = np.arange(n)

@@ -22,7 +22,7 @@ Embedding commits batch by batch instead (core.embed), so a long run keeps what 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -170,20 +170,23 @@ class Database:
     def upsert(
         self,
         table: Any,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[Any],
         keys: list[str],
         progress: Progress | None = None,
         phase: str = "rows",
+        to_row: Callable[[Any], dict[str, Any]] | None = None,
     ) -> None:
         """Insert or replace `rows` by `keys` in one commit: a reader sees the table before
         or after, never half of it. Rows stream in chunks, so memory holds one chunk of
-        Arrow at a time beside the rows."""
+        Arrow at a time beside the rows; `to_row` makes each row's dict inside its chunk
+        (1M products made into dicts at once would double the ingest's memory)."""
         schema = table.schema
 
         def batches() -> Iterator[pa.RecordBatch]:
             for start in range(0, len(rows), UPSERT_CHUNK):
                 chunk = rows[start : start + UPSERT_CHUNK]
-                yield from pa.Table.from_pylist(list(chunk), schema).to_batches()
+                chunk = [to_row(r) for r in chunk] if to_row else list(chunk)
+                yield from pa.Table.from_pylist(chunk, schema).to_batches()
                 if progress:
                     progress(min(start + UPSERT_CHUNK, len(rows)), len(rows), phase)
 

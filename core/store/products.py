@@ -40,8 +40,8 @@ class Products:
     ) -> None:
         validate_catalog_name(catalog)
         table = self.table() or self.database.open_or_create(PRODUCTS, PRODUCT_SCHEMA)
-        rows = [product_row(catalog, p) for p in products]
-        self.database.upsert(table, rows, PRODUCT_KEYS, progress, "products")
+        self.database.upsert(table, products, PRODUCT_KEYS, progress, "products",
+                             to_row=lambda p: product_row(catalog, p))  # fmt: skip
 
     def where(
         self, catalog: str, where: str | None = None, columns: list[str] | None = None

@@ -100,6 +100,13 @@ class Vectors:
         with self.database.write(table):
             table.add(pa.Table.from_arrays(arrays, schema=schema))
 
+    def delete_catalog(self, kind: str, model_key: str, catalog: str) -> None:
+        """Drop one catalog's vectors from a (kind, model) table (before a bulk reload)."""
+        table = self.open(kind, model_key)
+        if table is not None:
+            with self.database.write(table):
+                table.delete(f"catalog = {sql_str(catalog)}")
+
     def index_names(self, kind: str, model_key: str, changed: bool) -> None:
         """(Re)build the full-text index on names after a write, or when it is missing."""
         table = self.open(kind, model_key)

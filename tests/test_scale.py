@@ -1,0 +1,98 @@
+"""The scale path's short twin (`python -m bench --only scale` runs it at 100k and 1M): a
+synthetic catalog of 20k products from real rows, ingested, its vectors written through
+the store so `embed` reuses them all, a map fitted on a sample with the rest placed, and
+the Catalog's sort and a search on it."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from bench.scale_catalog import catalog_name, load_into, real_rows, recipe, write_csv
+from tests.conftest import KAGGLE_CSV, needs_kaggle
+
+PRODUCTS = 20_000
+
+
+@pytest.fixture(scope="module")
+def scale_store(tmp_path_factory):
+    from core.store import Store
+
+    folder = tmp_path_factory.mktemp("scale")
+    rows = real_rows((KAGGLE_CSV,))[:400]
+    catalog = catalog_name(PRODUCTS)
+    path = write_csv(PRODUCTS, folder / f"{catalog}.csv", seed=3, rows=rows)
+    store = Store(folder / "db")
+    done = load_into(store, catalog, path, PRODUCTS, 3, rows=rows)
+    return store, catalog, path, rows, done
+
+
+@needs_kaggle
+def test_the_synthetic_catalog_is_made_of_real_rows_and_says_so(scale_store):
+    _, catalog, path, rows, done = scale_store
+    assert catalog == "synthetic-20k"
+    assert done["ingested"] == PRODUCTS and done["vectors"] == PRODUCTS
+    plan = recipe(rows, PRODUCTS, 3)
+    made = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(made) == PRODUCTS
+    for i in (0, 1, 7_777, PRODUCTS - 1):
+        head = rows[plan.head[i]]["name"].split()
+        assert made[i]["name"].split()[: (len(head) + 1) // 2] == head[: (len(head) + 1) // 2]
+        assert made[i]["link"] == f"https://example.invalid/synthetic/{i}"
+        assert made[i]["ratings"] == rows[plan.rated[i]]["ratings"]
+    # seeded: the same seed makes the same file
+    again = write_csv(PRODUCTS, path.with_name("again.csv"), seed=3, rows=rows)
+    assert again.read_bytes() == path.read_bytes()
+
+
+@needs_kaggle
+def test_embed_reuses_every_written_vector_and_the_map_places_the_rest(
+    scale_store, monkeypatch, tmp_path
+):
+    from core.analysis import projection
+    from core.embed import embed_texts
+    from core.models.text import load_text_model
+    from core.settings import Settings
+
+    store, catalog, *_ = scale_store
+    report = embed_texts(store, catalog, load_text_model(Settings()))
+    assert (report.computed, report.reused) == (0, PRODUCTS)
+
+    monkeypatch.setattr(projection, "FIT_SAMPLE_ABOVE", 5_000)
+    monkeypatch.setattr(projection, "FIT_SAMPLE", 2_000)
+    key = load_text_model(Settings()).source.key
+    made = projection.catalog_projection(store, catalog, "text", key, tmp_path)
+    assert len(made.ids) == PRODUCTS and np.isfinite(made.coords).all()
+    # A placed point lies nearer its most similar sampled point than most sampled points.
+    ids, vectors = store.vectors.load("text", key, catalog)
+    where = {pid: i for i, pid in enumerate(made.ids)}
+    coords = made.coords[[where[pid] for pid in ids]]
+    rng = np.random.default_rng(0)
+    sample = np.sort(np.random.default_rng(projection.MapParams().seed).choice(
+        PRODUCTS, 2_000, replace=False))  # fmt: skip
+    placed = rng.choice(np.setdiff1d(np.arange(PRODUCTS), sample), 300, replace=False)
+    nearest = sample[np.argmax(vectors[placed] @ vectors[sample].T, axis=1)]
+    to_nearest = np.linalg.norm(coords[placed] - coords[nearest], axis=1)
+    to_sample = np.linalg.norm(coords[placed][:, None] - coords[sample][None], axis=2)
+    beaten = (to_sample < to_nearest[:, None]).mean(axis=1)
+    assert np.median(beaten) < 0.05, np.median(beaten)
+
+
+@needs_kaggle
+def test_the_catalog_sorts_all_products_and_search_answers(scale_store, monkeypatch):
+    from core.lens import get_lens
+    from core.retrieval.search import search
+    from core.store.browse import CatalogFilter, SortOrder, catalog_page
+
+    store, catalog, *_ = scale_store
+    page = catalog_page(store.products, catalog, CatalogFilter(), SortOrder("Price", False), 1, 50)
+    every = store.products.where(catalog, columns=["price"]).column("price").to_numpy(
+        zero_copy_only=False)  # fmt: skip
+    top = np.sort(every[~np.isnan(every)])[::-1][:50]
+    assert np.allclose(page.column("price").to_numpy(zero_copy_only=False), top)
+
+    monkeypatch.setenv("PRODUCTLENS_DB", str(store.location))
+    found = search(get_lens().searcher(catalog), "usb c charging cable", k=5)
+    assert len(found.hits) == 5
