@@ -12,6 +12,7 @@ from functools import cached_property, partial
 import pandas as pd
 
 from core.catalog.facts import CatalogFacts, build_facts
+from core.catalog.facts_store import stored_facts
 from core.models.clip import ClipModel, load_clip
 from core.models.clip_text import TextTower, load_clip_text
 from core.models.sources import ModelSource, resolve_clip, resolve_text_model
@@ -93,7 +94,11 @@ class Lens:
         with self._lock:
             facts = self._facts.get(key)
         if facts is None:
-            facts = build_facts(self.catalog_frame(catalog))
+            products = self.store.products.count(catalog)
+            facts = stored_facts(
+                self.settings.facts_cache_dir, self.store.location, catalog, key[1], products,
+                lambda: build_facts(self.catalog_frame(catalog)),
+            )  # fmt: skip
             with self._lock:
                 self._facts = {k: v for k, v in self._facts.items() if k[0] != catalog}
                 self._facts[key] = facts

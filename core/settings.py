@@ -86,6 +86,12 @@ class Settings:
         return self.image_cache_dir.parent / "projections"
 
     @property
+    def facts_cache_dir(self) -> Path:
+        """Large catalogs' facts (brands, listings, names' words), beside the maps (safe to
+        delete: they are built again)."""
+        return self.image_cache_dir.parent / "facts"
+
+    @property
     def activation_cache_dir(self) -> Path:
         """Photos' activations after frozen image-tower blocks (core.models.activation_cache),
         beside the image cache (safe to delete: they are computed again)."""

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.catalog.images import FAILED, MISSING, OK
@@ -210,10 +211,22 @@ def products_tab() -> None:
     )  # fmt: skip
 
 
+def binned_bars(values: np.ndarray, bins: int, height: int):
+    """A histogram binned here, so the browser gets `bins` bars, not every product's value
+    (a million ratings would be megabytes of chart data)."""
+    counts, edges = np.histogram(values, bins=bins) if len(values) else (np.zeros(1), [0, 1])
+    centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    chart = go.Figure(go.Bar(x=centres, y=counts, width=widths,
+                             hovertemplate="%{y:,} products<extra></extra>"))  # fmt: skip
+    chart.update_layout(height=height, bargap=0.02, showlegend=False, yaxis_title="products",
+                        margin={"t": 30})  # fmt: skip
+    return chart
+
+
 def price_histogram(prices: pd.Series, currency: str):
     """Prices on a log axis (₹99 and ₹1,49,900 in one catalog), ticked in the currency."""
     logs = np.log10(prices.to_numpy(dtype=float))
-    chart = px.histogram(x=logs, nbins=40, height=420)
+    chart = binned_bars(logs, 40, 420)
     low, high = (logs.min(), logs.max()) if len(logs) else (0.0, 1.0)
     ticks = [m * 10**e for e in range(int(low), int(high) + 2) for m in (1, 2, 5)]
     ticks = [t for t in ticks if 10**low / 2 <= t <= 10**high * 2]
@@ -221,8 +234,6 @@ def price_histogram(prices: pd.Series, currency: str):
         tickvals=np.log10(ticks), ticktext=[format_price(t, currency) for t in ticks],
         title=f"price ({currency}, log scale)" if currency else "price (log scale)",
     )  # fmt: skip
-    chart.update_traces(hovertemplate="%{y} products<extra></extra>")
-    chart.update_layout(showlegend=False, yaxis_title="products", margin={"t": 30})
     return chart
 
 
@@ -254,23 +265,34 @@ def summary_tab() -> None:
 
         low_left, low_right = st.columns(2)
         ratings = shown["rating"].dropna()
-        rating_chart = px.histogram(ratings, nbins=20, labels={"value": "rating"}, height=380)
-        rating_chart.update_layout(showlegend=False, yaxis_title="products", margin={"t": 30})
+        rating_chart = binned_bars(ratings.to_numpy(dtype=float), 20, 380)
+        rating_chart.update_xaxes(title="rating")
         low_left.markdown(f"**Rating distribution** ({len(ratings):,} rated)")
         low_left.plotly_chart(rating_chart, width="stretch", config=CHART_CONFIG)
 
         both = shown.dropna(subset=["rating", "discount_pct"])
-        scatter = px.density_heatmap(
-            both, x="discount_pct", y="rating", nbinsx=20, nbinsy=16, height=380,
-            labels={"discount_pct": "discount (%)", "rating": "rating"},
-        )  # fmt: skip
-        scatter.update_layout(margin={"t": 30}, coloraxis_colorbar={"title": "products"})
+        scatter = density_heatmap(both["discount_pct"], both["rating"])
         low_right.markdown(
             f"**Discount vs rating** ({len(both):,} products: {relation(both)})"
             if len(both) > 2
             else "**Discount vs rating**"
         )
         low_right.plotly_chart(scatter, width="stretch", config=CHART_CONFIG)
+
+
+def density_heatmap(discount: pd.Series, rating: pd.Series):
+    """Discount against rating as counts in a 20 × 16 grid, binned here."""
+    counts, x_edges, y_edges = np.histogram2d(
+        discount.to_numpy(dtype=float), rating.to_numpy(dtype=float), bins=(20, 16)
+    )
+    chart = go.Figure(go.Heatmap(
+        z=counts.T, x=(x_edges[:-1] + x_edges[1:]) / 2, y=(y_edges[:-1] + y_edges[1:]) / 2,
+        colorscale="Blues", colorbar={"title": "products"},
+        hovertemplate="discount %{x:.0f}%, rating %{y:.1f}: %{z:,} products<extra></extra>",
+    ))  # fmt: skip
+    chart.update_layout(height=380, margin={"t": 30}, xaxis_title="discount (%)",
+                        yaxis_title="rating")  # fmt: skip
+    return chart
 
 
 def relation(both: pd.DataFrame) -> str:

@@ -7,17 +7,19 @@ The page opens on the default map computed when the vectors were embedded
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.clusters import map_regions
+from core.analysis.clusters import Regions, map_regions
 from core.analysis.labels import ANALYSIS_CLASSES, VOCABULARY, stored_labels
 from core.analysis.model_choices import clip_spec_for_key
 from core.analysis.projection import (
     MapParams,
+    Projection,
     catalog_projection,
     is_cached,
     modality_gap,
@@ -38,6 +40,9 @@ from pages.map_figure import MapPoints, loading_figure, map_figure, map_title, p
 from pages.map_hover import HoverPhotos, show_hover_photos
 
 MAX_LISTED = 200
+# Points drawn as WebGL markers, each with its hover: a larger map is drawn as a seeded
+# sample of this many, plus every found or selected point (the page says so).
+MAX_DRAWN = 100_000
 NEIGHBOURS = 8
 DEFAULT = MapParams()
 
@@ -222,6 +227,23 @@ def regions_of(map_key: str, _coords: np.ndarray, _names: list[str]):
 shown_colour: dict[int, str] = {}  # product id → the value it is coloured by, on the left map
 
 
+def drawn(projection: Projection, keep: list[int]) -> Projection:
+    """The points a map draws: all of them, or for a large map a seeded sample (the same
+    rows on both sides of a comparison) with every point in `keep`."""
+    if len(projection.ids) <= MAX_DRAWN:
+        return projection
+    ids = np.asarray(projection.ids)
+    chosen = np.random.default_rng(0).choice(len(ids), MAX_DRAWN, replace=False)
+    if keep:
+        chosen = np.union1d(chosen, np.flatnonzero(np.isin(ids, keep)))
+    chosen.sort()
+    regions = projection.regions
+    if regions is not None:
+        regions = Regions(regions.assignment[chosen], regions.labels)
+    return replace(projection, ids=ids[chosen].tolist(), coords=projection.coords[chosen],
+                   regions=regions)  # fmt: skip
+
+
 SIDE_BY_SIDE_PX = 240  # a half-page map to place labels for: ~220 px of plot at 800 px
 
 
@@ -233,6 +255,7 @@ def figure(
     modality: int = 0,
     width_px: int = 1000,
 ):
+    projection = drawn(projection, highlighted)
     ids = projection.ids
     rows = frame.reindex(ids)
     regions = projection.regions
@@ -313,8 +336,16 @@ last_find_key = f"map-find-last-{catalog}"
 new_find = find.strip() != st.session_state.get(last_find_key, "")
 st.session_state[last_find_key] = find.strip()
 
+sampled = (
+    f" (drawn: a sample of {MAX_DRAWN:,} and the products found or selected)"
+    if len(left_map.ids) > MAX_DRAWN else ""
+)  # fmt: skip
+fitted = (
+    f" (fitted on {int(left_map.meta['fitted_on']):,} of them, the rest placed by their "
+    "nearest)" if left_map.meta.get("fitted_on") else ""
+)  # fmt: skip
 st.caption(
-    f"{len(left_map.ids):,} points · UMAP {left_map.seconds:.1f} s"
+    f"{len(left_map.ids):,} points{sampled} · UMAP {left_map.seconds:.1f} s{fitted}"
     f"{' (computed earlier, read from disk)' if left_map.cached else ''} · neighbours "
     f"{params.n_neighbors}, min distance {params.min_dist}"
     + (f" · {len(found):,} match “{find.strip()}”" if find.strip() else "")

@@ -56,8 +56,10 @@ facts = searcher.facts
 
 @st.cache_data(max_entries=8)
 def catalog_categories(db: str, name: str, version: int) -> list[str]:
-    frame = lens.catalog_frame(name)
-    return sorted(set(frame["sub_category"].dropna()) - {""})
+    import pyarrow.compute as pc
+
+    column = lens.store.products.where(name, columns=["sub_category"]).column("sub_category")
+    return sorted(set(pc.unique(column).to_pylist()) - {"", None})
 
 
 def price_step(currency: str) -> float:

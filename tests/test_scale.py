@@ -96,3 +96,35 @@ def test_the_catalog_sorts_all_products_and_search_answers(scale_store, monkeypa
     monkeypatch.setenv("PRODUCTLENS_DB", str(store.location))
     found = search(get_lens().searcher(catalog), "usb c charging cable", k=5)
     assert len(found.hits) == 5
+
+
+@needs_kaggle
+def test_a_large_catalogs_facts_are_kept_on_disk_per_version(scale_store, monkeypatch, tmp_path):
+    from core.catalog import facts_store
+    from core.catalog.facts import build_facts
+    from core.catalog.facts_store import stored_facts
+    from core.lens import get_lens
+
+    store, catalog, *_ = scale_store
+    monkeypatch.setattr(facts_store, "STORED_FROM", 10_000)
+    monkeypatch.setenv("PRODUCTLENS_DB", str(store.location))
+    frame = get_lens().catalog_frame(catalog)
+    builds: list[int] = []
+
+    def build():
+        builds.append(1)
+        return build_facts(frame)
+
+    version = store.products.version()
+    first = stored_facts(tmp_path, store.location, catalog, version, PRODUCTS, build)
+    again = stored_facts(tmp_path, store.location, catalog, version, PRODUCTS, build)
+    assert len(builds) == 1  # the second came from the file
+    assert np.array_equal(again.ids, first.ids) and again.vocabulary == first.vocabulary
+    assert again.variants(int(first.ids[0])) == first.variants(int(first.ids[0]))
+    stored_facts(tmp_path, store.location, catalog, version + 1, PRODUCTS, build)
+    assert len(builds) == 2 and len(list(tmp_path.glob("*.pickle"))) == 1  # older one gone
+    (next(tmp_path.glob("*.pickle"))).write_bytes(b"damaged")
+    stored_facts(tmp_path, store.location, catalog, version + 1, PRODUCTS, build)
+    assert len(builds) == 3  # a damaged file is rebuilt, not trusted
+    stored_facts(tmp_path / "small", store.location, catalog, version, 1_000, build)
+    assert len(builds) == 4 and not (tmp_path / "small").exists()  # small: memory only

@@ -219,6 +219,8 @@ def cached_projection(
         coords = procrustes_onto(init, coords)
     projection = Projection(ids, coords, params, time.perf_counter() - started, False)
     projection.meta = {"key": key, **{k: str(v) for k, v in key_parts.items()}}
+    if len(ids) > FIT_SAMPLE_ABOVE:
+        projection.meta["fitted_on"] = FIT_SAMPLE
     if names is not None and params.n_components == 2:
         projection.regions = map_regions(coords, names(ids))
     _save(path, projection)

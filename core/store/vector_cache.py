@@ -111,10 +111,12 @@ def load_matrix(index: VectorIndex, catalog: str) -> VectorMatrix:
     data = index.read(catalog, ["product_id", "vector", *MASK_COLUMNS])
     n = data.num_rows
     vectors = vectors_of(data) if n else np.zeros((0, 1), dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True) if n else np.ones((0, 1))
+    data = data.drop_columns(["vector"])  # Arrow's copy goes before the rest is built
+    if n:  # unit length in place: no second matrix
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     return VectorMatrix(
         ids=np.asarray(data.column("product_id").to_pylist(), dtype=np.int64),
-        vectors=(vectors / np.where(norms > 0, norms, 1)).astype(np.float32),
+        vectors=vectors,
         price=_as_float(data.column("price")),
         rating=_as_float(data.column("rating")),
         rating_count=_as_float(data.column("rating_count")),

@@ -96,9 +96,20 @@ def catalog_where(catalog: str, filters: Filters | None = None) -> str:
 
 
 def vectors_of(data: pa.Table) -> np.ndarray:
-    """The `vector` column of Arrow rows as a float32 matrix (one row per vector)."""
+    """The `vector` column of Arrow rows as a float32 matrix (one row per vector), copied
+    chunk by chunk into one array: a million vectors cost their own size once more, not
+    three times (combining the chunks first would copy them twice)."""
     n = data.num_rows
     if not n:
         return np.zeros((0, 0), dtype=np.float32)
-    flat = data.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return flat.reshape(n, -1).astype(np.float32, copy=False)
+    column = data.column("vector")
+    if not isinstance(column.type, pa.FixedSizeListType):  # a list of any length per row
+        flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(n, -1).astype(np.float32, copy=False)
+    out = np.empty((n, column.type.list_size), dtype=np.float32)
+    row = 0
+    for chunk in column.chunks:
+        flat = chunk.flatten().to_numpy(zero_copy_only=False)
+        out[row : row + len(chunk)] = flat.reshape(len(chunk), -1)
+        row += len(chunk)
+    return out
