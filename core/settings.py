@@ -61,6 +61,9 @@ class Settings:
     hub_probe_timeout_s: float = 2.0
     encoder: str = "auto"  # one of ENCODERS
     warm_up: bool = True  # the app loads the query encoders in the background at start
+    # Markers an Embedding map draws (each with its hover); a larger map is drawn as a
+    # picture of every point under a sample of this many.
+    map_markers: int = 30_000
     # Endpoint, region, credentials for an object-storage store; never printed.
     storage_options: StorageOptions = field(default_factory=StorageOptions, repr=False)
 
@@ -113,6 +116,7 @@ _ENV_KEYS: dict[str, str] = {
     "PRODUCTLENS_SAMPLE_DIR": "sample_dir",
     "PRODUCTLENS_OFFICE_ITEMS": "office_items_dir",
     "PRODUCTLENS_TOP_K": "top_k",
+    "PRODUCTLENS_MAP_MARKERS": "map_markers",
     "PRODUCTLENS_LLM_MODEL": "llm_model",
     "PRODUCTLENS_LLM_API_BASE": "llm_api_base",
     "PRODUCTLENS_LLM_API_KEY": "llm_api_key",
@@ -126,7 +130,7 @@ _PATH_FIELDS = {
     "data_dir", "db_path", "image_cache_dir", "models_dir", "runs_dir", "sample_dir",
     "office_items_dir",
 }  # fmt: skip
-_INT_FIELDS = {"top_k"}
+_INT_FIELDS = {"top_k", "map_markers"}
 _FLOAT_FIELDS = {"llm_timeout_s"}
 
 

@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.clusters import Regions, map_regions
+from core.analysis.clusters import map_regions
 from core.analysis.labels import ANALYSIS_CLASSES, VOCABULARY, stored_labels
 from core.analysis.model_choices import clip_spec_for_key
 from core.analysis.projection import (
     MapParams,
-    Projection,
     catalog_projection,
     is_cached,
     modality_gap,
@@ -36,19 +35,36 @@ from pages.common import (
     prices_of,
     thumbnail,
 )
-from pages.map_figure import MapPoints, loading_figure, map_figure, map_title, price_bands
+from pages.map_density import (
+    Extent,
+    density_image,
+    drawn_rows,
+    is_large,
+    large_selection,
+    subset,
+)
+from pages.map_figure import (
+    MapPoints,
+    colour_of,
+    loading_figure,
+    map_figure,
+    map_title,
+    price_bands,
+)
 from pages.map_hover import HoverPhotos, show_hover_photos
 
 MAX_LISTED = 200
-# Points drawn as WebGL markers, each with its hover: a larger map is drawn as a seeded
-# sample of this many, plus every found or selected point (the page says so).
-MAX_DRAWN = 100_000
 NEIGHBOURS = 8
 DEFAULT = MapParams()
 
 
 lens, catalog = open_page("Embedding map")
 settings = lens.settings
+# Points drawn as WebGL markers, each with its hover. A larger 2-D map is drawn as a
+# picture of every point (pages/map_density.py) under a seeded sample of this many markers
+# (plus every found or selected one); box and lasso select among all points, and a box
+# can be zoomed into (the picture and the sample are redrawn for it).
+MAX_DRAWN = settings.map_markers
 store = lens.store
 CACHE = settings.map_cache_dir
 
@@ -224,24 +240,7 @@ def regions_of(map_key: str, _coords: np.ndarray, _names: list[str]):
     return map_regions(_coords, _names)
 
 
-shown_colour: dict[int, str] = {}  # product id → the value it is coloured by, on the left map
-
-
-def drawn(projection: Projection, keep: list[int]) -> Projection:
-    """The points a map draws: all of them, or for a large map a seeded sample (the same
-    rows on both sides of a comparison) with every point in `keep`."""
-    if len(projection.ids) <= MAX_DRAWN:
-        return projection
-    ids = np.asarray(projection.ids)
-    chosen = np.random.default_rng(0).choice(len(ids), MAX_DRAWN, replace=False)
-    if keep:
-        chosen = np.union1d(chosen, np.flatnonzero(np.isin(ids, keep)))
-    chosen.sort()
-    regions = projection.regions
-    if regions is not None:
-        regions = Regions(regions.assignment[chosen], regions.labels)
-    return replace(projection, ids=ids[chosen].tolist(), coords=projection.coords[chosen],
-                   regions=regions)  # fmt: skip
+shown_colour = pd.Series(dtype=str)  # product id → the value it is coloured by, on the left map
 
 
 SIDE_BY_SIDE_PX = 240  # a half-page map to place labels for: ~220 px of plot at 800 px
@@ -255,19 +254,32 @@ def figure(
     modality: int = 0,
     width_px: int = 1000,
 ):
-    projection = drawn(projection, highlighted)
+    global shown_colour
     ids = projection.ids
-    rows = frame.reindex(ids)
     regions = projection.regions
     if regions is None and not modality and (show_clusters or colour_by == "map region"):
-        names = rows["name"].fillna("").tolist()
+        names = frame["name"].reindex(ids).fillna("").tolist()
         regions = regions_of(projection.meta.get("key", index.label), projection.coords, names)
+        projection = replace(projection, regions=regions)
     colour, legend = colours(ids, key, regions), colour_by
     if modality:
         colour = pd.Series(["image"] * modality + ["name (text)"] * (len(ids) - modality))
         legend = "shown as"
     elif index == table:  # the left map's values, for the product card
-        shown_colour.update(zip(ids, colour.astype(str), strict=True))
+        shown_colour = pd.Series(colour.astype(str).to_numpy(), index=ids)
+    background = None
+    if is_large(projection, MAX_DRAWN, modality):
+        if not pd.api.types.is_numeric_dtype(colour) or isinstance(
+            colour.dtype, pd.CategoricalDtype
+        ):  # one legend order for the picture and the sampled markers
+            colour = colour.astype("category")
+        extent = zoom or Extent.around(projection.coords)
+        picture = density_image(projection.coords, colour, colour_of(colour), extent)
+        background = (picture, extent)
+        rows = drawn_rows(projection, extent, highlighted, MAX_DRAWN)
+        projection, colour = subset(projection, rows), colour.iloc[rows]
+        ids, regions = projection.ids, projection.regions
+    rows = frame.reindex(ids)
     points = MapPoints(
         coords=projection.coords,
         product_ids=ids,
@@ -278,7 +290,8 @@ def figure(
     )
     ringed = np.isin(np.asarray(ids), highlighted) if highlighted else None
     shown_regions = regions if show_clusters and not modality else None
-    return map_figure(points, map_title(index), ringed, shown_regions, width_px=width_px)
+    return map_figure(points, map_title(index), ringed, shown_regions, width_px=width_px,
+                      background=background)  # fmt: skip
 
 
 def progress_bar():
@@ -336,9 +349,13 @@ last_find_key = f"map-find-last-{catalog}"
 new_find = find.strip() != st.session_state.get(last_find_key, "")
 st.session_state[last_find_key] = find.strip()
 
+zoom_key, box_key = f"map-zoom-{catalog}-{table.label}", f"map-box-{catalog}-{table.label}"
+zoom: Extent | None = st.session_state.get(zoom_key)
 sampled = (
-    f" (drawn: a sample of {MAX_DRAWN:,} and the products found or selected)"
-    if len(left_map.ids) > MAX_DRAWN else ""
+    f" (every point drawn as a picture; {MAX_DRAWN:,} of them, and the products found or "
+    "selected, as markers to hover and click; a box or lasso selects among all points"
+    + ("; zoomed into a box" if zoom else "") + ")"
+    if is_large(left_map, MAX_DRAWN, images) else ""
 )  # fmt: skip
 fitted = (
     f" (fitted on {int(left_map.meta['fitted_on']):,} of them, the rest placed by their "
@@ -370,6 +387,10 @@ with chart_slot.container():
             config=CHART_CONFIG, **chart,
         )  # fmt: skip
         picked = plotly_selected_ids(event)
+        if is_large(left_map, MAX_DRAWN, images):
+            inside, box = large_selection(event, left_map)
+            picked = inside or picked
+            st.session_state[box_key] = box
     else:
         col_l, col_r = st.columns(2)
         with col_l:
@@ -387,6 +408,14 @@ with chart_slot.container():
         picked = plotly_selected_ids(event_l) or plotly_selected_ids(event_r)
         st.caption("The right map starts from the left one's layout and is rotated onto it.")
 show_hover_photos(photos.snapshot())  # those made so far: the rest join on a later rerun
+if is_large(left_map, MAX_DRAWN, images) and (st.session_state.get(box_key) or zoom):
+    zooming = st.container(horizontal=True)
+    if st.session_state.get(box_key) and zooming.button("Zoom into the box"):
+        st.session_state[zoom_key] = st.session_state.pop(box_key)
+        st.rerun()
+    if zoom and zooming.button("Whole map"):
+        st.session_state.pop(zoom_key, None)
+        st.rerun()
 
 new_pick = None
 if picked != st.session_state.get("map-event-last", []):

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import plotly.graph_objects as go
 from core.analysis.clusters import Regions, placed_labels
 from core.catalog.parse import format_price
 from core.store.schema import VectorKey
+from pages.map_density import Extent
 
 NO_PRICE = "(no price)"
 LABEL_CHAR_PX = 7.5  # a bold 12 px region label's mean character width
@@ -96,14 +98,29 @@ def _trace(
     )  # fmt: skip
 
 
-def _colour_traces(points: MapPoints) -> list[dict]:
-    size = 3 if points.coords.shape[1] == 3 else 6
+def colour_order(colour: pd.Series) -> list[str]:
+    """The legend's order of a categorical colour."""
+    if isinstance(colour.dtype, pd.CategoricalDtype):
+        return [str(c) for c in colour.cat.categories]
+    return list(dict.fromkeys(colour.astype(str)))  # order of first appearance
+
+
+def colour_of(colour: pd.Series) -> dict[str, str]:
+    """Each category's colour, as the legend shows it."""
+    order = colour_order(colour)
+    colours = palette(len(order))
+    return {value: colours[i % len(colours)] for i, value in enumerate(order)}
+
+
+def _colour_traces(points: MapPoints, sampled: bool = False) -> list[dict]:
+    size = 3 if points.coords.shape[1] == 3 else (4 if sampled else 6)
+    opacity = 0.55 if sampled else 0.8  # over a density picture, markers stay light
     colour = points.colour
     names, customdata = points.hover_columns()
     if pd.api.types.is_numeric_dtype(colour) and not isinstance(colour.dtype, pd.CategoricalDtype):
         values = colour.to_numpy(dtype=float)
         marker = dict(
-            size=size, opacity=0.85, color=values, colorscale="Viridis",
+            size=size, opacity=opacity, color=values, colorscale="Viridis",
             # low on the right: the upright toolbar takes the top of that edge
             colorbar={"title": {"text": points.legend}, "yanchor": "bottom", "y": 0,
                       "len": 0.55},
@@ -115,17 +132,12 @@ def _colour_traces(points: MapPoints) -> list[dict]:
             hovertemplate=_hover(points.legend, "%{customdata[2]}"),
         )  # fmt: skip
         return [trace]
-    if isinstance(colour.dtype, pd.CategoricalDtype):
-        order = [str(c) for c in colour.cat.categories]
-    else:
-        order = list(dict.fromkeys(colour.astype(str)))  # order of first appearance
     text = colour.astype(str).to_numpy()
-    colours = palette(len(order))
     traces = []
-    for i, value in enumerate(order):
+    for value, hex_colour in colour_of(colour).items():
         rows = np.flatnonzero(text == value)
         if len(rows):
-            marker = {"size": size, "opacity": 0.8, "color": colours[i % len(colours)]}
+            marker = {"size": size, "opacity": opacity, "color": hex_colour}
             traces.append(
                 _trace(points.coords, (names, customdata), rows, marker=marker, name=value,
                        legendgroup=value, hovertemplate=_hover(points.legend, value))
@@ -140,10 +152,13 @@ def map_figure(
     regions: Regions | None = None,
     height: int = 600,
     width_px: int = 1000,
+    background: tuple[Any, Extent] | None = None,
 ) -> go.Figure:
     """The map: one trace per colour, rings round `highlighted` rows, region names that do
-    not overlap on a map about `width_px` wide, the legend underneath."""
-    fig = go.Figure(_colour_traces(points))
+    not overlap on a map about `width_px` wide, the legend underneath. With `background`
+    (a picture of every point and the extent it covers), `points` are a sample drawn
+    lightly over it."""
+    fig = go.Figure(_colour_traces(points, sampled=background is not None))
     two_d = points.coords.shape[1] == 2
     if two_d and highlighted is not None and highlighted.any():
         ring = {"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": "black"}}
@@ -187,6 +202,14 @@ def map_figure(
     )  # fmt: skip
     if not two_d:
         fig.update_layout(scene={"xaxis": axis, "yaxis": axis, "zaxis": axis})
+    if background is not None:
+        picture, extent = background
+        fig.add_layout_image(
+            source=picture, xref="x", yref="y", x=extent.x0, y=extent.y1, layer="below",
+            sizex=extent.x1 - extent.x0, sizey=extent.y1 - extent.y0, sizing="stretch",
+        )  # fmt: skip
+        fig.update_xaxes(range=[extent.x0, extent.x1])
+        fig.update_yaxes(range=[extent.y0, extent.y1])
     return fig
 
 

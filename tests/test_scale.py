@@ -128,3 +128,43 @@ def test_a_large_catalogs_facts_are_kept_on_disk_per_version(scale_store, monkey
     assert len(builds) == 3  # a damaged file is rebuilt, not trusted
     stored_facts(tmp_path / "small", store.location, catalog, version, 1_000, build)
     assert len(builds) == 4 and not (tmp_path / "small").exists()  # small: memory only
+
+
+@needs_kaggle
+def test_a_map_past_its_marker_budget_shows_every_point_as_a_picture(
+    scale_store, monkeypatch, tmp_path
+):
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from core.analysis import projection
+    from core.models.text import load_text_model
+    from core.settings import Settings
+    from tests.conftest import ROOT
+
+    store, catalog, *_ = scale_store
+    for name, value in {
+        "PRODUCTLENS_DB": str(store.location),
+        "PRODUCTLENS_CATALOG": catalog,
+        "PRODUCTLENS_IMAGE_CACHE": str(tmp_path / "images"),
+        "PRODUCTLENS_MAP_MARKERS": "3000",
+        "PRODUCTLENS_WARM_UP": "0",
+    }.items():
+        monkeypatch.setenv(name, value)  # fmt: skip
+    monkeypatch.setattr(projection, "FIT_SAMPLE_ABOVE", 5_000)
+    monkeypatch.setattr(projection, "FIT_SAMPLE", 2_000)
+    key = load_text_model(Settings()).source.key
+    projection.default_maps(store, catalog, tmp_path / "projections")  # as embed does
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/embedding_map.py").run()
+    assert not at.exception, at.exception
+    assert any("20,000 points (every point drawn as a picture; 3,000 of them" in c.value
+               for c in at.caption)  # fmt: skip
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert spec["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
+    markers = sum(len(trace.get("hovertext", [])) for trace in spec["data"])
+    assert 2_000 < markers <= 3_000  # the sample, not all 20,000
+    assert key in at.selectbox[0].value.model_key
