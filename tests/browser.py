@@ -490,6 +490,9 @@ def _type_and_enter(driver, label: str, text: str) -> None:
     _typed(driver, label, text).send_keys(Keys.ENTER)
 
 
+PAGE_SIZE = 50  # the Catalog page's rows per page
+
+
 def page_timings(
     url: str, out_dir: Path, find: str = "cable", width: int = 1400
 ) -> dict[str, float]:
@@ -512,7 +515,7 @@ def page_timings(
         )
         timings["map_first_open_s"] = _timed(
             driver, lambda: _open_link(driver, "Embedding map"),
-            f"{map_drawn} && {_text_on_page('points · UMAP')}",
+            f"{map_drawn} && {_text_on_page(' · UMAP ')}",
         )  # fmt: skip
         band = _option(driver, "Colour by", "price band")
         timings["map_colour_switch_s"] = _timed(driver, band.click, _legend_title("price band"))
@@ -537,6 +540,12 @@ def page_timings(
         timings["catalog_filter_s"] = _timed(
             driver, lambda: name_filter.send_keys(Keys.ENTER), _text_on_page(" match.")
         )
+        next_page = driver.find_element(
+            By.CSS_SELECTOR, '[data-testid="stNumberInput"] [data-testid="stNumberInputStepUp"]'
+        )
+        timings["catalog_next_page_s"] = _timed(
+            driver, next_page.click, _text_on_page(f"Products {PAGE_SIZE + 1:,}–")
+        )
         time.sleep(1.0)
         driver.save_screenshot(str(out_dir / "catalog-sorted-filtered.png"))
         driver.find_element(By.XPATH, "//*[@role='tab'][contains(., 'Summary charts')]").click()
@@ -545,7 +554,7 @@ def page_timings(
         driver.save_screenshot(str(out_dir / "catalog-summary.png"))
         timings["map_reopen_s"] = _timed(
             driver, lambda: _open_link(driver, "Embedding map"),
-            f"{map_drawn} && {_text_on_page('points · UMAP')}",
+            f"{map_drawn} && {_text_on_page(' · UMAP ')}",
         )  # fmt: skip
         if exceptions_on_page(driver):
             raise RuntimeError(f"exceptions on the page: {exceptions_on_page(driver)}")
