@@ -490,9 +490,6 @@ def _type_and_enter(driver, label: str, text: str) -> None:
     _typed(driver, label, text).send_keys(Keys.ENTER)
 
 
-PAGE_SIZE = 50  # the Catalog page's rows per page
-
-
 def page_timings(
     url: str, out_dir: Path, find: str = "cable", width: int = 1400
 ) -> dict[str, float]:
@@ -539,12 +536,6 @@ def page_timings(
         name_filter = _typed(driver, "Name contains", find)
         timings["catalog_filter_s"] = _timed(
             driver, lambda: name_filter.send_keys(Keys.ENTER), _text_on_page(" match.")
-        )
-        next_page = driver.find_element(
-            By.CSS_SELECTOR, '[data-testid="stNumberInput"] [data-testid="stNumberInputStepUp"]'
-        )
-        timings["catalog_next_page_s"] = _timed(
-            driver, next_page.click, _text_on_page(f"Products {PAGE_SIZE + 1:,}–")
         )
         time.sleep(1.0)
         driver.save_screenshot(str(out_dir / "catalog-sorted-filtered.png"))
