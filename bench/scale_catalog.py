@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from bench.context import CHECKOUT, KAGGLE_CSV, MIXED_CSV
+from core.analysis.data_issues import unit
 from core.store import Store
 
 COLUMNS = ("name", "main_category", "sub_category", "image", "link", "ratings",
@@ -151,7 +152,7 @@ def synthetic_vectors(names: np.ndarray, plan: Recipe, seed: int, ids: np.ndarra
     rng = np.random.default_rng([seed, int(ids[0])])
     mean = names[plan.head[ids]] + names[plan.tail[ids]]
     mean += rng.normal(0.0, NOISE, mean.shape).astype(np.float32)
-    return mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    return unit(mean)
 
 
 def write_vectors(store: Any, catalog: str, model: Any, names: np.ndarray, plan: Recipe,

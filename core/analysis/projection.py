@@ -71,8 +71,9 @@ def _reduce(vectors: np.ndarray, params: MapParams) -> np.ndarray:
 
 
 def _unit_rows(points: np.ndarray) -> np.ndarray:
-    points = np.ascontiguousarray(points, dtype=np.float32)
-    return points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    from core.analysis.data_issues import unit
+
+    return unit(np.ascontiguousarray(points, dtype=np.float32))  # faiss wants C-order float32
 
 
 def _fit_sample_and_place(
