@@ -5,7 +5,9 @@ Per size: writing the CSV; `productlens ingest` and `productlens embed --what te
 (ANN index and default map) as subprocesses, with each one's wall time and peak RSS
 (VmHWM, printed by the process itself); the vectors written through the store; then, in
 this process on the finished store, what the pages ask of it: the Catalog's sort, filter
-and next page, its summary columns, and a warm search (median of 7).
+and next page, its summary columns, and a warm search (median of 7); then the app itself
+in headless Chromium (bench.scale_browser): page load, search, map, Catalog, a click at a
+stored point, and the app's memory with every page visited.
 """
 
 from __future__ import annotations
@@ -121,7 +123,22 @@ def one_size(ctx: Context, products: int) -> dict[str, Any]:
     os.environ.update({k: env[k] for k in SCALE_ENV})  # the Lens reads its settings here
     row.update(page_timings(Store(db), catalog))
     row.update(search_timings(catalog))
+    row.update(in_browser(env, catalog, folder / "browser", ctx))
     return row
+
+
+def in_browser(env: dict[str, str], catalog: str, out_dir: Path, ctx: Context) -> dict[str, Any]:
+    """The same store as a person sees it, in headless Chromium (bench.scale_browser)."""
+    from tests.browser import browser_available
+
+    if not browser_available():
+        ctx.note("scale: no Chromium here, no browser timings")
+        return {}
+    from bench.scale_browser import browser_timings
+
+    ctx.note(f"scale: browser on {catalog}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return {f"browser_{k}": v for k, v in browser_timings(env, catalog, out_dir).items()}
 
 
 def suite_scale(ctx: Context) -> list[dict[str, Any]]:

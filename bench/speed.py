@@ -334,7 +334,7 @@ def _productlens(path: Path, vectors: np.ndarray, queries: np.ndarray) -> dict[s
 
     return {
         "ingest_s": ingest_s, "load_s": load_s,
-        "index": "IVF-Flat (faiss)" if matrix.ivf is not None else "exact",
+        "index": "IVF-SQ8 (faiss)" if matrix.ivf is not None else "exact",
         "build_s": matrix.ivf.build_s if matrix.ivf is not None else 0.0,
         "latency": _time_queries(query, queries), "found": [query(q) for q in queries],
     }  # fmt: skip

@@ -8,7 +8,7 @@ The rule every cache follows:
 - what is computed from a model is keyed by a digest of the model's weights (or by its
   `ModelSource`, whose key carries one), so a new checkpoint never reuses old outputs;
 - what is derived from a cached value lives on that value (`CatalogFacts` carries its word
-  sets, conditions and speller) and dies with it;
+  index, conditions and speller) and dies with it;
 - nothing expires by time, and every in-memory cache has a bound.
 
 A test (`tests/test_caches.py`) finds every cache in the code (functools and Streamlit
@@ -35,6 +35,8 @@ class Cache:
 
 CACHES: tuple[Cache, ...] = (
     # --- derived from the store, per process (shared by every session) -----------------
+    Cache("core/memory.py:_malloc_trim", "glibc's malloc_trim, looked up once", "nothing",
+          "never (one function)", "1"),
     Cache("core/lens.py:get_lens", "one Lens per Settings", "the Settings value",
           "never (settings are few)", "one per distinct settings"),
     Cache("core/lens.py:Lens", "the store, resolved model sources, MatrixCache, RecordCache",
@@ -49,7 +51,7 @@ CACHES: tuple[Cache, ...] = (
           "a newer version of the same table; least recently used", "4 matrices"),
     Cache("core/store/vector_cache.py:RecordCache", "a catalog's product records",
           f"catalog, {STORE_VERSION}", "least recently used", "2 catalogs"),
-    Cache("core/catalog/facts.py:CatalogFacts.name_word_sets", "each name's word set",
+    Cache("core/catalog/facts.py:CatalogFacts.word_rows", "the rows naming each word",
           "the facts object", "dies with its CatalogFacts", "one per facts"),
     Cache("core/catalog/facts.py:CatalogFacts._conditions", "masks of filter conditions",
           "(field, value)", "cleared when full", "256 conditions"),
@@ -98,9 +100,13 @@ CACHES: tuple[Cache, ...] = (
     Cache("pages/search.py:examples", "the example questions offered",
           f"store, catalog, {STORE_VERSION}", "least recently used", "8"),
     Cache("pages/catalog.py:overview", "the Catalog page's summary columns",
-          f"store, catalog, {STORE_VERSION}", "least recently used", "8"),
+          f"store, catalog, {STORE_VERSION}", "least recently used", "4"),
+    Cache("pages/catalog.py:choices", "what the Catalog's filters offer",
+          f"store, catalog, {STORE_VERSION}", "least recently used", "4"),
     Cache("pages/embedding_map.py:products", "the map's product rows",
           f"store, catalog, {STORE_VERSION}", "least recently used", "4"),
+    Cache("pages/embedding_map.py:in_map_order", "a map's colour columns in its point order",
+          f"store, catalog, {STORE_VERSION}, the map's cache key", "least recently used", "4"),
     Cache("pages/embedding_map.py:hover_photos", "the map's hover thumbnails",
           f"store, catalog, {STORE_VERSION}", "least recently used", "4"),
     Cache("pages/embedding_map.py:predicted_classes", "zero-shot classes of the image vectors",

@@ -7,6 +7,7 @@ core/store/browse.py); only the page on screen and the summary's few columns loa
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,13 +17,14 @@ import streamlit as st
 
 from core.catalog.images import FAILED, MISSING, OK
 from core.catalog.parse import CURRENCY_SIGNS, format_price
+from core.memory import release_freed_memory
 from core.store.browse import (
     SORT_COLUMNS,
     SUMMARY_COLUMNS,
     CatalogFilter,
     SortOrder,
     catalog_page,
-    export_bytes,
+    export_file,
     summary_frame,
 )
 from pages.common import CHART_CONFIG, category_of, open_page, prices_of, thumbnail
@@ -39,14 +41,46 @@ lens, catalog = open_page("Catalog")
 products = lens.store.products
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def overview(db: str, name: str, version: int) -> pd.DataFrame:
-    """The unfiltered summary columns: the filters' choices and ranges come from these."""
-    return products.where(name, None, [*SUMMARY_COLUMNS, "currency", "image_status"]).to_pandas()
+    """The unfiltered summary columns, shared read-only by every session: cache_data
+    would hand each rerun its own copy (a million rows: seconds per click)."""
+    rows = products.where(name, None, [*SUMMARY_COLUMNS, "currency", "image_status"]).to_pandas()
+    release_freed_memory()  # LanceDB's read buffers
+    return rows
 
 
-whole = overview(lens.store.location, catalog, products.version())
-currency = whole["currency"].dropna().iloc[0] if whole["currency"].notna().any() else ""
+@dataclass(frozen=True)
+class Choices:
+    """What the filters offer, worked out once per catalog version, not on every rerun."""
+
+    categories: list[str]
+    image_statuses: list[str]
+    top_price: float
+    currency: str
+    unpriced: int
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def choices(db: str, name: str, version: int) -> Choices:
+    rows = overview(db, name, version)
+    named = pd.concat([rows["sub_category"], rows["main_category"]]).dropna().unique()
+    statuses = set(rows["image_status"].dropna().unique())
+    prices = rows["price"].dropna()
+    currency = rows["currency"].dropna()
+    return Choices(
+        categories=sorted(set(named) - {""}),
+        image_statuses=[s for s in (OK, MISSING, FAILED) if s in statuses],
+        top_price=float(math.ceil(prices.max())) if len(prices) else 1.0,
+        currency=str(currency.iloc[0]) if len(currency) else "",
+        unpriced=len(rows) - len(prices),
+    )
+
+
+version = products.version()
+whole = overview(lens.store.location, catalog, version)
+offered = choices(lens.store.location, catalog, version)
+currency = offered.currency
 sign = CURRENCY_SIGNS.get(currency, "")
 
 
@@ -63,13 +97,13 @@ with st.expander("Filters", expanded=True):
     left, middle, right = st.columns(3)
     text = left.text_input("Name contains", max_chars=200, key=f"name-{catalog}")
     # A filter with one choice filters nothing: it is said, not offered.
-    options = sorted(
-        (set(whole["sub_category"].dropna()) | set(whole["main_category"].dropna())) - {""}
+    categories = one_choice_or_filter(
+        middle, "Category", offered.categories, f"categories-{catalog}"
     )
-    categories = one_choice_or_filter(middle, "Category", options, f"categories-{catalog}")
-    present = [s for s in (OK, MISSING, FAILED) if s in set(whole["image_status"])]
-    statuses = one_choice_or_filter(right, "Image status", present, f"status-{catalog}")
-    top = float(math.ceil(whole["price"].max())) if whole["price"].notna().any() else 1.0
+    statuses = one_choice_or_filter(
+        right, "Image status", offered.image_statuses, f"status-{catalog}"
+    )
+    top = offered.top_price
     price_range = left.slider(
         f"Price ({currency})" if currency else "Price", 0.0, max(top, 1.0),
         (0.0, max(top, 1.0)), key=f"price-{catalog}", format=f"{sign}%d",
@@ -90,7 +124,7 @@ st.caption(
     if matching != len(whole)
     else f"**{len(whole):,}** products in **{catalog}**."
 )
-unpriced = int(whole["price"].isna().sum())
+unpriced = offered.unpriced
 if chosen.price_range is not None and unpriced:
     st.caption(f"{unpriced:,} product(s) without a price are outside any price range.")
 
@@ -199,13 +233,13 @@ def products_tab() -> None:
     stem = f"{catalog}-products"
     buttons.download_button(
         f"Download {matching:,} as CSV",
-        lambda: export_bytes(products, catalog, chosen, order, "csv"),
+        lambda: export_file(products, catalog, chosen, order, "csv"),
         file_name=f"{stem}.csv", mime="text/csv", on_click="ignore",
         icon=":material/download:", disabled=not matching,
     )  # fmt: skip
     buttons.download_button(
         f"Download {matching:,} as Parquet",
-        lambda: export_bytes(products, catalog, chosen, order, "parquet"),
+        lambda: export_file(products, catalog, chosen, order, "parquet"),
         file_name=f"{stem}.parquet", mime="application/vnd.apache.parquet",
         on_click="ignore", icon=":material/download:", disabled=not matching,
     )  # fmt: skip

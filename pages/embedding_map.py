@@ -26,6 +26,7 @@ from core.analysis.projection import (
 )
 from core.catalog.images import OK
 from core.catalog.parse import format_price
+from core.memory import release_freed_memory
 from core.store.schema import VectorKey
 from pages.common import (
     CHART_CONFIG,
@@ -69,22 +70,42 @@ store = lens.store
 CACHE = settings.map_cache_dir
 
 
+# What the map, its hover and its product card show of a product.
+MAP_COLUMNS = ["product_id", "name", "main_category", "sub_category", "rating", "price",
+               "currency", "image_status", "image_path", "image_url", "link"]  # fmt: skip
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def products(db: str, name: str, version: int) -> pd.DataFrame:
-    """The catalog's products, shared read-only by every session (no per-run copy), with
-    what a point's hover shows formatted once rather than on every rerun."""
-    frame = lens.catalog_frame(name).set_index("product_id", drop=False)
-    frame["hover_name"] = frame["name"].fillna("").str.slice(0, 90)
-    frame["price_text"] = prices_of(frame)
-    return frame
+    """The catalog's products by id, shared read-only by every session (no per-run copy),
+    in stored order (rows are looked up by id). What a point's hover shows is formatted
+    per figure for the drawn points only: at a million products, formatting every price
+    took longer than drawing the map."""
+    rows = lens.catalog_frame(name, MAP_COLUMNS, in_id_order=False)
+    release_freed_memory()  # LanceDB's read buffers
+    return rows.set_index("product_id", drop=False)
+
+
+COLOUR_COLUMNS = ["main_category", "sub_category", "price", "currency", "rating"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def in_map_order(db: str, name: str, version: int, map_key: str, _ids: list[int]):
+    """What the points are coloured by, in one map's point order, made once per map (a
+    few short columns): reindexing a million rows took 0.6 s of each colour switch."""
+    return products(db, name, version)[COLOUR_COLUMNS].reindex(_ids)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def hover_photos(db: str, name: str, version: int) -> HoverPhotos:
     """Thumbnails for the map's hover, made in the background once per catalog version."""
     rows = products(db, name, version)
-    paths = rows["image_path"].where(rows["image_status"] == OK, "").fillna("")
-    return HoverPhotos(zip(rows["product_id"], paths, rows["image_url"].fillna(""), strict=True))
+    photo = (rows["image_status"] == OK) & (rows["image_path"].fillna("") != "")
+    local = rows.loc[photo, ["product_id", "image_path"]]  # two columns, not every one
+    web = rows["image_url"].dropna()
+    web = web[web.str.startswith("http")]
+    return HoverPhotos(zip(local["product_id"], local["image_path"], strict=True),
+                       web_probe=web.iloc[0] if len(web) else "")  # fmt: skip
 
 
 tables = store.vectors.indexes(catalog)  # VectorKey → rows
@@ -195,8 +216,15 @@ def predicted_classes(key: str, catalog: str, fingerprint: str | None) -> dict[i
     return dict(zip(got, labels, strict=True))
 
 
-def colours(ids: list[int], key: str, regions=None) -> pd.Series:
-    rows = frame.reindex(ids)
+def rows_of(columns: list[str], ids: list[int]) -> pd.DataFrame:
+    """`columns` of the products `ids`, in that order."""
+    return frame[columns].reindex(ids)
+
+
+def colours(ids: list[int], key: str, map_key: str | None, regions=None) -> pd.Series:
+    """What each of a map's points is coloured by (`map_key`: its cache key, if any)."""
+    rows = (in_map_order(store.location, catalog, version, map_key, ids) if map_key
+            else rows_of(COLOUR_COLUMNS, ids))  # fmt: skip
     if colour_by == "map region":
         named = regions.point_labels() if regions is not None else ["(one region)"] * len(ids)
         return pd.Series(named, index=rows.index)
@@ -241,6 +269,7 @@ def regions_of(map_key: str, _coords: np.ndarray, _names: list[str]):
 
 
 shown_colour = pd.Series(dtype=str)  # product id → the value it is coloured by, on the left map
+drawn: list[tuple[int, str]] = []  # (id, image URL) of every map's markers: their web photos
 
 
 SIDE_BY_SIDE_PX = 240  # a half-page map to place labels for: ~220 px of plot at 800 px
@@ -261,12 +290,13 @@ def figure(
         names = frame["name"].reindex(ids).fillna("").tolist()
         regions = regions_of(projection.meta.get("key", index.label), projection.coords, names)
         projection = replace(projection, regions=regions)
-    colour, legend = colours(ids, key, regions), colour_by
+    map_key = projection.meta.get("key")  # its cache file's: which points, in which order
+    colour, legend = colours(ids, key, map_key, regions), colour_by
     if modality:
         colour = pd.Series(["image"] * modality + ["name (text)"] * (len(ids) - modality))
         legend = "shown as"
     elif index == table:  # the left map's values, for the product card
-        shown_colour = pd.Series(colour.astype(str).to_numpy(), index=ids)
+        shown_colour = colour  # indexed by product id
     background = None
     if is_large(projection, MAX_DRAWN, modality):
         if not pd.api.types.is_numeric_dtype(colour) or isinstance(
@@ -279,12 +309,14 @@ def figure(
         rows = drawn_rows(projection, extent, highlighted, MAX_DRAWN)
         projection, colour = subset(projection, rows), colour.iloc[rows]
         ids, regions = projection.ids, projection.regions
-    rows = frame.reindex(ids)
+    rows = rows_of(["name", "price", "currency", "image_url"], ids)
+    if photos.online:  # web photos for the markers drawn, while their host answers
+        drawn.extend(zip(ids, rows["image_url"].fillna(""), strict=True))
     points = MapPoints(
         coords=projection.coords,
         product_ids=ids,
-        names=rows["hover_name"].fillna("").to_numpy(dtype=str),
-        prices=rows["price_text"].fillna("").to_numpy(dtype=str),
+        names=rows["name"].fillna("").str.slice(0, 90).to_numpy(dtype=str),
+        prices=np.asarray(prices_of(rows), dtype=str),
         colour=colour,
         legend=legend,
     )
@@ -389,8 +421,9 @@ with chart_slot.container():
         picked = plotly_selected_ids(event)
         if is_large(left_map, MAX_DRAWN, images):
             inside, box = large_selection(event, left_map)
+            if inside or picked:  # a new selection: the chart forgets it once redrawn
+                st.session_state[box_key] = box
             picked = inside or picked
-            st.session_state[box_key] = box
     else:
         col_l, col_r = st.columns(2)
         with col_l:
@@ -407,15 +440,16 @@ with chart_slot.container():
             )  # fmt: skip
         picked = plotly_selected_ids(event_l) or plotly_selected_ids(event_r)
         st.caption("The right map starts from the left one's layout and is rotated onto it.")
-show_hover_photos(photos.snapshot())  # those made so far: the rest join on a later rerun
+show_hover_photos(photos.snapshot(drawn))  # thumbnails so far: the rest join on a later rerun
 if is_large(left_map, MAX_DRAWN, images) and (st.session_state.get(box_key) or zoom):
+    # Callbacks, not a button's True then st.rerun(): the zoom is set before the next run
+    # starts, so a zoom costs one run of the page instead of two.
     zooming = st.container(horizontal=True)
-    if st.session_state.get(box_key) and zooming.button("Zoom into the box"):
-        st.session_state[zoom_key] = st.session_state.pop(box_key)
-        st.rerun()
-    if zoom and zooming.button("Whole map"):
-        st.session_state.pop(zoom_key, None)
-        st.rerun()
+    if st.session_state.get(box_key):
+        zooming.button("Zoom into the box", on_click=lambda: st.session_state.update(
+            {zoom_key: st.session_state.pop(box_key, None)}))  # fmt: skip
+    if zoom:
+        zooming.button("Whole map", on_click=lambda: st.session_state.pop(zoom_key, None))
 
 new_pick = None
 if picked != st.session_state.get("map-event-last", []):
@@ -508,6 +542,6 @@ if left.button("Ask about these in Search & Chat", type="primary"):
     st.switch_page("pages/search.py")
 if right.button("Clear selection"):
     st.session_state["map_selected"] = []
-    for chart_key in ("map_left", "map_right", "map-event-last", f"map-find-{catalog}"):
+    for chart_key in ("map_left", "map_right", "map-event-last", f"map-find-{catalog}", box_key):
         st.session_state.pop(chart_key, None)  # forget searches and the charts' selections
     st.rerun()

@@ -21,6 +21,7 @@ from core.store.schema import VectorKey
 from pages.map_density import Extent
 
 NO_PRICE = "(no price)"
+RINGS_BOLD_UP_TO = 500
 LABEL_CHAR_PX = 7.5  # a bold 12 px region label's mean character width
 
 
@@ -161,8 +162,12 @@ def map_figure(
     fig = go.Figure(_colour_traces(points, sampled=background is not None))
     two_d = points.coords.shape[1] == 2
     if two_d and highlighted is not None and highlighted.any():
-        ring = {"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": "black"}}
         rows = np.flatnonzero(highlighted)
+        # Thousands of bold rings would cover the map in black: many get fine grey ones.
+        line = {"width": 2.5, "color": "black"} if len(rows) <= RINGS_BOLD_UP_TO else {
+            "width": 1, "color": "rgba(0,0,0,0.45)"}  # fmt: skip
+        ring = {"size": 13 if len(rows) <= RINGS_BOLD_UP_TO else 8, "color": "rgba(0,0,0,0)",
+                "line": line}  # fmt: skip
         fig.add_trace(
             go.Scattergl(
                 x=points.coords[rows, 0], y=points.coords[rows, 1], mode="markers",
@@ -187,8 +192,9 @@ def map_figure(
         ]
     axis = {"showticklabels": False, "title": None, "zeroline": False}
     # The legend under the map, in rows: beside it, 32 categories took half the width of
-    # a side-by-side map, and the upright toolbar at the right would cover it.
-    legend = {"itemsizing": "constant", "title": {"text": points.legend},
+    # a side-by-side map, and the upright toolbar at the right would cover it. At most a
+    # quarter of the height, scrolled past that: 60 categories had squashed the map to 190 px.
+    legend = {"itemsizing": "constant", "title": {"text": points.legend}, "maxheight": 0.25,
               "orientation": "h", "yanchor": "top", "y": -0.02, "x": 0}  # fmt: skip
     fig.update_layout(
         # The title on the left and the toolbar upright at the right never meet.

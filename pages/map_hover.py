@@ -78,37 +78,47 @@ setInterval(attach, 400);
 
 
 class HoverPhotos:
-    """Thumbnails of a catalog's products, made in the background: the map opens at once
-    and photos join the hover as they are ready (a few ms each)."""
+    """Thumbnails of a catalog's local photos, made in the background: the map opens at
+    once and photos join the hover as they are ready (a few ms each). Web photos are
+    added per figure, for the points it draws, when their host answers: a million-product
+    map draws a sample, and the script carries only what can be hovered."""
 
-    def __init__(self, products: Iterable[tuple[int, str, str]]) -> None:
+    def __init__(self, local: Iterable[tuple[int, str]], web_probe: str = "") -> None:
         self.sources: dict[str, str] = {}
-        self._thread = threading.Thread(target=self._fill, args=(list(products),), daemon=True)
+        self.online = False
+        self._thread = threading.Thread(
+            target=self._fill, args=(list(local), web_probe), daemon=True
+        )
         self._thread.start()
 
-    def _fill(self, products: list[tuple[int, str, str]]) -> None:
-        web = [url for _, _, url in products if url.startswith(("http://", "https://"))]
+    def _fill(self, local: list[tuple[int, str]], web_probe: str) -> None:
         # Web images only when their host answers: offline they would be dead weight.
-        online = bool(web) and host_reachable(web[0], timeout=2.0)
-        inline = 0
-        for product_id, path, url in products:
-            source = ""
-            if path and inline < MAX_INLINE:
-                source = thumbnail_data_uri(path, THUMBNAIL_PX)
-                inline += bool(source)
-            if not source and online and url.startswith(("http://", "https://")):
-                source = url
-            if source:
+        self.online = _is_web(web_probe) and host_reachable(web_probe, timeout=2.0)
+        for product_id, path in local:
+            if len(self.sources) >= MAX_INLINE:
+                return
+            if source := thumbnail_data_uri(path, THUMBNAIL_PX):
                 self.sources[str(product_id)] = source
-                if len(self.sources) >= MAX_PHOTOS:
-                    return
 
     def wait(self, timeout_s: float | None = None) -> bool:
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
-    def snapshot(self) -> dict[str, str]:
-        return dict(self.sources)
+    def snapshot(self, web: Iterable[tuple[int, str]] = ()) -> dict[str, str]:
+        """The thumbnails made so far, then the web photos of `web` ((product id, image
+        URL) of the drawn points) while the host answers, up to MAX_PHOTOS in all."""
+        sources = dict(self.sources)
+        if self.online:
+            for product_id, url in web:
+                if len(sources) >= MAX_PHOTOS:
+                    break
+                if _is_web(url):
+                    sources.setdefault(str(product_id), url)
+        return sources
+
+
+def _is_web(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
 
 
 def hover_photos_script(sources: dict[str, str]) -> str:

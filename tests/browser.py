@@ -14,6 +14,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +33,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(env: dict[str, str], timeout_s: float = 90) -> Iterator[str]:
+    with running_server(env, timeout_s) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def running_server(
+    env: dict[str, str], timeout_s: float = 90
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The app served on a free port: its URL and its process (whose memory a bench reads)."""
     port = free_port()
     command = [
         sys.executable,
@@ -57,7 +68,7 @@ def running_app(env: dict[str, str], timeout_s: float = 90) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         with serving(process, f"{url}/_stcore/health", timeout_s):
-            yield url
+            yield url, process
 
 
 @contextlib.contextmanager
@@ -369,6 +380,64 @@ def click_map_point(driver, out_dir: Path) -> str:
     return heading
 
 
+_DRAWN_MARKERS = """
+const chart = arguments[0], layout = chart._fullLayout, out = [];
+for (const trace of chart._fullData) {
+  if (!trace.x || !trace.customdata || trace.visible !== true) continue;
+  for (let i = 0; i < trace.x.length; i++) {
+    out.push([Number(trace.customdata[i][0]),
+              layout.xaxis.l2p(trace.x[i]), layout.yaxis.l2p(trace.y[i])]);
+  }
+}
+return [out, layout._size.w, layout._size.h];
+"""
+_DATA_TO_OFFSET = """
+const chart = arguments[0], layout = chart._fullLayout, box = chart.getBoundingClientRect();
+const x = layout._size.l + layout.xaxis.l2p(arguments[1]);
+const y = layout._size.t + layout.yaxis.l2p(arguments[2]);
+return [Math.round(x - box.width / 2), Math.round(y - box.height / 2)];
+"""
+
+
+def click_stored_point(driver, stored: dict[int, tuple[float, float]], clear_px: float = 14):
+    """On the open Embedding map, in its default drag mode: find a drawn product with no
+    other marker within `clear_px`, click where its *stored* map coordinates fall, and
+    return (that product id, the product card's caption). The point is placed from the
+    stored projection, not from the figure, so a figure that drew a point somewhere other
+    than its stored place, or a click that selects another product, fails."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chart = driver.find_element(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"] .js-plotly-plot')
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    time.sleep(0.5)
+    markers, width, height = driver.execute_script(_DRAWN_MARKERS, chart)
+    ids = np.array([m[0] for m in markers], dtype=np.int64)
+    pixels = np.array([m[1:] for m in markers], dtype=float)
+    inner = ((pixels[:, 0] > 0.2 * width) & (pixels[:, 0] < 0.8 * width)
+             & (pixels[:, 1] > 0.2 * height) & (pixels[:, 1] < 0.8 * height))  # fmt: skip
+    for i in np.flatnonzero(inner):
+        others = np.delete(pixels, i, axis=0)
+        if np.min(np.hypot(*(others - pixels[i]).T)) >= clear_px and int(ids[i]) in stored:
+            product_id = int(ids[i])
+            break
+    else:
+        raise LookupError(f"no marker {clear_px} px clear of the others")
+    dx, dy = driver.execute_script(_DATA_TO_OFFSET, chart, *map(float, stored[product_id]))
+    ActionChains(driver).move_to_element_with_offset(chart, dx, dy).click().perform()
+    caption = f"Product {product_id} ·"
+    WebDriverWait(driver, 60).until(
+        lambda d: (
+            d.execute_script(f"return {_text_on_page(caption)}")
+            or d.execute_script(f"return {_text_on_page('Selected products (1)')}")
+        )
+    )
+    settle(driver)
+    captions = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stCaptionContainer"]')
+    return product_id, next((c.text for c in captions if c.text.startswith("Product ")), "")
+
+
 def _data_issues(driver, out_dir: Path) -> list[str]:
     _open(driver, "Data issues")
     wait_for(driver, '[data-testid="stTabs"], [data-testid="stAlert"]', 180)
@@ -490,12 +559,19 @@ def _type_and_enter(driver, label: str, text: str) -> None:
     _typed(driver, label, text).send_keys(Keys.ENTER)
 
 
+MAP_DRAWN = (  # the map's own title is drawn: its empty frame (drawn first) has none
+    "[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')]"
+    ".some(e => e.textContent.includes(' index · '))"
+)
+
+
 def page_timings(
     url: str, out_dir: Path, find: str = "cable", width: int = 1400
 ) -> dict[str, float]:
     """Seconds for what the Catalog and Embedding map pages promise, in one fresh browser
-    session: the map's first open, a colour-by switch, and a sort and a filter over the
-    whole catalog. Saves screenshots of each state for docs/."""
+    session: the map's first open, a colour-by switch, a zoom into a box (a map drawn as
+    a picture of every point only), and a sort, a next page and a filter over the whole
+    catalog. Saves screenshots of each state for docs/."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -506,10 +582,7 @@ def page_timings(
         driver.get(url)
         wait_for(driver, PAGE_LINKS)
         settle(driver)
-        map_drawn = (  # the map's own title: its empty frame (drawn first) has none
-            "[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .gtitle')]"
-            ".some(e => e.textContent.includes(' index · '))"
-        )
+        map_drawn = MAP_DRAWN
         timings["map_first_open_s"] = _timed(
             driver, lambda: _open_link(driver, "Embedding map"),
             f"{map_drawn} && {_text_on_page(' · UMAP ')}",
@@ -518,6 +591,11 @@ def page_timings(
         timings["map_colour_switch_s"] = _timed(driver, band.click, _legend_title("price band"))
         time.sleep(1.0)
         driver.save_screenshot(str(out_dir / "map-price-bands.png"))
+        if driver.execute_script(f"return {_text_on_page('every point drawn as a picture')}"):
+            timings["map_zoom_s"] = zoom_into_a_box(driver, map_drawn)
+            driver.save_screenshot(str(out_dir / "map-zoomed.png"))
+            _button(driver, "Whole map").click()
+            settle(driver)
         _type_and_enter(driver, "Find on the map", find)
         settle(driver)
         time.sleep(1.0)
@@ -533,6 +611,10 @@ def page_timings(
             driver, _button(driver, "Descending").click,
             _text_on_page("sorted by price (high to low)"),
         )  # fmt: skip
+        if not driver.execute_script(f"return {_text_on_page('Page (of 1)')}"):
+            timings["catalog_next_page_s"] = _timed(
+                driver, _step_up(driver, "Page").click, _text_on_page("Products 51–")
+            )
         name_filter = _typed(driver, "Name contains", find)
         timings["catalog_filter_s"] = _timed(
             driver, lambda: name_filter.send_keys(Keys.ENTER), _text_on_page(" match.")
@@ -552,6 +634,37 @@ def page_timings(
         return {name: round(seconds, 3) for name, seconds in timings.items()}
     finally:
         driver.quit()
+
+
+def _step_up(driver, label: str):
+    """The + button of the number input labelled `label`."""
+    from selenium.webdriver.common.by import By
+
+    for box in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stNumberInput"]'):
+        if box.text.startswith(label):
+            return box.find_element(By.CSS_SELECTOR, '[data-testid="stNumberInputStepUp"]')
+    raise LookupError(f"no number input {label!r}")
+
+
+def zoom_into_a_box(driver, map_drawn: str = MAP_DRAWN) -> float:
+    """On a map drawn as a picture: box-select the middle of the map, then time "Zoom
+    into the box" until the zoomed map is drawn."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chart = driver.find_element(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"] .js-plotly-plot')
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    chart.find_element(By.CSS_SELECTOR, '[data-title="Box Select"]').click()
+    (ActionChains(driver).move_to_element_with_offset(chart, -90, -70).click_and_hold()
+     .move_by_offset(60, 40).move_by_offset(60, 40).move_by_offset(60, 60).release()
+     .perform())  # fmt: skip
+    zoom_offered = ("return [...document.querySelectorAll('button')]"
+                    ".some(b => b.textContent.trim() === 'Zoom into the box')")  # fmt: skip
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(zoom_offered))  # no stale nodes
+    settle(driver)
+    return _timed(driver, _button(driver, "Zoom into the box").click,
+                  f"{map_drawn} && {_text_on_page('zoomed into a box')}")  # fmt: skip
 
 
 def _open_link(driver, link_text: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -18,7 +19,7 @@ from core.store.browse import (
     CatalogFilter,
     SortOrder,
     catalog_page,
-    export_bytes,
+    export_file,
 )
 from tests.conftest import SHOP_ROWS, write_shop_csv
 
@@ -95,7 +96,8 @@ def test_discount_column_is_the_whole_percent_off_the_list_price(shop):
 @pytest.mark.parametrize("file_format", ["csv", "parquet"])
 def test_export_is_the_whole_filtered_set_in_the_page_order(shop, file_format):
     chosen, order = CatalogFilter(text="sony"), SortOrder("Price", ascending=False)
-    data = export_bytes(shop.products, "shop", chosen, order, file_format)
+    with export_file(shop.products, "shop", chosen, order, file_format) as written:
+        data = written.read()
     table = pq.read_table(io.BytesIO(data)) if file_format == "parquet" else pacsv.read_csv(
         io.BytesIO(data)
     )  # fmt: skip
@@ -115,3 +117,13 @@ def test_a_store_written_before_the_discount_column_gains_it_on_open(tmp_path):
     assert frame["discount_pct"].tolist() == expected.tolist()
     ingest(reopened, write_shop_csv(tmp_path / "shop.csv"), catalog="shop")  # still writable
     assert reopened.products.count("shop") == len(SHOP_ROWS)
+
+
+def test_an_export_is_read_in_batches_in_the_page_order(shop):
+    chosen, order = CatalogFilter(text="sony"), SortOrder("Price", ascending=False)
+    batches = list(shop.products.batches(
+        "shop", chosen.where(), order.order_by(), EXPORT_COLUMNS, batch_rows=3))  # fmt: skip
+    assert len(batches) >= 3 and all(b.num_rows <= 3 for b in batches)
+    page = catalog_page(shop.products, "shop", chosen, order, 1, 50, EXPORT_COLUMNS)
+    read = pa.Table.from_batches(batches)
+    assert read.column("product_id").to_pylist() == page.column("product_id").to_pylist()

@@ -269,12 +269,10 @@ def test_hover_photos_are_thumbnails_of_readable_images_and_no_dead_web_links(tm
     Image.new("RGB", (300, 200), "red").save(tmp_path / "red.jpg")
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     offline = f"http://127.0.0.1:{free_port()}/photo.jpg"  # nothing listens there
-    photos = HoverPhotos(
-        [(1, str(tmp_path / "red.jpg"), offline), (2, str(tmp_path / "broken.jpg"), ""),
-         (3, "", offline), (4, "", "")]
-    )  # fmt: skip
+    photos = HoverPhotos([(1, str(tmp_path / "red.jpg")), (2, str(tmp_path / "broken.jpg"))],
+                         web_probe=offline)  # fmt: skip
     assert photos.wait(30)
-    sources = photos.snapshot()
+    sources = photos.snapshot([(1, offline), (3, offline), (4, "")])
     assert list(sources) == ["1"] and sources["1"].startswith("data:image/jpeg;base64,")
     script = hover_photos_script({"5": "</script><b>"})
     assert script.count("</script>") == 1  # a source cannot end the script early
@@ -292,11 +290,10 @@ def test_hover_photos_use_web_images_when_their_host_answers(monkeypatch):
         server.bind(("127.0.0.1", 0))
         server.listen()
         url = f"http://127.0.0.1:{server.getsockname()[1]}/photo.jpg"
-        photos = HoverPhotos(
-            [(7, "", url), (8, "", "ftp://example.com/x.jpg"), (9, "", url), (10, "", url)]
-        )
+        photos = HoverPhotos([], web_probe=url)
         assert photos.wait(30)
-    assert photos.snapshot() == {"7": url, "9": url}
+    drawn = [(7, url), (8, "ftp://example.com/x.jpg"), (9, url), (10, url)]
+    assert photos.snapshot(drawn) == {"7": url, "9": url}
 
 
 def test_umaps_kernels_are_cached_on_disk_not_compiled_per_process():

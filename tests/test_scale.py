@@ -168,3 +168,83 @@ def test_a_map_past_its_marker_budget_shows_every_point_as_a_picture(
     markers = sum(len(trace.get("hovertext", [])) for trace in spec["data"])
     assert 2_000 < markers <= 3_000  # the sample, not all 20,000
     assert key in at.selectbox[0].value.model_key
+
+
+def _click_at_a_stored_point(store, catalog: str, tmp_path, markers: int) -> None:
+    """The map of a large catalog in Chromium: computed as `embed` does (a fitted sample,
+    the rest placed), drawn as a picture under `markers` markers; a click where a drawn
+    product's *stored* coordinates fall opens that product's card."""
+    from core.analysis import projection
+    from tests.browser import (
+        PAGE_LINKS,
+        _open,
+        _text_on_page,
+        chrome,
+        click_stored_point,
+        running_app,
+        settle,
+        wait_for,
+        zoom_into_a_box,
+    )
+
+    env = {
+        "PRODUCTLENS_DB": str(store.location),
+        "PRODUCTLENS_CATALOG": catalog,
+        "PRODUCTLENS_IMAGE_CACHE": str(tmp_path / "images"),
+        "PRODUCTLENS_MAP_MARKERS": str(markers),
+        "PRODUCTLENS_WARM_UP": "0",
+    }  # fmt: skip
+    (made,) = projection.default_maps(store, catalog, tmp_path / "projections")  # as embed
+    stored = dict(zip(made.ids, map(tuple, np.asarray(made.coords, dtype=float)), strict=True))
+    with running_app(env, timeout_s=180) as url:
+        driver = chrome(height=1500)
+        try:
+            driver.get(url)
+            wait_for(driver, PAGE_LINKS)
+            settle(driver)
+            _open(driver, "Embedding map")
+            wait_for(driver, '[data-testid="stPlotlyChart"] .js-plotly-plot', 300)
+            settle(driver, 300)
+            product_id, caption = click_stored_point(driver, stored)
+            driver.save_screenshot(str(tmp_path / "clicked.png"))
+            zoom_into_a_box(driver)  # waits for the zoomed map; one run, not two
+            zoomed = driver.execute_script(f"return {_text_on_page('zoomed into a box')}")
+            offered = [b.text for b in driver.find_elements("tag name", "button")]
+        finally:
+            driver.quit()
+    assert caption.startswith(f"Product {product_id} ·"), caption
+    assert zoomed and "Whole map" in offered and "Zoom into the box" not in offered
+
+
+@needs_kaggle
+@pytest.mark.browser
+def test_in_chromium_a_click_at_a_stored_point_of_a_large_map_opens_that_product(
+    scale_store, monkeypatch, tmp_path
+):
+    from tests.browser import browser_available
+
+    if not browser_available():
+        pytest.skip("Debian chromium + chromium-driver needed")
+    from core.analysis import projection
+
+    store, catalog, *_ = scale_store
+    monkeypatch.setattr(projection, "FIT_SAMPLE_ABOVE", 5_000)  # the short twin: a small fit
+    monkeypatch.setattr(projection, "FIT_SAMPLE", 2_000)
+    _click_at_a_stored_point(store, catalog, tmp_path, markers=3_000)
+
+
+@needs_kaggle
+@pytest.mark.slow
+@pytest.mark.browser
+def test_in_chromium_a_click_on_the_million_product_map_opens_that_product(tmp_path):
+    """The twin above at a million products, with the app's own marker budget."""
+    from core.store import Store
+    from tests.browser import browser_available
+
+    if not browser_available():
+        pytest.skip("Debian chromium + chromium-driver needed")
+    products, catalog = 1_000_000, catalog_name(1_000_000)
+    path = write_csv(products, tmp_path / f"{catalog}.csv", seed=0)
+    store = Store(tmp_path / "db")
+    load_into(store, catalog, path, products, 0)
+    _click_at_a_stored_point(store, catalog, tmp_path, markers=30_000)

@@ -218,7 +218,7 @@ def test_large_matrices_answer_from_an_ivf_index_built_in_the_background(monkeyp
 
     monkeypatch.setattr(ivf, "IVF_MIN_ROWS", 5_000)
     ivf.build_in_background(matrix).join()
-    assert matrix.ivf is not None and matrix.ivf.lists == int(4 * np.sqrt(n))
+    assert matrix.ivf is not None and matrix.ivf.lists == int(np.sqrt(n))
     assert matrix.ivf.index.ntotal == n
     assert matrix.top_k(queries[0], 10) == matrix.ivf.top_k(queries[0], 10)  # the index answers
     approx = [matrix.top_k(q, 10) for q in queries]

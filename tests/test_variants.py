@@ -35,3 +35,23 @@ def test_other_models_and_other_price_points_stay_apart():
     ]
     groups = variant_groups(names, [899, 999, 299, 549, 199, 399])
     assert len(set(groups)) == 6
+
+
+def test_facts_find_products_by_id_in_any_table_order_and_list_only_shared_groups():
+    import numpy as np
+
+    from core.catalog.facts import CatalogFacts
+
+    ids = np.array([30, 10, 20, 40], dtype=np.int64)  # a scan may return batches unordered
+    unknown = np.full(4, np.nan)
+    facts = CatalogFacts(
+        ids=ids, names=["a", "b", "c", "d"], compact_names=["a", "b", "c", "d"],
+        brands=np.array(["", "", "", ""], dtype=object), price=unknown, rating=unknown,
+        rating_count=unknown, discount=unknown, group=np.array([7, 7, 8, 9]), currency="",
+        images_ok=0, vocabulary=frozenset(), variant=np.array([7, 7, 7, 9]),
+    )  # fmt: skip
+    found = [facts.position(i) for i in (30, 10, 20, 40, 25, 5, 99)]
+    assert found == [0, 1, 2, 3, None, None, None]
+    assert facts.copies(10) == [30, 10] and facts.copies(20) == [20] and facts.copies(99) == [99]
+    assert facts.variants(20) == [30, 10] and facts.variants(40) == []
+    assert set(facts._members) == {7}  # groups of one are not stored

@@ -141,10 +141,17 @@ class CatalogFacts:
         return self.images_ok > 0
 
     def position(self, product_id: int) -> int | None:
-        return self._positions.get(int(product_id))
+        at = int(np.searchsorted(self.ids, product_id, sorter=self._order))
+        if at == len(self.ids):
+            return None
+        row = int(self._order[at]) if self._order is not None else at
+        return row if self.ids[row] == product_id else None
 
     def __post_init__(self) -> None:
-        self._positions = {int(pid): i for i, pid in enumerate(self.ids)}
+        # Lookups by id through the sorted ids, and members of shared groups only: dicts
+        # over every product took 0.4 GB of a million-product catalog's facts.
+        ascending = len(self.ids) < 2 or bool(np.all(self.ids[1:] > self.ids[:-1]))
+        self._order = None if ascending else np.argsort(self.ids, kind="stable")
         if self.variant is None:  # identical listings are variants of one another
             self.variant = self.group
         self._members = _members(self.ids, self.group)
@@ -152,9 +159,19 @@ class CatalogFacts:
         self._conditions: dict[tuple[str, Any], np.ndarray] = {}
 
     @cached_property
-    def name_word_sets(self) -> list[frozenset[str]]:
-        """Each name's `name_words`, in table order (made once per table version)."""
-        return [name_words(n) for n in self.names]
+    def word_rows(self) -> dict[str, np.ndarray]:
+        """Each word of the names (`name_words`) → the rows naming it, ascending: made once
+        per table version. An inverted index, not a word set per name: a million names'
+        sets held gigabytes and were scanned whole for every brand or word asked about."""
+        rows: dict[str, list[int]] = {}
+        for row, name in enumerate(self.names):
+            for word in name_words(name):
+                rows.setdefault(word, []).append(row)
+        return {word: np.asarray(found, dtype=np.int32) for word, found in rows.items()}
+
+    def _rows_naming(self, wanted: Iterable[str]) -> np.ndarray:
+        found = [self.word_rows[w] for w in wanted if w in self.word_rows]
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int32)
 
     def _naming(self, word: str) -> np.ndarray:
         """Which names contain `word` (or its singular) as a word."""
@@ -165,12 +182,16 @@ class CatalogFacts:
         wanted = set()
         for word in candidates:
             wanted |= {word, word[:-1]} if len(word) > 3 and word.endswith("s") else {word}
-        return np.fromiter((bool(wanted & w) for w in self.name_word_sets), bool, len(self.ids))
+        mask = np.zeros(len(self.ids), dtype=bool)
+        mask[self._rows_naming(wanted)] = True
+        return mask
 
     def copies(self, product_id: int) -> list[int]:
         """All ids of the identical listings this product belongs to (itself included)."""
         at = self.position(product_id)
-        return [int(product_id)] if at is None else self._members[int(self.group[at])]
+        if at is None:
+            return [int(product_id)]
+        return self._members.get(int(self.group[at]), [int(product_id)])
 
     def group_of(self, product_id: int) -> int:
         at = self.position(product_id)
@@ -188,7 +209,8 @@ class CatalogFacts:
         if at is None:
             return []
         copies = set(self.copies(product_id))
-        return [i for i in self._variants[int(self.variant[at])] if i not in copies]
+        listings = self._variants.get(int(self.variant[at]), [int(product_id)])
+        return [i for i in listings if i not in copies]
 
     def makes(self, brand: str, kinds: list[str]) -> bool:
         """Whether some product here made by `brand` names every one of `kinds` (by any
@@ -197,9 +219,10 @@ class CatalogFacts:
 
         if not kinds:
             return False
-        forms = [kind_forms(k) for k in kinds]
         made = np.flatnonzero(self.brands == brand)
-        return any(all(f & self.name_word_sets[int(i)] for f in forms) for i in made)
+        for forms in map(kind_forms, kinds):
+            made = np.intersect1d(made, self._rows_naming(forms), assume_unique=True)
+        return len(made) > 0
 
     def condition(self, field: str, value: Any) -> np.ndarray:
         """Which products pass one condition on names and brands (a `Filters` field):
@@ -255,8 +278,12 @@ class CatalogFacts:
 
 
 def _members(ids: np.ndarray, groups: np.ndarray) -> dict[int, list[int]]:
+    """The product ids of each group with more than one, in table order (a group of one
+    is its product alone, and not stored)."""
+    values, counts = np.unique(groups, return_counts=True)
+    shared = np.isin(groups, values[counts > 1])
     members: dict[int, list[int]] = {}
-    for pid, group in zip(ids.tolist(), groups.tolist(), strict=True):
+    for pid, group in zip(ids[shared].tolist(), groups[shared].tolist(), strict=True):
         members.setdefault(group, []).append(pid)
     return members
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from core.catalog.facts import CatalogFacts
 from core.files import atomic_path
 
-FACTS_FORMAT = 1  # bump when CatalogFacts changes: older files are rebuilt
+FACTS_FORMAT = 2  # bump when CatalogFacts changes: older files are rebuilt
 STORED_FROM = 50_000  # products
 
 

@@ -18,6 +18,7 @@ the word before it, one edit away from a word it writes there in at least CONTEX
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
@@ -56,11 +57,16 @@ def english_words() -> frozenset[str]:
 _SPELLERS: WeakKeyDictionary[Any, Speller] = WeakKeyDictionary()
 
 
+_MAKING = threading.Lock()
+
+
 def speller_of(facts: CatalogFacts) -> Speller:
-    """The speller over a catalog's names, made once per `CatalogFacts`."""
-    speller = _SPELLERS.get(facts)
-    if speller is None:
-        speller = _SPELLERS[facts] = Speller.from_names(words(n) for n in facts.names)
+    """The speller over a catalog's names, made once per `CatalogFacts`: a query that
+    arrives while the warm-up makes it (17 s at a million names) waits for that one."""
+    with _MAKING:
+        speller = _SPELLERS.get(facts)
+        if speller is None:
+            speller = _SPELLERS[facts] = Speller.from_names(words(n) for n in facts.names)
     return speller
 
 

@@ -7,14 +7,18 @@ the whole filtered set, not the page on screen.
 
 from __future__ import annotations
 
-import io
+import itertools
+import tempfile
 from dataclasses import dataclass
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from core.store.filters import Filters
 from core.store.products import Products
+from core.store.schema import PRODUCT_SCHEMA
 from core.store.sql import sql_str
 
 # What a person can sort by → the column that holds it.
@@ -87,26 +91,27 @@ def catalog_page(
     return products.page(catalog, where.where(), sort.order_by(), offset, page_size, columns)
 
 
-def export_bytes(
+def export_file(
     products: Products,
     catalog: str,
     where: CatalogFilter,
     sort: SortOrder,
     file_format: Literal["csv", "parquet"],
-) -> bytes:
-    """The whole filtered set, in the page's order, as a CSV or Parquet file."""
-    count = products.count(catalog, where.where())
-    table = products.page(catalog, where.where(), sort.order_by(), 0, count, EXPORT_COLUMNS)
-    buffer = io.BytesIO()
-    if file_format == "parquet":
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, buffer)
-    else:
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(table, buffer)
-    return buffer.getvalue()
+) -> BinaryIO:
+    """The whole filtered set, in the page's order, as a CSV or Parquet file on disk
+    (removed once closed), written batch by batch: a million products never sit in
+    memory as one table. Returned open at its start."""
+    out = tempfile.TemporaryFile(prefix="productlens-export-")  # noqa: SIM115 (returned open)
+    batches = products.batches(catalog, where.where(), sort.order_by(), EXPORT_COLUMNS)
+    first = next(batches, None)
+    schema = first.schema if first is not None else pa.schema(
+        [PRODUCT_SCHEMA.field(c) for c in EXPORT_COLUMNS])  # fmt: skip
+    write = pq.ParquetWriter if file_format == "parquet" else pacsv.CSVWriter
+    with write(out, schema) as writer:
+        for batch in itertools.chain([first] if first is not None else [], batches):
+            writer.write_batch(batch)
+    out.seek(0)
+    return out
 
 
 def summary_frame(products: Products, catalog: str, where: CatalogFilter):

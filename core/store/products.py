@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -73,11 +73,41 @@ class Products:
         """One page of a catalog, filtered, sorted and cut inside LanceDB: the page costs
         the same whether the catalog has 300 products or 30,000. `order_by` holds
         (column, ascending) pairs; product_id breaks ties so pages never overlap."""
-        from lancedb.query import ColumnOrdering
-
         table = self.table()
         if table is None:
             return self.where(catalog, where, columns)
+        query = self._ordered(table, catalog, where, order_by, columns)
+        return query.offset(max(offset, 0)).limit(max(limit, 1)).to_arrow()
+
+    def batches(
+        self,
+        catalog: str,
+        where: str | None,
+        order_by: Sequence[tuple[str, bool]],
+        columns: list[str],
+        batch_rows: int = 50_000,
+    ) -> Iterator[pa.RecordBatch]:
+        """The filtered, sorted catalog as Arrow batches of about `batch_rows`, in page
+        order: an export writes them one by one instead of holding the whole table."""
+        table = self.table()
+        if table is None:
+            yield from self.where(catalog, where, columns).to_batches()
+            return
+        count = self.count(catalog, where)
+        query = self._ordered(table, catalog, where, order_by, columns).limit(max(count, 1))
+        yield from query.to_batches(batch_rows)
+
+    def _ordered(
+        self,
+        table: Any,
+        catalog: str,
+        where: str | None,
+        order_by: Sequence[tuple[str, bool]],
+        columns: list[str] | None,
+    ) -> Any:
+        """A query of the catalog's filtered rows sorted by `order_by`, then product id."""
+        from lancedb.query import ColumnOrdering
+
         keys = [
             *order_by,
             *([] if any(c == "product_id" for c, _ in order_by) else [("product_id", True)]),
@@ -85,8 +115,7 @@ class Products:
         query = table.search().where(self._clause(catalog, where))
         if columns:
             query = query.select(columns)
-        ordering = [ColumnOrdering(column_name=c, ascending=up) for c, up in keys]
-        return query.order_by(ordering).offset(max(offset, 0)).limit(max(limit, 1)).to_arrow()
+        return query.order_by([ColumnOrdering(column_name=c, ascending=up) for c, up in keys])
 
     @staticmethod
     def _clause(catalog: str, where: str | None) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.memory import release_freed_memory
 from core.store.ivf import build_in_background
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ class MatrixCache:
         if index.count_rows() > IN_MEMORY_MAX_ROWS:
             return None
         matrix = load_matrix(index, catalog)
+        release_freed_memory()  # the Arrow copy of every vector, freed but kept by malloc
         with self._lock:
             for old in [k for k in self._items if k[:2] == key[:2]]:
                 del self._items[old]  # an older version of the same table
