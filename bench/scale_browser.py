@@ -52,12 +52,12 @@ def browser_timings(env: dict[str, str], catalog: str, out_dir: Path) -> dict[st
     from tests.browser import (
         chrome,
         click_stored_point,
+        open_map,
         page_load_seconds,
         page_timings,
         running_server,
         settle,
         timed_searches,
-        wait_for,
     )
 
     row: dict[str, Any] = {}
@@ -73,12 +73,7 @@ def browser_timings(env: dict[str, str], catalog: str, out_dir: Path) -> dict[st
         row.update(page_timings(url, out_dir, find="cable"))
         driver = chrome(height=1500)
         try:  # a click at a product's stored place opens that product
-            driver.get(url)
-            wait_for(driver, '[data-testid="stPageLink-NavLink"]')
-            settle(driver)
-            open_page(driver, "Embedding map")
-            wait_for(driver, '[data-testid="stPlotlyChart"] .js-plotly-plot', 180)
-            settle(driver)
+            open_map(driver, url)
             product_id, caption = click_stored_point(driver, stored)
             row["click_opens_product"] = caption.startswith(f"Product {product_id} ·")
             driver.save_screenshot(str(out_dir / "map-clicked.png"))

@@ -438,6 +438,16 @@ def click_stored_point(driver, stored: dict[int, tuple[float, float]], clear_px:
     return product_id, next((c.text for c in captions if c.text.startswith("Product ")), "")
 
 
+def open_map(driver, url: str, timeout_s: float = 180) -> None:
+    """A fresh visit to `url`, then the Embedding map, once its chart is drawn."""
+    driver.get(url)
+    wait_for(driver, PAGE_LINKS)
+    settle(driver)
+    _open(driver, "Embedding map")
+    wait_for(driver, '[data-testid="stPlotlyChart"] .js-plotly-plot', timeout_s)
+    settle(driver, timeout_s)
+
+
 def _data_issues(driver, out_dir: Path) -> list[str]:
     _open(driver, "Data issues")
     wait_for(driver, '[data-testid="stTabs"], [data-testid="stAlert"]', 180)
@@ -694,12 +704,7 @@ def side_by_side_seconds(
     out_dir.mkdir(parents=True, exist_ok=True)
     driver = chrome(width=width, height=1200)
     try:
-        driver.get(url)
-        wait_for(driver, PAGE_LINKS)
-        settle(driver)
-        _open(driver, "Embedding map")
-        wait_for(driver, '[data-testid="stPlotlyChart"]', 180)
-        settle(driver)
+        open_map(driver, url)
         driver.find_element(By.XPATH, "//summary[contains(., 'More map settings')]").click()
         time.sleep(open_s)
         two_maps = (

@@ -176,14 +176,11 @@ def _click_at_a_stored_point(store, catalog: str, tmp_path, markers: int) -> Non
     product's *stored* coordinates fall opens that product's card."""
     from core.analysis import projection
     from tests.browser import (
-        PAGE_LINKS,
-        _open,
         _text_on_page,
         chrome,
         click_stored_point,
+        open_map,
         running_app,
-        settle,
-        wait_for,
         zoom_into_a_box,
     )
 
@@ -199,12 +196,7 @@ def _click_at_a_stored_point(store, catalog: str, tmp_path, markers: int) -> Non
     with running_app(env, timeout_s=180) as url:
         driver = chrome(height=1500)
         try:
-            driver.get(url)
-            wait_for(driver, PAGE_LINKS)
-            settle(driver)
-            _open(driver, "Embedding map")
-            wait_for(driver, '[data-testid="stPlotlyChart"] .js-plotly-plot', 300)
-            settle(driver, 300)
+            open_map(driver, url, timeout_s=300)
             product_id, caption = click_stored_point(driver, stored)
             driver.save_screenshot(str(tmp_path / "clicked.png"))
             zoom_into_a_box(driver)  # waits for the zoomed map; one run, not two
