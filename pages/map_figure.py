@@ -22,6 +22,7 @@ from pages.map_density import Extent
 
 NO_PRICE = "(no price)"
 RINGS_BOLD_UP_TO = 500
+RINGS_UP_TO = 2_000
 LABEL_CHAR_PX = 7.5  # a bold 12 px region label's mean character width
 
 
@@ -163,15 +164,22 @@ def map_figure(
     two_d = points.coords.shape[1] == 2
     if two_d and highlighted is not None and highlighted.any():
         rows = np.flatnonzero(highlighted)
-        # Thousands of bold rings would cover the map in black: many get fine grey ones.
+        # Thousands of bold rings would cover the map in black: many get fine grey ones,
+        # and past RINGS_UP_TO none (a box zoomed into is all selected: rings would cover
+        # every marker and tell nothing apart); the legend still counts them.
+        if len(rows) > RINGS_UP_TO:
+            rows = rows[:0]
         line = {"width": 2.5, "color": "black"} if len(rows) <= RINGS_BOLD_UP_TO else {
             "width": 1, "color": "rgba(0,0,0,0.45)"}  # fmt: skip
         ring = {"size": 13 if len(rows) <= RINGS_BOLD_UP_TO else 8, "color": "rgba(0,0,0,0)",
                 "line": line}  # fmt: skip
+        count = int(highlighted.sum())
         fig.add_trace(
             go.Scattergl(
                 x=points.coords[rows, 0], y=points.coords[rows, 1], mode="markers",
-                marker=ring, name=f"highlighted ({len(rows):,})", hoverinfo="skip",
+                marker=ring, hoverinfo="skip", showlegend=True,
+                name=f"highlighted ({count:,})" if len(rows) else
+                f"highlighted ({count:,}: too many to ring)",
             )
         )  # fmt: skip
     annotations = []

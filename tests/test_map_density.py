@@ -69,3 +69,21 @@ def test_markers_are_a_seeded_sample_inside_the_view_plus_what_was_found():
     inside = drawn_rows(projection, zoomed, [], 5_000)
     assert len(inside) and zoomed.holds(projection.coords[inside]).all()
     assert len(inside) == zoomed.holds(projection.coords).sum()  # few enough: all drawn
+
+
+def test_a_few_highlighted_points_are_ringed_and_a_box_full_of_them_is_only_counted():
+    import numpy as np
+    import pandas as pd
+
+    from pages.map_figure import RINGS_UP_TO, MapPoints, map_figure
+
+    n = RINGS_UP_TO + 500
+    coords = np.random.default_rng(0).normal(size=(n, 2))
+    points = MapPoints(coords, list(range(n)), ["p"] * n, ["$1"] * n,
+                       pd.Series(["a"] * n), "class")  # fmt: skip
+    few = np.zeros(n, dtype=bool)
+    few[:10] = True
+    ring = map_figure(points, "t", few).data[-1]
+    assert ring.name == "highlighted (10)" and len(ring.x) == 10
+    ring = map_figure(points, "t", np.ones(n, dtype=bool)).data[-1]
+    assert ring.name == f"highlighted ({n:,}: too many to ring)" and len(ring.x) == 0
