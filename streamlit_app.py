@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import streamlit as st
 
 from core.analysis.projection import compile_kernels
@@ -89,9 +87,8 @@ with store_faults_shown(lens):  # the store may be remote, and down: one line, n
     sidebar(lens)
     # The encoders load in the background while the person reads the page (a page may
     # stop its script early, so this starts first, after a short delay).
-    # Then UMAP's kernels (a first new map) and the open catalog's search facts.
-    catalog = st.session_state.get("catalog")
-    lens.warm_up(compile_kernels, *([partial(lens.prepare_search, catalog)] if catalog else []))
+    # Then the open catalog's search facts and UMAP's kernels (for a first new map).
+    lens.warm_up(compile_kernels, catalog=st.session_state.get("catalog"))
     try:
         page.run()
     finally:  # a run's freed buffers (figures, Arrow reads) back to the OS: ~5 ms at 1M

@@ -107,6 +107,11 @@ class Lens:
                 self._facts[key] = facts
         return facts
 
+    def _warm_clip(self, catalog: str | None) -> None:
+        if catalog is None or self.facts(catalog).has_images:
+            self.clip_text()
+            self.clip()
+
     def prepare_search(self, catalog: str) -> None:
         """What a catalog's first question would otherwise wait for: its facts, the word
         index of its names and its speller (at a million products, ~30 s together)."""
@@ -118,14 +123,24 @@ class Lens:
         release_freed_memory()
 
     def warm_up(
-        self, *also: Callable[[], object], delay_s: float = WARM_UP_DELAY_S
+        self,
+        *also: Callable[[], object],
+        catalog: str | None = None,
+        delay_s: float = WARM_UP_DELAY_S,
     ) -> threading.Thread | None:
         """Load the query encoders (then run `also`) in a background thread, once per
         Lens, after `delay_s` (the page that asked is drawn first): the first photo query
-        then finds CLIP's image tower loaded instead of waiting ~9 s for it."""
+        then finds CLIP's image tower loaded instead of waiting ~9 s for it. With
+        `catalog`, CLIP only when that catalog has product images (a search of one without
+        never uses it: torch and its weights held 1.1 GB), then its search facts."""
         if not self.settings.warm_up:
             return None
-        loads = (self.text_model, self.clip_text, self.clip, *also)
+        loads = (
+            self.text_model,
+            partial(self._warm_clip, catalog),
+            *([partial(self.prepare_search, catalog)] if catalog else []),
+            *also,
+        )
         with self._lock:
             if self._warming is None:
                 self._warming = threading.Thread(

@@ -277,3 +277,14 @@ def test_the_app_loads_the_query_encoders_in_the_background_once(embedded_sample
     lens.clip()  # what a photo query then asks for is already there
     assert _load_clip_cached.cache_info().hits == hits + 1
     assert Lens(replace(embedded_sample, warm_up=False)).warm_up() is None
+
+
+def test_the_warm_up_leaves_clip_unloaded_for_a_catalog_without_photos(shop_catalog):
+    from core.models.clip import _load_clip_cached
+    from core.retrieval.spelling import _SPELLERS
+
+    _load_clip_cached.cache_clear()
+    lens = Lens(shop_catalog)
+    lens.warm_up(delay_s=0, catalog="shop").join(120)
+    assert _load_clip_cached.cache_info().currsize == 0  # a text-only catalog: no image tower
+    assert lens.facts("shop") in _SPELLERS  # its first question finds the speller made
