@@ -114,7 +114,7 @@ class Lens:
 
     def prepare_search(self, catalog: str) -> None:
         """What a catalog's first question would otherwise wait for: its facts, the word
-        index of its names and its speller (at a million products, ~30 s together)."""
+        index of its names and its speller (at a million products, ~25 s together)."""
         from core.retrieval.spelling import speller_of
 
         facts = self.facts(catalog)
