@@ -164,21 +164,20 @@ def map_figure(
     two_d = points.coords.shape[1] == 2
     if two_d and highlighted is not None and highlighted.any():
         rows = np.flatnonzero(highlighted)
+        count = len(rows)
         # Thousands of bold rings would cover the map in black: many get fine grey ones,
         # and past RINGS_UP_TO none (a box zoomed into is all selected: rings would cover
         # every marker and tell nothing apart); the legend still counts them.
-        if len(rows) > RINGS_UP_TO:
-            rows = rows[:0]
-        line = {"width": 2.5, "color": "black"} if len(rows) <= RINGS_BOLD_UP_TO else {
+        ringed = rows if count <= RINGS_UP_TO else rows[:0]
+        bold = count <= RINGS_BOLD_UP_TO
+        line = {"width": 2.5, "color": "black"} if bold else {
             "width": 1, "color": "rgba(0,0,0,0.45)"}  # fmt: skip
-        ring = {"size": 13 if len(rows) <= RINGS_BOLD_UP_TO else 8, "color": "rgba(0,0,0,0)",
-                "line": line}  # fmt: skip
-        count = int(highlighted.sum())
+        ring = {"size": 13 if bold else 8, "color": "rgba(0,0,0,0)", "line": line}
         fig.add_trace(
             go.Scattergl(
-                x=points.coords[rows, 0], y=points.coords[rows, 1], mode="markers",
+                x=points.coords[ringed, 0], y=points.coords[ringed, 1], mode="markers",
                 marker=ring, hoverinfo="skip", showlegend=True,
-                name=f"highlighted ({count:,})" if len(rows) else
+                name=f"highlighted ({count:,})" if len(ringed) else
                 f"highlighted ({count:,}: too many to ring)",
             )
         )  # fmt: skip

@@ -592,17 +592,16 @@ def page_timings(
         driver.get(url)
         wait_for(driver, PAGE_LINKS)
         settle(driver)
-        map_drawn = MAP_DRAWN
         timings["map_first_open_s"] = _timed(
             driver, lambda: _open_link(driver, "Embedding map"),
-            f"{map_drawn} && {_text_on_page(' · UMAP ')}",
+            f"{MAP_DRAWN} && {_text_on_page(' · UMAP ')}",
         )  # fmt: skip
         band = _option(driver, "Colour by", "price band")
         timings["map_colour_switch_s"] = _timed(driver, band.click, _legend_title("price band"))
         time.sleep(1.0)
         driver.save_screenshot(str(out_dir / "map-price-bands.png"))
         if driver.execute_script(f"return {_text_on_page('every point drawn as a picture')}"):
-            timings["map_zoom_s"] = zoom_into_a_box(driver, map_drawn)
+            timings["map_zoom_s"] = zoom_into_a_box(driver)
             driver.save_screenshot(str(out_dir / "map-zoomed.png"))
             _button(driver, "Whole map").click()
             settle(driver)
@@ -637,7 +636,7 @@ def page_timings(
         driver.save_screenshot(str(out_dir / "catalog-summary.png"))
         timings["map_reopen_s"] = _timed(
             driver, lambda: _open_link(driver, "Embedding map"),
-            f"{map_drawn} && {_text_on_page(' · UMAP ')}",
+            f"{MAP_DRAWN} && {_text_on_page(' · UMAP ')}",
         )  # fmt: skip
         if exceptions_on_page(driver):
             raise RuntimeError(f"exceptions on the page: {exceptions_on_page(driver)}")
@@ -656,7 +655,7 @@ def _step_up(driver, label: str):
     raise LookupError(f"no number input {label!r}")
 
 
-def zoom_into_a_box(driver, map_drawn: str = MAP_DRAWN) -> float:
+def zoom_into_a_box(driver) -> float:
     """On a map drawn as a picture: box-select the middle of the map, then time "Zoom
     into the box" until the zoomed map is drawn."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -674,7 +673,7 @@ def zoom_into_a_box(driver, map_drawn: str = MAP_DRAWN) -> float:
     WebDriverWait(driver, 60).until(lambda d: d.execute_script(zoom_offered))  # no stale nodes
     settle(driver)
     return _timed(driver, _button(driver, "Zoom into the box").click,
-                  f"{map_drawn} && {_text_on_page('zoomed into a box')}")  # fmt: skip
+                  f"{MAP_DRAWN} && {_text_on_page('zoomed into a box')}")  # fmt: skip
 
 
 def _open_link(driver, link_text: str) -> None:

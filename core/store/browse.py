@@ -7,7 +7,6 @@ the whole filtered set, not the page on screen.
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
@@ -18,7 +17,6 @@ import pyarrow.parquet as pq
 
 from core.store.filters import Filters
 from core.store.products import Products
-from core.store.schema import PRODUCT_SCHEMA
 from core.store.sql import sql_str
 
 # What a person can sort by → the column that holds it.
@@ -103,12 +101,9 @@ def export_file(
     memory as one table. Returned open at its start."""
     out = tempfile.TemporaryFile(prefix="productlens-export-")  # noqa: SIM115 (returned open)
     batches = products.batches(catalog, where.where(), sort.order_by(), EXPORT_COLUMNS)
-    first = next(batches, None)
-    schema = first.schema if first is not None else pa.schema(
-        [PRODUCT_SCHEMA.field(c) for c in EXPORT_COLUMNS])  # fmt: skip
     write = pq.ParquetWriter if file_format == "parquet" else pacsv.CSVWriter
-    with write(out, schema) as writer:
-        for batch in itertools.chain([first] if first is not None else [], batches):
+    with write(out, batches.schema) as writer:
+        for batch in batches:
             writer.write_batch(batch)
     out.seek(0)
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -86,16 +86,15 @@ class Products:
         order_by: Sequence[tuple[str, bool]],
         columns: list[str],
         batch_rows: int = 50_000,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> pa.RecordBatchReader:
         """The filtered, sorted catalog as Arrow batches of about `batch_rows`, in page
         order: an export writes them one by one instead of holding the whole table."""
         table = self.table()
         if table is None:
-            yield from self.where(catalog, where, columns).to_batches()
-            return
+            return self.where(catalog, where, columns).to_reader()
         count = self.count(catalog, where)
         query = self._ordered(table, catalog, where, order_by, columns).limit(max(count, 1))
-        yield from query.to_batches(batch_rows)
+        return query.to_batches(batch_rows)
 
     def _ordered(
         self,
