@@ -13,6 +13,7 @@ import streamlit as st
 from core.analysis.data_issues import DataIssues
 from core.analysis.issue_sources import (
     HUMAN,
+    catalog_corrected_labeller,
     catalog_issues,
     catalog_vector_keys,
     correct_photos,
@@ -28,25 +29,37 @@ lens, catalog = open_page("Data issues", needs_catalog=False)
 store = lens.store
 vocab = vocab_hash(VOCABULARY)
 
-# What can be checked: registered photo datasets, and catalogs with labels.
-sources: dict[str, tuple[str, str]] = {}
+# What can be checked: registered photo datasets, and catalogs' label sets. A set with
+# fixes is checked with them (its "<labeller>+human" copy), under the same entry, so the
+# choice stays put when the first fix makes that copy.
+sources: dict[tuple[str, str], str] = {}  # (kind, name) → its entry in the list
+checked: dict[tuple[str, str], str] = {}  # a catalog's entry → the label set looked at
 registered = {dataset.name: dataset for dataset in datasets(store)}
 for dataset in registered.values():
-    sources[f"{dataset.name} (photo dataset, {sum(dataset.counts.values()):,} photos)"] = (
-        "dataset", dataset.name,
-    )  # fmt: skip
+    photos = sum(dataset.counts.values())
+    sources[("dataset", dataset.name)] = f"{dataset.name} (photo dataset, {photos:,} photos)"
 for name in store.catalogs.names():
-    for labeller, label_vocab, count in store.labels.labellers(name):
-        if label_vocab == vocab and labeller != HUMAN:
-            sources[f"{name} catalog · labels {labeller} ({count:,})"] = (name, labeller)
+    sets = {who: count for who, label_vocab, count in store.labels.labellers(name)
+            if label_vocab == vocab}  # fmt: skip
+    for labeller, count in sets.items():
+        if labeller == HUMAN or labeller.endswith(f"+{HUMAN}"):
+            continue
+        fixed = catalog_corrected_labeller(labeller)
+        sources[(name, labeller)] = f"{name} catalog · labels {labeller} ({count:,})" + (
+            ", with the fixes made by hand" if fixed in sets else ""
+        )
+        checked[(name, labeller)] = fixed if fixed in sets else labeller
 if not sources:
     st.info(
         "Nothing labelled to check yet: register a photo dataset (`productlens dataset add`) "
         "or label a catalog (`productlens label`)."
     )
     st.stop()
-chosen = st.selectbox("Labelled data", list(sources))
-kind, name = sources[chosen]  # ("dataset", its name) or (catalog, labeller)
+entry = st.selectbox(
+    "Labelled data", list(sources), format_func=sources.__getitem__, key="issues-source"
+)
+chosen = "/".join(entry)  # the widgets below are keyed by the entry, not its wording
+kind, name = entry[0], checked.get(entry, entry[1])  # ("dataset", its name) or (catalog, set)
 photo_set = registered.get(name) if kind == "dataset" else None
 
 

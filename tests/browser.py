@@ -457,6 +457,53 @@ def _data_issues(driver, out_dir: Path) -> list[str]:
     return exceptions_on_page(driver)
 
 
+def fix_a_flagged_label(driver, source: str) -> list[str]:
+    """On Data issues, pick the labelled data `source`, store the first flagged item's
+    suggested label and wait for the page to say it was stored; what went wrong: the
+    page's exceptions, and whether it left `source` (a fix must not switch the data)."""
+    from selenium.webdriver.common.by import By
+
+    _choose(driver, "Labelled data", source)
+    settle(driver, 180)
+    _button(driver, "Store this label").click()
+    wait_for_text(driver, "Stored as labeller", 120)
+    settle(driver)
+    shown = driver.find_element(By.CSS_SELECTOR, "input[aria-label='Labelled data']")
+    now = shown.get_attribute("value") or ""
+    return exceptions_on_page(driver) + ([] if now.startswith(source) else [f"now on {now}"])
+
+
+def visit(driver, url: str, page: str) -> None:
+    """A fresh visit to `url`, then the page whose link says `page`."""
+    driver.get(url)
+    wait_for(driver, PAGE_LINKS)
+    settle(driver)
+    _open(driver, page)
+
+
+def compared_label_set(driver, dataset: str) -> str:
+    """On Model comparison, compare the default pair on `dataset`; the label set its
+    Details say the comparison was scored on."""
+    from selenium.webdriver.common.by import By
+
+    _choose(driver, "Labelled data", dataset)
+    _button(driver, "Compare").click()
+    time.sleep(0.5)
+    settle(driver, 180)
+    _unfold(driver)
+    details = next(
+        e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stExpander"]')
+        if "labels:" in e.text
+    )  # fmt: skip
+    return details.split("labels:", 1)[1].split("·", 1)[0].strip()
+
+
+def wait_for_text(driver, text: str, timeout_s: float = 60) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout_s).until(lambda d: text in d.page_source)
+
+
 def _compare(driver, out_dir: Path) -> list[str]:
     """Open Model comparison; when it offers a comparison, run it and wait for the charts."""
     from selenium.webdriver.common.by import By

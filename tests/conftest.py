@@ -19,12 +19,14 @@ SHARED = ROOT.parent / "shared" / "data"
 SAMPLE = ROOT / "data" / "sample"
 KAGGLE_CSV = SHARED / "amazon_electronics_2023.csv"
 OFFICE = SHARED / "office_items"
+PC_PARTS = SHARED / "pc_parts"
 
 # The shared data is beside the checkout in CI, not in every clone: tests that need it skip.
 needs_kaggle = pytest.mark.skipif(
     not KAGGLE_CSV.is_file(), reason="needs ../shared/data/amazon_electronics_2023.csv"
 )
 needs_office = pytest.mark.skipif(not OFFICE.is_dir(), reason="needs ../shared/data/office_items")
+needs_pc_parts = pytest.mark.skipif(not PC_PARTS.is_dir(), reason="needs ../shared/data/pc_parts")
 
 TINY_CLIP_CFG = {
     "embed_dim": 32,
@@ -235,3 +237,42 @@ def make_photo_folder(root: Path, classes: int = 3, per_class: int = 8, copies: 
                 key = f"{root.name}/class_{c}"
                 made.append((f"{key}/{i:02d}.jpg", f"{key}/{i:02d}-copy.jpg"))
     return {"root": root, "copies": made}
+
+
+def pc_parts_subset(root: Path, classes: int = 4, per_class: int = 15, misfiled: int = 3) -> Path:
+    """Real pc_parts photos as a small class-folder dataset: the first `per_class` photos of
+    its first `classes` classes, and in each folder `misfiled` photos of the next class (a
+    folder error, as pc_parts' own folders hold)."""
+    import shutil
+
+    names = sorted(p.name for p in PC_PARTS.iterdir() if p.is_dir())[:classes]
+    photos = {n: sorted((PC_PARTS / n).glob("*.jpg"))[: per_class + misfiled] for n in names}
+    for i, name in enumerate(names):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for photo in photos[name][:per_class]:
+            shutil.copy(photo, folder / photo.name)
+        other = names[(i + 1) % len(names)]
+        for photo in photos[other][per_class:]:
+            shutil.copy(photo, folder / f"misfiled-{other}-{photo.name}")
+    return root
+
+
+@pytest.fixture
+def pc_parts_app(app_env, tmp_path, monkeypatch):
+    """The app's store with a small real pc_parts dataset registered (folder errors in it)
+    and a fine-tuned run beside the baseline, so the comparison has a pair to score."""
+    from core.datasets.registry import register_dataset
+    from core.models.activation_cache import ActivationCache
+    from core.store import Store
+    from tests.test_compare import _run
+
+    store = Store(app_env.db_path)
+    folder = pc_parts_subset(tmp_path / "pc-parts-subset")
+    cache = ActivationCache(app_env.activation_cache_dir)
+    dataset, _ = register_dataset(store, "pc-parts-subset", folder, cache=cache)
+    runs = tmp_path / "runs"
+    tuned = build_tiny_clip(runs / "r1" / "checkpoint", key="run-r1", seed=1)
+    _run(runs, "r1", f"local-dir:{app_env.clip_model}", tuned, {"train": [], "val": [], "test": []})
+    monkeypatch.setenv("PRODUCTLENS_RUNS_DIR", str(runs))
+    return app_env, store, dataset

@@ -5,14 +5,19 @@ import pytest
 from tests.browser import (
     ROOT,
     browser_available,
+    chrome,
+    compared_label_set,
+    exceptions_on_page,
+    fix_a_flagged_label,
     narrow_layout_problems,
     page_timings,
     running_app,
     search_and_capture,
     timed_searches,
     upload_and_search,
+    visit,
 )
-from tests.conftest import KAGGLE_CSV, needs_kaggle, store_env
+from tests.conftest import KAGGLE_CSV, needs_kaggle, needs_pc_parts, store_env
 
 pytestmark = [
     pytest.mark.browser,
@@ -135,3 +140,35 @@ def test_search_on_the_9600_catalog_shows_results_within_a_second_and_a_half(
     record = {"catalog": "electronics (9,600 products)", "map": "precomputed", **pages}
     (ROOT / "bench" / "results" / "browser-pages.json").write_text(json.dumps(record, indent=2))
     assert len(seconds) == len(QUESTIONS) and len(pages) == 6
+
+
+@needs_pc_parts
+def test_in_chromium_fixes_on_the_sample_and_on_pc_parts_are_stored_and_scored(pc_parts_app):
+    import os
+
+    from core.analysis.issue_sources import HUMAN, with_corrections
+    from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, label_catalog, vocab_hash
+    from core.analysis.model_choices import dataset_choices
+
+    settings, store, dataset = pc_parts_app
+    vocab = vocab_hash(VOCABULARY)
+    label_catalog(store, "mini")
+    labelled = next(c for who, v, c in store.labels.labellers("mini") if who == LOCAL_LABELLER)
+    sources = [
+        f"{dataset.name} (photo dataset, {sum(dataset.counts.values()):,} photos)",
+        f"mini catalog · labels {LOCAL_LABELLER} ({labelled:,})",
+    ]
+    env = {**store_env(settings), "PRODUCTLENS_RUNS_DIR": os.environ["PRODUCTLENS_RUNS_DIR"]}
+    with running_app(env) as url, chrome() as driver:
+        visit(driver, url, "Data issues")
+        problems = {source: fix_a_flagged_label(driver, source) for source in sources}
+        driver.save_screenshot(str(ROOT / "screenshots" / "issues-fixed.png"))
+        fixed = with_corrections(store, dataset)
+        choice = next(c.label for c in dataset_choices(store, []) if c.kwargs == {"dataset": fixed})
+        visit(driver, url, "Model comparison")
+        label_set = compared_label_set(driver, choice)
+        problems["compare"] = exceptions_on_page(driver)
+    assert problems == {sources[0]: [], sources[1]: [], "compare": []}
+    assert len(fixed.corrections) == 1 and fixed.label_set == "folders+human (1 fixed)"
+    assert len(store.labels.rows("mini", HUMAN, vocab)) == 1  # stored as `human`
+    assert label_set == "folders+human (1 fixed)"  # the comparison scored the fixed labels

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analysis.data_issues import find_issues
-from tests.conftest import ROOT, make_photo_folder
+from tests.conftest import ROOT, make_photo_folder, needs_pc_parts
 
 
 def _clusters(classes: int = 4, per_class: int = 60, seed: int = 0):
@@ -32,6 +32,25 @@ def test_flipped_labels_are_found_from_out_of_sample_predictions():
     assert len(found & truth) / len(found) >= 0.8 and len(found & truth) / len(truth) >= 0.8
     suggested = {int(i.key): i.suggested for i in issues.label_issues}
     assert all(suggested[i] == f"class {labels[i]}" for i in found & truth)
+
+
+def test_a_label_the_model_still_finds_likeliest_is_never_called_an_error():
+    from core.analysis.data_issues import label_issues
+
+    labels = np.repeat(np.arange(3), 40)
+    probabilities = np.full((120, 3), 0.2)
+    probabilities[np.arange(120), labels] = 0.6
+    doubted = np.arange(0, 120, 10)  # unsure (0.34), but still their likeliest class
+    probabilities[doubted] = 0.33
+    probabilities[doubted, labels[doubted]] = 0.34
+    wrong = doubted + 1  # another class is likelier (0.64 against 0.36)
+    probabilities[wrong] = 0.0
+    probabilities[wrong, labels[wrong]] = 0.36
+    probabilities[wrong, (labels[wrong] + 1) % 3] = 0.64
+    keys = [str(i) for i in range(120)]
+    found = label_issues(keys, keys, labels, ["a", "b", "c"], probabilities)
+    assert {int(i.key) for i in found} == set(wrong.tolist())
+    assert all(i.suggested != i.given for i in found)
 
 
 def test_duplicates_across_a_split_are_a_leak_and_far_points_are_outliers():
@@ -121,3 +140,54 @@ def test_a_catalog_fix_is_stored_as_human_and_offered_to_the_comparison(app_env)
     assert still == original  # never overwritten
     labels = [c.label for c in dataset_choices(store, [])]
     assert any("pseudo-labels fixed by hand" in label for label in labels)
+
+
+def fixed_item(options: list[str], held_out: set[str]) -> tuple[int, str, str]:
+    """The first offered fix whose photo is held out (scored by the comparison): its index,
+    key and given label, from the form's "key · given → suggested" options."""
+    for index, option in enumerate(options):
+        key, change = option.split(" · ", 1)
+        if key in held_out:
+            return index, key, change.split(" → ")[0]
+    raise AssertionError(f"no held-out photo among the {len(options)} flagged")
+
+
+@needs_pc_parts
+def test_a_pc_parts_fix_on_the_page_is_stored_as_human_and_scores_the_next_comparison(
+    pc_parts_app,
+):
+    from core.analysis.evaluate import evaluate_cached
+    from core.analysis.issue_sources import with_corrections
+    from core.models.clip import load_clip
+
+    settings, store, dataset = pc_parts_app
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.switch_page("pages/data_issues.py").run()
+    boxes = {box.label: box for box in at.selectbox}
+    sources = boxes["Labelled data"].options
+    boxes["Labelled data"].select_index(
+        next(i for i, o in enumerate(sources) if o.startswith("pc-parts-subset"))
+    ).run()
+    assert not at.exception, at.exception
+    boxes = {box.label: box for box in at.selectbox}
+    index, key, given = fixed_item(boxes["Fix one item"].options, set(dataset.keys("test")))
+    new = next(c for c in dataset.classes if c != given)
+    boxes["Fix one item"].set_value(index)
+    boxes["Its label"].set_value(new)
+    next(b for b in at.button if b.label == "Store this label").click().run()
+    assert not at.exception, at.exception
+    assert any("Stored as labeller `human`" in s.value for s in at.success)
+    fixed = with_corrections(store, dataset)
+    assert fixed.corrections == {key: new} and fixed.label_set == "folders+human (1 fixed)"
+    assert {p.key: p.label for p in dataset.pairs()}[key] == given  # the folder label stands
+
+    at.switch_page("pages/compare.py").run()
+    boxes = {box.label: box for box in at.selectbox}
+    choice = next(o for o in boxes["Labelled data"].options if "1 labels fixed by hand" in o)
+    boxes["Labelled data"].set_value(choice)
+    next(b for b in at.button if b.label == "Compare").click().run()
+    assert not at.exception, at.exception
+    assert any("`folders+human (1 fixed)`" in m.value for m in at.markdown)
+    scored, reused = evaluate_cached(store, load_clip(settings), dataset=fixed)
+    assert reused  # the comparison's own evaluation, read back
+    assert {i["id"]: i["true"] for i in scored.items}[key] == new

@@ -40,7 +40,7 @@ from core.store.schema import VectorKey
 from core.training.pairs import Pair
 
 HUMAN = "human"
-ISSUES_VERSION = 3  # bump when the analysis changes: stored results are recomputed
+ISSUES_VERSION = 4  # bump when the analysis changes: stored results are recomputed
 
 
 def _stored(store: Any, decides: list[Any], compute) -> tuple[DataIssues, bool]:
