@@ -485,16 +485,19 @@ def compared_label_set(driver, dataset: str) -> str:
     """On Model comparison, compare the default pair on `dataset`; the label set its
     Details say the comparison was scored on."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     _choose(driver, "Labelled data", dataset)
     _button(driver, "Compare").click()
     time.sleep(0.5)
     settle(driver, 180)
     _unfold(driver)
-    details = next(
-        e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stExpander"]')
-        if "labels:" in e.text
-    )  # fmt: skip
+
+    def opened_details(d) -> str | None:  # the expander's body shows once it has opened
+        expanders = d.find_elements(By.CSS_SELECTOR, '[data-testid="stExpander"]')
+        return next((e.text for e in expanders if "labels:" in e.text), None)
+
+    details = WebDriverWait(driver, 30).until(opened_details)
     return details.split("labels:", 1)[1].split("·", 1)[0].strip()
 
 

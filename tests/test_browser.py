@@ -154,6 +154,7 @@ def test_in_chromium_fixes_on_the_sample_and_on_pc_parts_are_stored_and_scored(p
     vocab = vocab_hash(VOCABULARY)
     label_catalog(store, "mini")
     labelled = next(c for who, v, c in store.labels.labellers("mini") if who == LOCAL_LABELLER)
+    sample = f"{LOCAL_LABELLER}+{HUMAN}"  # the sample's pseudo-labels with the fix
     sources = [
         f"{dataset.name} (photo dataset, {sum(dataset.counts.values()):,} photos)",
         f"mini catalog · labels {LOCAL_LABELLER} ({labelled:,})",
@@ -164,11 +165,16 @@ def test_in_chromium_fixes_on_the_sample_and_on_pc_parts_are_stored_and_scored(p
         problems = {source: fix_a_flagged_label(driver, source) for source in sources}
         driver.save_screenshot(str(ROOT / "screenshots" / "issues-fixed.png"))
         fixed = with_corrections(store, dataset)
-        choice = next(c.label for c in dataset_choices(store, []) if c.kwargs == {"dataset": fixed})
+        choices = {
+            c.kwargs.get("labeller", ""): c.label
+            for c in dataset_choices(store, [])
+            if c.kwargs in ({"dataset": fixed}, {"catalog": "mini", "labeller": sample})
+        }
         visit(driver, url, "Model comparison")
-        label_set = compared_label_set(driver, choice)
+        label_sets = [compared_label_set(driver, choice) for choice in choices.values()]
         problems["compare"] = exceptions_on_page(driver)
     assert problems == {sources[0]: [], sources[1]: [], "compare": []}
     assert len(fixed.corrections) == 1 and fixed.label_set == "folders+human (1 fixed)"
     assert len(store.labels.rows("mini", HUMAN, vocab)) == 1  # stored as `human`
-    assert label_set == "folders+human (1 fixed)"  # the comparison scored the fixed labels
+    # each comparison scored the fixed labels
+    assert label_sets == ["folders+human (1 fixed)", f"{sample}/{vocab}"]
