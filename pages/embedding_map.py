@@ -42,9 +42,11 @@ from pages.map_density import (
     drawn_rows,
     is_large,
     large_selection,
+    png_data_uri,
     subset,
 )
 from pages.map_figure import (
+    RINGS_UP_TO,
     MapPoints,
     colour_of,
     loading_figure,
@@ -70,9 +72,12 @@ store = lens.store
 CACHE = settings.map_cache_dir
 
 
-# What the map, its hover and its product card show of a product.
+# What the map shows of every point: read whole on a first open.
 MAP_COLUMNS = ["product_id", "name", "main_category", "sub_category", "rating", "price",
-               "currency", "image_status", "image_path", "image_url", "link"]  # fmt: skip
+               "currency"]  # fmt: skip
+# What hover photos, the product card and the lists show: read by id, or in the background
+# (at a million products these four columns took 1.2-1.9 s of the first open).
+PHOTO_COLUMNS = ["product_id", "image_status", "image_path", "image_url", "link"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -98,14 +103,25 @@ def in_map_order(db: str, name: str, version: int, map_key: str, _ids: list[int]
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def hover_photos(db: str, name: str, version: int) -> HoverPhotos:
-    """Thumbnails for the map's hover, made in the background once per catalog version."""
-    rows = products(db, name, version)
-    photo = (rows["image_status"] == OK) & (rows["image_path"].fillna("") != "")
-    local = rows.loc[photo, ["product_id", "image_path"]]  # two columns, not every one
-    web = rows["image_url"].dropna()
-    web = web[web.str.startswith("http")]
-    return HoverPhotos(zip(local["product_id"], local["image_path"], strict=True),
-                       web_probe=web.iloc[0] if len(web) else "")  # fmt: skip
+    """Thumbnails for the map's hover, made in the background once per catalog version
+    (the photo columns are read there too)."""
+
+    def photos() -> tuple[list[tuple[int, str]], str]:
+        # Only the rows with a photo, and one web URL: most of a million rows have neither.
+        with_photo = f"image_status = '{OK}' AND image_path IS NOT NULL AND image_path != ''"
+        local = store.products.where(name, with_photo, ["product_id", "image_path"])
+        web = store.products.first(name, "image_url LIKE 'http%'", ["image_url"])
+        pairs = zip(local["product_id"].to_pylist(), local["image_path"].to_pylist(), strict=True)
+        return list(pairs), web["image_url"] if web else ""
+
+    return HoverPhotos(read=photos)
+
+
+def photo_rows(ids: list[int]) -> pd.DataFrame:
+    """PHOTO_COLUMNS of the products `ids`, in that order (a missing one: a row of NaN)."""
+    clause = f"product_id IN ({', '.join(str(int(i)) for i in ids)})" if ids else "false"
+    rows = store.products.where(catalog, clause, PHOTO_COLUMNS).to_pandas()
+    return rows.set_index("product_id", drop=False).reindex(ids)
 
 
 tables = store.vectors.indexes(catalog)  # VectorKey → rows
@@ -221,19 +237,56 @@ def rows_of(columns: list[str], ids: list[int]) -> pd.DataFrame:
     return frame[columns].reindex(ids)
 
 
+COLOURS_FROM_COLUMNS = ("sub-category", "price band", "rating")
+
+
+def colour_from_columns(rows: pd.DataFrame, colour: str) -> pd.Series:
+    """A colour read off the catalog's own columns (one of COLOURS_FROM_COLUMNS)."""
+    if colour == "sub-category":
+        return category_of(rows).fillna("(none)").astype(str)
+    if colour == "price band":
+        return price_bands(rows["price"], rows["currency"])
+    return rows["rating"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def map_colour(db: str, name: str, version: int, map_key: str, colour: str, _ids: list[int]):
+    """A colour from the columns in one map's point order, made once per map and colour:
+    a million points' price bands took 0.16 s of every colour switch."""
+    return colour_from_columns(in_map_order(db, name, version, map_key, _ids), colour)
+
+
+def colour_and_picture(coords: np.ndarray, values: pd.Series, extent: Extent):
+    """A large map's colour as a category (one legend order for the picture and the sampled
+    markers) and its picture of every point in `extent`, as a PNG data URI (made here, once,
+    not by plotly on every run)."""
+    if not pd.api.types.is_numeric_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype("category")
+    return values, png_data_uri(density_image(coords, values, colour_of(values), extent))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def map_picture(map_key: str, colour: str, extent: Extent, version: int, _coords, _values):
+    """`colour_and_picture`, made once per map, colour and view."""
+    return colour_and_picture(_coords, _values, extent)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def whole_extent(map_key: str, _coords: np.ndarray) -> Extent:
+    return Extent.around(_coords)
+
+
 def colours(ids: list[int], key: str, map_key: str | None, regions=None) -> pd.Series:
     """What each of a map's points is coloured by (`map_key`: its cache key, if any)."""
+    if map_key and colour_by in COLOURS_FROM_COLUMNS:
+        return map_colour(store.location, catalog, version, map_key, colour_by, ids)
     rows = (in_map_order(store.location, catalog, version, map_key, ids) if map_key
             else rows_of(COLOUR_COLUMNS, ids))  # fmt: skip
+    if colour_by in COLOURS_FROM_COLUMNS:
+        return colour_from_columns(rows, colour_by)
     if colour_by == "map region":
         named = regions.point_labels() if regions is not None else ["(one region)"] * len(ids)
         return pd.Series(named, index=rows.index)
-    if colour_by == "sub-category":
-        return category_of(rows).fillna("(none)").astype(str)
-    if colour_by == "price band":
-        return price_bands(rows["price"], rows["currency"])
-    if colour_by == "rating":
-        return rows["rating"]
     if colour_by.startswith("label: "):
         truth = stored_labels(store, catalog, colour_by.removeprefix("label: "), VOCABULARY)
         return pd.Series([truth.get(i) or "(none)" for i in ids], index=rows.index)
@@ -297,21 +350,24 @@ def figure(
         legend = "shown as"
     elif index == table:  # the left map's values, for the product card
         shown_colour = colour  # indexed by product id
-    background = None
+    background, highlighted_count = None, None
     if is_large(projection, MAX_DRAWN, modality):
-        if not pd.api.types.is_numeric_dtype(colour) or isinstance(
-            colour.dtype, pd.CategoricalDtype
-        ):  # one legend order for the picture and the sampled markers
-            colour = colour.astype("category")
-        extent = zoom or Extent.around(projection.coords)
-        picture = density_image(projection.coords, colour, colour_of(colour), extent)
+        if map_key and colour_by in COLOURS_FROM_COLUMNS:  # the same map, colour and view
+            extent = zoom or whole_extent(map_key, projection.coords)
+            colour, picture = map_picture(map_key, colour_by, extent, version,
+                                          projection.coords, colour)  # fmt: skip
+        else:
+            extent = zoom or Extent.around(projection.coords)
+            colour, picture = colour_and_picture(projection.coords, colour, extent)
         background = (picture, extent)
-        rows = drawn_rows(projection, extent, highlighted, MAX_DRAWN)
+        if highlighted:  # the legend counts them all, though only a sample is drawn
+            highlighted_count = int(np.isin(np.asarray(projection.ids), highlighted).sum())
+        rows = drawn_rows(projection, extent, highlighted, MAX_DRAWN, RINGS_UP_TO)
         projection, colour = subset(projection, rows), colour.iloc[rows]
         ids, regions = projection.ids, projection.regions
-    rows = rows_of(["name", "price", "currency", "image_url"], ids)
+    rows = rows_of(["name", "price", "currency"], ids)
     if photos.online:  # web photos for the markers drawn, while their host answers
-        drawn.extend(zip(ids, rows["image_url"].fillna(""), strict=True))
+        drawn.extend(zip(ids, photo_rows(ids)["image_url"].fillna(""), strict=True))
     points = MapPoints(
         coords=projection.coords,
         product_ids=ids,
@@ -323,7 +379,7 @@ def figure(
     ringed = np.isin(np.asarray(ids), highlighted) if highlighted else None
     shown_regions = regions if show_clusters and not modality else None
     return map_figure(points, map_title(index), ringed, shown_regions, width_px=width_px,
-                      background=background)  # fmt: skip
+                      background=background, highlighted_count=highlighted_count)  # fmt: skip
 
 
 def progress_bar():
@@ -370,11 +426,11 @@ find = st.text_input(
     "Find on the map (name contains)", max_chars=200, key=f"map-find-{catalog}",
     placeholder="e.g. keyboard", help="Rings the matching products on the map and lists them.",
 )  # fmt: skip
-on_map = set(left_map.ids)
 found: list[int] = []
 if find.strip():
     mask = frame["name"].str.contains(find.strip(), case=False, regex=False, na=False)
-    found = [int(i) for i in frame.index[mask] if i in on_map]
+    matches = frame.index[mask].to_numpy()
+    found = matches[np.isin(matches, np.asarray(left_map.ids))].astype(int).tolist()
 # A new search, or a new click/lasso, replaces the selection; neither is re-applied on
 # later reruns (a chart keeps reporting its last selection until it changes).
 last_find_key = f"map-find-last-{catalog}"
@@ -464,7 +520,7 @@ if new_pick is not None and new_pick != selected:
 
 def product_card(product_id: int) -> None:
     """One product: its photo and facts, and its nearest neighbours in this index."""
-    row = frame.loc[product_id]
+    row = pd.concat([frame.loc[product_id], photo_rows([product_id]).iloc[0].drop("product_id")])
     photo, facts = st.columns([1, 3])
     if row["image_status"] == OK and row["image_path"]:
         photo.image(row["image_path"], width=180)
@@ -490,10 +546,12 @@ def product_card(product_id: int) -> None:
     nearest = matrix.neighbours(product_id, NEIGHBOURS) if matrix is not None else []
     facts.markdown(f"**Nearest neighbours** in the {kind} index (cosine similarity)")
     near = frame.reindex([pid for pid, _ in nearest])
+    near_photos = photo_rows([pid for pid, _ in nearest])["image_path"]
     facts.dataframe(
         pd.DataFrame(
             {
-                "image": [thumbnail(p) if p else None for p in near["image_path"]],
+                "image": [thumbnail(p) if isinstance(p, str) and p else None
+                          for p in near_photos],
                 "product_id": near["product_id"].astype(int),
                 "name": near["name"],
                 "price": prices_of(near, missing="no price"),
@@ -521,9 +579,10 @@ if len(selected) == 1:
     product_card(selected[0])
 else:
     rows = frame.reindex(selected[:MAX_LISTED]).dropna(subset=["name"])
+    listed_photos = photo_rows(rows.index.tolist())["image_path"]
     listing = pd.DataFrame(
         {
-            "image": [thumbnail(p) if p else None for p in rows["image_path"]],
+            "image": [thumbnail(p) if isinstance(p, str) and p else None for p in listed_photos],
             "product_id": rows["product_id"].astype(int),
             "name": rows["name"],
             "price": prices_of(rows, missing="no price"),

@@ -97,6 +97,16 @@ def density_image(
     return Image.fromarray(pixels.reshape(*shape, 4), "RGBA")
 
 
+def png_data_uri(image: Any) -> str:
+    """A PIL image as a PNG data URI, what a figure's layout image takes."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def _numeric_colours(
     values: np.ndarray, cells: np.ndarray, counts: np.ndarray, colorscale: str
 ) -> np.ndarray:
@@ -131,14 +141,21 @@ def is_large(projection: Any, max_drawn: int, modality: int = 0) -> bool:
     return len(projection.ids) > max_drawn and projection.coords.shape[1] == 2 and not modality
 
 
-def drawn_rows(projection: Any, extent: Extent, keep: list[int], max_drawn: int) -> np.ndarray:
+def drawn_rows(
+    projection: Any, extent: Extent, keep: list[int], max_drawn: int, max_kept: int
+) -> np.ndarray:
     """Rows of a large map drawn as markers: a seeded sample of those in `extent` (the same
-    rows on both sides of a comparison), and every row whose product is in `keep`."""
+    rows on both sides of a comparison), and the rows in `extent` whose product is in
+    `keep`, a seeded sample of `max_kept` of them when there are more. A box of 200k
+    selected points drawn as markers made a 20 MB figure; the picture shows them all."""
     inside = np.flatnonzero(extent.holds(projection.coords))
     rng = np.random.default_rng(0)
     chosen = inside if len(inside) <= max_drawn else rng.choice(inside, max_drawn, replace=False)
     if keep:
-        chosen = np.union1d(chosen, np.flatnonzero(np.isin(np.asarray(projection.ids), keep)))
+        kept = inside[np.isin(np.asarray(projection.ids)[inside], keep)]
+        if len(kept) > max_kept:
+            kept = rng.choice(kept, max_kept, replace=False)
+        chosen = np.union1d(chosen, kept)
     return np.sort(chosen)
 
 

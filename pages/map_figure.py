@@ -51,8 +51,10 @@ def price_bands(price: pd.Series, currency: pd.Series) -> pd.Series:
     names = [
         f"{format_price(low, unit)} – {format_price(high, unit)}" for low, high in pairwise(edges)
     ]
-    bands = codes.map(dict(enumerate(names))).fillna(NO_PRICE)
-    return pd.Series(pd.Categorical(bands, [*names, NO_PRICE], ordered=True), index=price.index)
+    # From the codes, not from a million band names matched back to their categories.
+    codes = codes.fillna(len(names)).to_numpy(dtype=np.int64)  # no price: the last band
+    bands = pd.Categorical.from_codes(codes, [*names, NO_PRICE], ordered=True)
+    return pd.Series(bands, index=price.index)
 
 
 def palette(classes: int) -> list[str]:
@@ -155,16 +157,18 @@ def map_figure(
     height: int = 600,
     width_px: int = 1000,
     background: tuple[Any, Extent] | None = None,
+    highlighted_count: int | None = None,
 ) -> go.Figure:
     """The map: one trace per colour, rings round `highlighted` rows, region names that do
     not overlap on a map about `width_px` wide, the legend underneath. With `background`
     (a picture of every point and the extent it covers), `points` are a sample drawn
-    lightly over it."""
+    lightly over it, and `highlighted_count` says how many are highlighted on the whole
+    map (more than the sample holds)."""
     fig = go.Figure(_colour_traces(points, sampled=background is not None))
     two_d = points.coords.shape[1] == 2
     if two_d and highlighted is not None and highlighted.any():
         rows = np.flatnonzero(highlighted)
-        count = len(rows)
+        count = max(len(rows), highlighted_count or 0)
         # Thousands of bold rings would cover the map in black: many get fine grey ones,
         # and past RINGS_UP_TO none (a box zoomed into is all selected: rings would cover
         # every marker and tell nothing apart); the legend still counts them.

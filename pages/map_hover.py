@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import streamlit.components.v1 as components
 
@@ -83,15 +83,25 @@ class HoverPhotos:
     added per figure, for the points it draws, when their host answers: a million-product
     map draws a sample, and the script carries only what can be hovered."""
 
-    def __init__(self, local: Iterable[tuple[int, str]], web_probe: str = "") -> None:
+    def __init__(
+        self,
+        local: Iterable[tuple[int, str]] = (),
+        web_probe: str = "",
+        read: Callable[[], tuple[list[tuple[int, str]], str]] | None = None,
+    ) -> None:
+        """(product id, photo path) pairs and a web image URL to probe, or `read`: what
+        returns both, called in the background (a million products' photo columns are
+        not read while the map opens)."""
         self.sources: dict[str, str] = {}
         self.online = False
         self._thread = threading.Thread(
-            target=self._fill, args=(list(local), web_probe), daemon=True
+            target=self._fill, args=(list(local), web_probe, read), daemon=True
         )
         self._thread.start()
 
-    def _fill(self, local: list[tuple[int, str]], web_probe: str) -> None:
+    def _fill(self, local: list[tuple[int, str]], web_probe: str, read) -> None:
+        if read is not None:
+            local, web_probe = read()
         # Web images only when their host answers: offline they would be dead weight.
         self.online = _is_web(web_probe) and host_reachable(web_probe, timeout=2.0)
         for product_id, path in local:

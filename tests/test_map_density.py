@@ -62,13 +62,26 @@ def test_markers_are_a_seeded_sample_inside_the_view_plus_what_was_found():
     projection = _projection()
     assert is_large(projection, 5_000) and not is_large(projection, 50_000)
     whole = Extent.around(projection.coords)
-    rows = drawn_rows(projection, whole, [1000 + 7, 1000 + 19_999], 5_000)
+    rows = drawn_rows(projection, whole, [1000 + 7, 1000 + 19_999], 5_000, 100)
     assert len(rows) <= 5_002 and {7, 19_999} <= set(rows.tolist())
-    assert np.array_equal(rows, drawn_rows(projection, whole, [1000 + 7, 1000 + 19_999], 5_000))
+    again = drawn_rows(projection, whole, [1000 + 7, 1000 + 19_999], 5_000, 100)
+    assert np.array_equal(rows, again)
     zoomed = Extent(0, 1, 0, 1)
-    inside = drawn_rows(projection, zoomed, [], 5_000)
+    inside = drawn_rows(projection, zoomed, [], 5_000, 100)
     assert len(inside) and zoomed.holds(projection.coords[inside]).all()
     assert len(inside) == zoomed.holds(projection.coords).sum()  # few enough: all drawn
+
+
+def test_a_large_selection_adds_only_a_sample_of_itself_to_the_markers():
+    projection = _projection()
+    whole = Extent.around(projection.coords)
+    everything = [1000 + i for i in range(len(projection.ids))]
+    rows = drawn_rows(projection, whole, everything, 5_000, 100)
+    assert len(rows) <= 5_100  # not 20,000: the picture shows every point
+    zoomed = Extent(0, 1, 0, 1)
+    outside = int(np.flatnonzero(~zoomed.holds(projection.coords))[0])
+    rows = drawn_rows(projection, zoomed, [1000 + outside], 5_000, 100)
+    assert outside not in rows.tolist()  # a zoomed view draws only what it shows
 
 
 def test_a_few_highlighted_points_are_ringed_and_a_box_full_of_them_is_only_counted():
@@ -87,3 +100,6 @@ def test_a_few_highlighted_points_are_ringed_and_a_box_full_of_them_is_only_coun
     assert ring.name == "highlighted (10)" and len(ring.x) == 10
     ring = map_figure(points, "t", np.ones(n, dtype=bool)).data[-1]
     assert ring.name == f"highlighted ({n:,}: too many to ring)" and len(ring.x) == 0
+    # a sample of a large map: the legend counts every highlighted point, not the drawn ones
+    ring = map_figure(points, "t", few, highlighted_count=250_000).data[-1]
+    assert ring.name == "highlighted (250,000: too many to ring)" and len(ring.x) == 0

@@ -230,6 +230,7 @@ def test_in_chromium_a_click_at_a_stored_point_of_a_large_map_opens_that_product
 @pytest.mark.browser
 def test_in_chromium_a_click_on_the_million_product_map_opens_that_product(tmp_path):
     """The twin above at a million products, with the app's own marker budget."""
+    from core.settings import Settings
     from core.store import Store
     from tests.browser import browser_available
 
@@ -239,4 +240,4 @@ def test_in_chromium_a_click_on_the_million_product_map_opens_that_product(tmp_p
     path = write_csv(products, tmp_path / f"{catalog}.csv", seed=0)
     store = Store(tmp_path / "db")
     load_into(store, catalog, path, products, 0)
-    _click_at_a_stored_point(store, catalog, tmp_path, markers=30_000)
+    _click_at_a_stored_point(store, catalog, tmp_path, markers=Settings().map_markers)

@@ -55,6 +55,16 @@ class Products:
             ).empty_table()
         return read_all(table, self._clause(catalog, where), columns)
 
+    def first(self, catalog: str, where: str, columns: list[str]) -> dict[str, Any] | None:
+        """Any one product matching `where` (a trusted clause), unsorted: a sample, where a
+        page would sort every match first."""
+        table = self.table()
+        if table is None:
+            return None
+        query = table.search().where(self._clause(catalog, where)).select(columns)
+        rows = query.limit(1).to_arrow().to_pylist()
+        return rows[0] if rows else None
+
     def count(self, catalog: str, where: str | None = None) -> int:
         table = self.table()
         if table is None:
