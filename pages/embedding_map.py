@@ -272,6 +272,11 @@ def map_picture(map_key: str, colour: str, extent: Extent, version: int, _coords
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
+def id_array(map_key: str, _ids: list[int]) -> np.ndarray:
+    return np.asarray(_ids, dtype=np.int64)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
 def whole_extent(map_key: str, _coords: np.ndarray) -> Extent:
     return Extent.around(_coords)
 
@@ -352,6 +357,8 @@ def figure(
         shown_colour = colour  # indexed by product id
     background, highlighted_count = None, None
     if is_large(projection, MAX_DRAWN, modality):
+        if map_key:  # a million ids as one array, not converted from a list three times a run
+            projection = replace(projection, ids=id_array(map_key, projection.ids))
         if map_key and colour_by in COLOURS_FROM_COLUMNS:  # the same map, colour and view
             extent = zoom or whole_extent(map_key, projection.coords)
             colour, picture = map_picture(map_key, colour_by, extent, version,
