@@ -36,8 +36,8 @@ sources: dict[tuple[str, str], str] = {}  # (kind, name) → its entry in the li
 checked: dict[tuple[str, str], str] = {}  # a catalog's entry → the label set looked at
 registered = {dataset.name: dataset for dataset in datasets(store)}
 for dataset in registered.values():
-    photos = sum(dataset.counts.values())
-    sources[("dataset", dataset.name)] = f"{dataset.name} (photo dataset, {photos:,} photos)"
+    photo_count = sum(dataset.counts.values())
+    sources[("dataset", dataset.name)] = f"{dataset.name} (photo dataset, {photo_count:,} photos)"
 for name in store.catalogs.names():
     sets = {who: count for who, label_vocab, count in store.labels.labellers(name)
             if label_vocab == vocab}  # fmt: skip

@@ -251,8 +251,8 @@ def colour_from_columns(rows: pd.DataFrame, colour: str) -> pd.Series:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def map_colour(db: str, name: str, version: int, map_key: str, colour: str, _ids: list[int]):
-    """A colour from the columns in one map's point order, made once per map and colour:
-    a million points' price bands took 0.16 s of every colour switch."""
+    """A colour from the columns in one map's point order, made once per map and colour
+    (a switch back to it is free)."""
     return colour_from_columns(in_map_order(db, name, version, map_key, _ids), colour)
 
 

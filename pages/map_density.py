@@ -146,8 +146,9 @@ def drawn_rows(
 ) -> np.ndarray:
     """Rows of a large map drawn as markers: a seeded sample of those in `extent` (the same
     rows on both sides of a comparison), and the rows in `extent` whose product is in
-    `keep`, a seeded sample of `max_kept` of them when there are more. A box of 200k
-    selected points drawn as markers made a 20 MB figure; the picture shows them all."""
+    `keep`, a seeded sample of `max_kept` of them when there are more: a box's selected
+    points, all drawn as markers, made a 20 MB figure at a million points (the picture
+    shows them all)."""
     inside = np.flatnonzero(extent.holds(projection.coords))
     rng = np.random.default_rng(0)
     chosen = inside if len(inside) <= max_drawn else rng.choice(inside, max_drawn, replace=False)

@@ -99,7 +99,12 @@ class HoverPhotos:
         )
         self._thread.start()
 
-    def _fill(self, local: list[tuple[int, str]], web_probe: str, read) -> None:
+    def _fill(
+        self,
+        local: list[tuple[int, str]],
+        web_probe: str,
+        read: Callable[[], tuple[list[tuple[int, str]], str]] | None,
+    ) -> None:
         if read is not None:
             local, web_probe = read()
         # Web images only when their host answers: offline they would be dead weight.

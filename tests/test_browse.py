@@ -127,3 +127,11 @@ def test_an_export_is_read_in_batches_in_the_page_order(shop):
     page = catalog_page(shop.products, "shop", chosen, order, 1, 50, EXPORT_COLUMNS)
     read = pa.Table.from_batches(batches)
     assert read.column("product_id").to_pylist() == page.column("product_id").to_pylist()
+
+
+def test_first_is_one_matching_product_of_that_catalog_or_none(shop):
+    found = shop.products.first("shop", "name LIKE 'Sony%'", ["product_id", "name"])
+    assert found is not None and found["name"].startswith("Sony")
+    assert set(found) == {"product_id", "name"}
+    assert shop.products.first("shop", "name LIKE 'Nothing like this%'", ["name"]) is None
+    assert shop.products.first("other", "name LIKE 'Sony%'", ["name"]) is None
