@@ -113,6 +113,16 @@ CACHES: tuple[Cache, ...] = (
           "model key, catalog, vectors' fingerprint", "least recently used", "4"),
     Cache("pages/embedding_map.py:regions_of", "the map's named regions",
           "the map's cache key", "least recently used", "8"),
+    Cache("pages/embedding_map.py:map_colour", "a colour read off the columns, in map order",
+          f"store, catalog, {STORE_VERSION}, the map's cache key, the colour",
+          "least recently used", "8"),
+    Cache("pages/embedding_map.py:map_picture", "a large map's colour as a category and its "
+          "picture (PNG)", f"the map's cache key, the colour, the view, {STORE_VERSION}",
+          "least recently used", "8"),
+    Cache("pages/embedding_map.py:id_array", "a large map's ids as one array",
+          "the map's cache key", "least recently used", "8"),
+    Cache("pages/embedding_map.py:whole_extent", "a large map's whole extent",
+          "the map's cache key", "least recently used", "8"),
     # --- per object --------------------------------------------------------------------------
     Cache("core/store/store.py:Store", "opened store tables (cached_property)",
           "the Store object", "dies with the Store (one per Lens)", "one per table"),
