@@ -53,6 +53,25 @@ def test_a_label_the_model_still_finds_likeliest_is_never_called_an_error():
     assert all(i.suggested != i.given for i in found)
 
 
+def test_a_move_between_classes_accepted_for_one_another_is_not_an_error():
+    from core.analysis.data_issues import label_issues
+
+    labels = np.repeat(np.arange(3), 40)  # "cable", "general accessory", "stationery"
+    probabilities = np.full((120, 3), 0.1)
+    probabilities[np.arange(120), labels] = 0.8
+    moved = np.arange(41, 80, 4)  # labelled general accessory, likelier stationery
+    probabilities[moved] = [0.05, 0.05, 0.9]
+    wrong = np.arange(1, 40, 4)  # labelled cable, likelier general accessory
+    probabilities[wrong] = [0.05, 0.9, 0.05]
+    keys = [str(i) for i in range(120)]
+    classes = ["cable", "general accessory", "stationery"]
+    strict = label_issues(keys, keys, labels, classes, probabilities)
+    assert {int(i.key) for i in strict} == set(moved.tolist()) | set(wrong.tolist())
+    lenient = label_issues(keys, keys, labels, classes, probabilities,
+                           interchangeable=("general accessory", "stationery"))  # fmt: skip
+    assert {int(i.key) for i in lenient} == set(wrong.tolist())
+
+
 def test_duplicates_across_a_split_are_a_leak_and_far_points_are_outliers():
     features, labels = _clusters(classes=2, per_class=30)
     features[1] = features[0]  # one photo twice: once in train, once in test

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -147,25 +147,30 @@ def label_issues(
     labels: np.ndarray,
     classes: Sequence[str],
     probabilities: np.ndarray,
+    interchangeable: Collection[str] = (),
 ) -> list[LabelIssue]:
     """cleanlab's likely label errors, most suspect first (`labels`: each item's class as an
     index into `classes`). How many: `estimated_error_count` at most; which: of the items
     whose likeliest class is another, those whose given label has the lowest out-of-sample
     probability (cleanlab's self-confidence). On pc_parts' flips (seeds 1 and 2) that order
-    beat cleanlab's default, pruning by noise rate."""
+    beat cleanlab's default, pruning by noise rate. `interchangeable`: classes accepted for
+    one another (a vocabulary's catch-alls), so a move between two of them is no error."""
     from cleanlab.rank import get_label_quality_scores
 
     quality = get_label_quality_scores(labels, probabilities)
     self_confidence = probabilities[np.arange(len(labels)), labels]
     count = estimated_error_count(labels, probabilities)
+    likeliest = probabilities.argmax(axis=1)
     # A label the model still finds the likeliest is not called an error ("headphones →
-    # headphones" would be no suggestion at all).
-    disputed = np.flatnonzero(probabilities.argmax(axis=1) != labels)
+    # headphones" would be no suggestion at all); nor is "computer accessory → general
+    # accessory" when the two are accepted for one another.
+    alike = np.asarray([c in interchangeable for c in classes], dtype=bool)
+    disputed = np.flatnonzero((likeliest != labels) & ~(alike[likeliest] & alike[labels]))
     flagged = disputed[np.argsort(self_confidence[disputed], kind="stable")][:count]
     return [
         LabelIssue(
             key=keys[i], name=names[i], given=classes[labels[i]],
-            suggested=classes[int(probabilities[i].argmax())],
+            suggested=classes[int(likeliest[i])],
             confidence=round(float(probabilities[i].max()), 4), quality=round(float(quality[i]), 4),
         )
         for i in flagged
@@ -230,8 +235,10 @@ def find_issues(
     features: np.ndarray,
     parts: Mapping[str, str] | None = None,
     seed: int = 0,
+    interchangeable: Collection[str] = (),
 ) -> DataIssues:
-    """Every kind of issue for items with a label and a vector."""
+    """Every kind of issue for items with a label and a vector (`interchangeable`: classes
+    accepted for one another, see `label_issues`)."""
     started = time.perf_counter()
     classes = sorted(set(given))
     index = {c: i for i, c in enumerate(classes)}
@@ -241,7 +248,7 @@ def find_issues(
     if len(classes) > 1:
         probabilities = out_of_sample_probabilities(features, labels, seed=seed)
         accuracy = float((probabilities.argmax(axis=1) == labels).mean())
-        found = label_issues(keys, names, labels, classes, probabilities)
+        found = label_issues(keys, names, labels, classes, probabilities, interchangeable)
     return DataIssues(
         source=source, model=model, label_set=label_set, items=len(keys), classes=classes,
         label_issues=found, duplicates=near_duplicates(keys, features, parts),

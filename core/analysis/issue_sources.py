@@ -4,7 +4,9 @@
   keeps them), with its folder labels and any human fixes; duplicates carry the split
   part of each photo, so a pair across train/test is a leaky split.
 - A labelled catalog is judged on its stored vectors (names and photos side by side)
-  with one labeller's labels.
+  with one labeller's labels; its vocabulary's catch-all classes are accepted for one
+  another (the analysis leaves them all out), so "stationery → general accessory" is
+  not called an error.
 
 Results are stored with the evaluations, keyed by everything that decides them (items,
 labels, vectors, versions), and reused while nothing changed.
@@ -34,13 +36,14 @@ from core.analysis.data_issues import (
     straddling,
     unit,
 )
+from core.analysis.labels import CATCH_ALL
 from core.datasets.registry import PhotoDataset
 from core.progress import Progress
 from core.store.schema import VectorKey
 from core.training.pairs import Pair
 
 HUMAN = "human"
-ISSUES_VERSION = 4  # bump when the analysis changes: stored results are recomputed
+ISSUES_VERSION = 5  # bump when the analysis changes: stored results are recomputed
 
 
 def _stored(store: Any, decides: list[Any], compute) -> tuple[DataIssues, bool]:
@@ -194,7 +197,8 @@ def catalog_issues(
     version = store.products.version()
     tables = {kind: store.vectors.index(kind, key) for kind, key in vector_keys.items()}
     versions = {kind: t.version for kind, t in tables.items() if t is not None}
-    decides = [catalog, labeller, vocab, sorted(labels.items()), version, vector_keys, versions]
+    decides = [catalog, labeller, vocab, sorted(labels.items()), version, vector_keys, versions,
+               CATCH_ALL]  # fmt: skip
 
     def compute() -> DataIssues:
         ids = sorted(labels)
@@ -216,7 +220,7 @@ def catalog_issues(
         return find_issues(
             f"catalog:{catalog}", model, labeller, [str(i) for i in ids],
             [str(names.get(i, "")) for i in ids], [labels[i] for i in ids],
-            np.hstack(blocks),
+            np.hstack(blocks), interchangeable=CATCH_ALL,
         )  # fmt: skip
 
     return _stored(store, decides, compute)
