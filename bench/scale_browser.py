@@ -70,6 +70,7 @@ def browser_timings(env: dict[str, str], catalog: str, out_dir: Path) -> dict[st
         row["first_search_s"] = searches[0]
         row["warm_search_median_s"] = round(statistics.median(searches[1:]), 3)
         row["warm_search_max_s"] = max(searches[1:])
+        row["warm_searches_s"] = dict(zip(SEARCHES, searches[1:], strict=True))
         row.update(page_timings(url, out_dir, find="cable"))
         driver = chrome(height=1500)
         try:  # a click at a product's stored place opens that product

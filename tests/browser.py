@@ -872,11 +872,19 @@ return [...new Set(problems)];
 
 def _unfold(driver) -> None:
     """Open every folded expander of the page: what they hold is checked too."""
+    from selenium.common.exceptions import ElementClickInterceptedException
     from selenium.webdriver.common.by import By
 
     main = '[data-testid="stMain"] details:not([open]) > summary'
     for summary in driver.find_elements(By.CSS_SELECTOR, main):
-        summary.click()
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+        try:
+            summary.click()
+        except ElementClickInterceptedException:
+            # A neighbour still laying out after a rerun can sit over the summary for a
+            # moment (CI saw a <code> caption there); the click the user would make is the
+            # same event, sent to the summary itself.
+            driver.execute_script("arguments[0].click()", summary)
 
 
 def narrow_layout_problems(url: str, width: int = 800) -> dict[str, list[str]]:

@@ -36,6 +36,14 @@ from core.store.schema import StoreError
 from core.store_location import StorageOptions, local_path, redacted
 
 UPSERT_CHUNK = 2000
+# Two writers creating one table at once on object storage (no lock reaches there): Lance
+# may commit the later create as an Overwrite of the earlier one, and refuses, rather than
+# retries, a merge begun on the version it replaced. Both versions are the empty table, so
+# the merge is simply made again on the latest (the write re-reads it). A merge that
+# commits before the late create lands would be replaced with it: the window is the few
+# milliseconds of an empty table's create, and only on a table's first write.
+_RACED_CREATE = "incompatible with concurrent transaction Overwrite"
+OVERWRITE_RETRIES = 3
 # How stale a read may be. A local table checks for other processes' commits on every
 # read (a directory listing); on object storage that check is a request, so a reader
 # sees other machines' commits within this interval (its own at once; writers first
@@ -190,13 +198,19 @@ class Database:
                 if progress:
                     progress(min(start + UPSERT_CHUNK, len(rows)), len(rows), phase)
 
-        with self.write(table):
-            (
-                table.merge_insert(keys)
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(pa.RecordBatchReader.from_batches(schema, batches()))
-            )
+        for attempt in range(OVERWRITE_RETRIES + 1):
+            try:
+                with self.write(table):
+                    (
+                        table.merge_insert(keys)
+                        .when_matched_update_all()
+                        .when_not_matched_insert_all()
+                        .execute(pa.RecordBatchReader.from_batches(schema, batches()))
+                    )
+                return
+            except RuntimeError as exc:
+                if _RACED_CREATE not in str(exc) or attempt == OVERWRITE_RETRIES:
+                    raise
 
 
 # What an object-store error usually means, by a phrase its message contains.
