@@ -40,8 +40,8 @@ UPSERT_CHUNK = 2000
 # may commit the later create as an Overwrite of the earlier one, and refuses, rather than
 # retries, a merge begun on the version it replaced. Both versions are the empty table, so
 # the merge is simply made again on the latest (the write re-reads it). A merge that
-# commits before the late create lands would be replaced with it: the window is the few
-# milliseconds of an empty table's create, and only on a table's first write.
+# commits before the late create lands would be replaced with it: the window is one empty
+# table's create, only on a table's first write (not measured; never seen in the tests).
 _RACED_CREATE = "incompatible with concurrent transaction Overwrite"
 OVERWRITE_RETRIES = 3
 # How stale a read may be. A local table checks for other processes' commits on every
