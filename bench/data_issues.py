@@ -56,7 +56,7 @@ def _rates(flagged: set, wrong: set) -> dict[str, Any]:
 
 
 def flipped(
-    name: str = "pc-parts", share: float = 0.1, seed: int = 0, audit: Path | None = PC_PARTS_AUDIT
+    name: str, share: float = 0.1, seed: int = 0, audit: Path | None = None
 ) -> dict[str, Any]:
     """A registered dataset with `share` of its labels flipped at random; `audit`: its
     folders' own errors judged by eye (photo, verdict), counted as errors too."""
@@ -129,31 +129,34 @@ def sample_audit() -> dict[str, Any]:
     labels = stored_labels(lens.store, "sample", LOCAL_LABELLER, VOCABULARY)
     found = {i.key for i in issues.label_issues}
 
-    def scored(paths: tuple[Path, ...]) -> dict[str, Any]:
-        rows = [r for path in paths for r in csv.DictReader(path.open(encoding="utf-8"))]
+    def verdicts(path: Path) -> list[dict[str, str]]:
+        rows = list(csv.DictReader(path.open(encoding="utf-8")))
         # an audit judges one labeller's labels: a label changed since is not judged
         stale = [
             r["product_id"] for r in rows if labels.get(int(r["product_id"])) != r["pseudo_label"]
         ]
         if stale:
             raise SystemExit(f"{LOCAL_LABELLER} changed these audited labels: {stale}")
+        return rows
+
+    def scored(rows: list[dict[str, str]]) -> dict[str, Any]:
         checked = {r["product_id"] for r in rows}
         wrong = {r["product_id"] for r in rows if r["verdict"] == "wrong"}
         return {"checked": len(checked), **_rates(found & checked, wrong)}
 
+    first, fresh = verdicts(AUDIT), verdicts(AUDIT_2)
     return {
         "labeller": LOCAL_LABELLER,
-        "first_60": scored((AUDIT,)), "fresh_40": scored((AUDIT_2,)),
-        "all": scored((AUDIT, AUDIT_2)),
+        "first_60": scored(first), "fresh_40": scored(fresh), "all": scored(first + fresh),
         "flagged_in_catalog": len(issues.label_issues), "products": issues.items,
     }  # fmt: skip
 
 
 def main() -> dict[str, Any]:
     record = {
-        "pc_parts_10pct_flipped": flipped("pc-parts"),
+        "pc_parts_10pct_flipped": flipped("pc-parts", audit=PC_PARTS_AUDIT),
         # Nothing was chosen on office_items: a check that the settings carry over.
-        "office_items_10pct_flipped": flipped("office-items", audit=None),
+        "office_items_10pct_flipped": flipped("office-items"),
         "sample_audit": sample_audit(),
     }
     (RESULTS / "data-issues.json").write_text(json.dumps(record, indent=2))
