@@ -89,6 +89,12 @@ st.caption(
     "Label errors are judged by a model that never saw the item's own label (5-fold "
     "out-of-sample predictions, cleanlab's confident learning); with many wrong labels, "
     "some are missed."
+    + (
+        " Labels the labeller only guessed never teach that model; they are flagged "
+        "whenever it finds another class likelier (column *Guessed*)."
+        if issues.guessed_labels
+        else ""
+    )
 )
 
 
@@ -113,6 +119,7 @@ with errors:
             "item": [i.key if photo_set else f"#{i.key}" for i in shown],
             "name": [Path(i.key).name if photo_set else i.name for i in shown],
             "given": [i.given for i in shown],
+            **({"guessed": [i.guessed for i in shown]} if issues.guessed_labels else {}),
             "suggested": [i.suggested for i in shown],
             "confidence": [i.confidence for i in shown],
         }
@@ -122,8 +129,13 @@ with errors:
         selection_mode="multi-row", key=f"issue-table-{chosen}",
         column_config={
             "photo": st.column_config.ImageColumn("Photo", width="small"),
+            "name": st.column_config.TextColumn("name", width="medium"),
             "confidence": st.column_config.ProgressColumn(
                 "Confidence", min_value=0.0, max_value=1.0, format="%.2f"
+            ),
+            "guessed": st.column_config.CheckboxColumn(
+                "Guessed", help="The labeller only guessed this label (no keyword named the "
+                "class); such flags are the most often right"
             ),
         },
     )  # fmt: skip

@@ -72,6 +72,27 @@ def test_a_move_between_classes_accepted_for_one_another_is_not_an_error():
     assert {int(i.key) for i in lenient} == set(wrong.tolist())
 
 
+def test_a_guessed_label_never_teaches_the_judge_and_is_flagged_when_disputed():
+    features, labels = _clusters(classes=3, per_class=60)
+    rng = np.random.default_rng(2)
+    # A labeller's habit: a tight group near class 0 that it always guesses is class 1.
+    # Learning from those guesses, the judge would learn the habit and call them right.
+    habit = features[labels == 0].mean(axis=0) + rng.normal(size=32) * 1.5
+    features = np.vstack([features, habit + rng.normal(size=(30, 32)) * 0.3])
+    given = [f"class {c}" for c in labels] + ["class 1"] * 30
+    guessed = np.arange(len(labels), len(given))
+    keys = [str(i) for i in range(len(given))]
+    learnt = find_issues("toy", "gaussian", "given", keys, keys, given, features)
+    teaches = np.ones(len(given), bool)
+    teaches[guessed] = False
+    judged = find_issues("toy", "gaussian", "given", keys, keys, given, features, teaches=teaches)
+    flagged = {int(i.key): i for i in judged.label_issues}
+    assert set(guessed.tolist()) <= set(flagged)  # every guess of the habit is flagged
+    assert all(flagged[i].guessed and flagged[i].suggested == "class 0" for i in guessed)
+    assert len(set(guessed.tolist()) & {int(i.key) for i in learnt.label_issues}) < 15
+    assert judged.guessed_labels == 30 and "30 guessed labels" in judged.summary_lines()[1]
+
+
 def test_duplicates_across_a_split_are_a_leak_and_far_points_are_outliers():
     features, labels = _clusters(classes=2, per_class=30)
     features[1] = features[0]  # one photo twice: once in train, once in test
@@ -159,6 +180,38 @@ def test_a_catalog_fix_is_stored_as_human_and_offered_to_the_comparison(app_env)
     assert still == original  # never overwritten
     labels = [c.label for c in dataset_choices(store, [])]
     assert any("pseudo-labels fixed by hand" in label for label in labels)
+
+
+def test_a_catalogs_guessed_labels_are_judged_apart_and_marked_on_the_page(app_env):
+    from core.analysis.issue_sources import catalog_issues, catalog_vector_keys
+    from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, label_catalog, vocab_hash
+    from core.models.sources import resolve_clip, resolve_text_model
+    from core.settings import load_settings
+    from core.store import Store
+
+    store = Store(app_env.db_path)
+    label_catalog(store, "mini")
+    vocab = vocab_hash(VOCABULARY)
+    rows = store.labels.rows("mini", LOCAL_LABELLER, vocab)
+    keyword = next(r for r in rows if r["method"] == "rule" and r["label"] == "speaker")
+    # the fallback's nearest class for a product no keyword named: a guess, and a wrong one
+    store.labels.upsert([{**keyword, "label": "tripod", "method": "similarity", "score": 0.2}])
+    settings = load_settings()
+    text, clip = resolve_text_model(settings).key, resolve_clip(settings).key
+    keys = catalog_vector_keys(store, "mini", text, clip)
+    issues, _ = catalog_issues(store, "mini", LOCAL_LABELLER, vocab, keys)
+    assert issues.guessed_labels == 1
+    flagged = {i.key: i for i in issues.label_issues}
+    guess = flagged[str(keyword["product_id"])]
+    assert guess.guessed and guess.given == "tripod"
+    assert not any(i.guessed for k, i in flagged.items() if k != str(keyword["product_id"]))
+    at = AppTest.from_file(str(ROOT / "pages" / "data_issues.py"), default_timeout=120)
+    at.session_state["catalog"] = "mini"
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    marked = table.loc[table["item"] == f"#{keyword['product_id']}", "guessed"]
+    assert marked.tolist() == [True] and table["guessed"].sum() == 1
 
 
 def fixed_item(options: list[str], held_out: set[str]) -> tuple[int, str, str]:

@@ -6,7 +6,8 @@
 - A labelled catalog is judged on its stored vectors (names and photos side by side)
   with one labeller's labels; its vocabulary's catch-all classes are accepted for one
   another (the analysis leaves them all out), so "stationery → general accessory" is
-  not called an error.
+  not called an error. The labels its labeller only guessed (`is_guess`) never teach
+  the judging model: they are judged, and flagged whenever another class is likelier.
 
 Results are stored with the evaluations, keyed by everything that decides them (items,
 labels, vectors, versions), and reused while nothing changed.
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from core.analysis.data_issues import (
+    FOLDS,
     NEAR_DUPLICATE_COSINE,
     OUTLIER_SHARE,
     PROBE_C,
@@ -36,21 +38,21 @@ from core.analysis.data_issues import (
     straddling,
     unit,
 )
-from core.analysis.labels import CATCH_ALL
+from core.analysis.labels import CATCH_ALL, is_guess
 from core.datasets.registry import PhotoDataset
 from core.progress import Progress
 from core.store.schema import VectorKey
 from core.training.pairs import Pair
 
 HUMAN = "human"
-ISSUES_VERSION = 5  # bump when the analysis changes: stored results are recomputed
+ISSUES_VERSION = 6  # bump when the analysis changes: stored results are recomputed
 
 
 def _stored(store: Any, decides: list[Any], compute) -> tuple[DataIssues, bool]:
     import cleanlab
     import sklearn
 
-    settings = [ISSUES_VERSION, PROBE_C, NEAR_DUPLICATE_COSINE, OUTLIER_SHARE]
+    settings = [ISSUES_VERSION, FOLDS, PROBE_C, NEAR_DUPLICATE_COSINE, OUTLIER_SHARE]
     decides = [*settings, cleanlab.__version__, sklearn.__version__, *decides]
     key = "issues-" + hashlib.sha256(json.dumps(decides, default=str).encode()).hexdigest()[:24]
     if (found := store.evaluations.load(key)) is not None:
@@ -190,18 +192,17 @@ def catalog_issues(
 ) -> tuple[DataIssues, bool]:
     """Issues of a catalog's labels (`vector_keys`: kind → model key of the stored vectors
     to judge by; text and image are set side by side)."""
-    labels = {
-        r["product_id"]: r["label"] for r in store.labels.rows(catalog, labeller, vocab)
-        if r["label"]
-    }  # fmt: skip
+    rows = [r for r in store.labels.rows(catalog, labeller, vocab) if r["label"]]
+    labels = {r["product_id"]: r["label"] for r in rows}
+    guessed = sorted(r["product_id"] for r in rows if is_guess(r["method"], r["label"]))
     version = store.products.version()
     tables = {kind: store.vectors.index(kind, key) for kind, key in vector_keys.items()}
     versions = {kind: t.version for kind, t in tables.items() if t is not None}
-    decides = [catalog, labeller, vocab, sorted(labels.items()), version, vector_keys, versions,
-               CATCH_ALL]  # fmt: skip
+    decides = [catalog, labeller, vocab, sorted(labels.items()), guessed, version, vector_keys,
+               versions, CATCH_ALL]  # fmt: skip
 
     def compute() -> DataIssues:
-        ids = sorted(labels)
+        ids, guesses = sorted(labels), set(guessed)
         blocks = []
         for kind, key in vector_keys.items():
             found, vectors = store.vectors.load(kind, key, catalog, ids)
@@ -221,6 +222,7 @@ def catalog_issues(
             f"catalog:{catalog}", model, labeller, [str(i) for i in ids],
             [str(names.get(i, "")) for i in ids], [labels[i] for i in ids],
             np.hstack(blocks), interchangeable=CATCH_ALL,
+            teaches=[i not in guesses for i in ids],
         )  # fmt: skip
 
     return _stored(store, decides, compute)

@@ -88,8 +88,12 @@ def _report(issues: Any, reused: bool) -> list[str]:
     lines = [*issues.summary_lines()]
     lines.append(f"({'stored result, nothing changed' if reused else f'{issues.seconds:.1f} s'})")
     if issues.label_issues:
-        lines.append("\nlikely label errors (most suspect first): key · given → suggested")
-        lines += [f"  {i.key} · {i.given} → {i.suggested} ({i.confidence:.0%})  {i.name[:60]}"
+        lines.append(
+            "\nlikely label errors (most suspect first): key · given → suggested"
+            + ("; * = the labeller only guessed" if issues.guessed_labels else "")
+        )
+        lines += [f"  {i.key} · {i.given}{'*' if i.guessed else ''} → {i.suggested} "
+                  f"({i.confidence:.0%})  {i.name[:60]}"
                   for i in issues.label_issues[:SHOWN]]  # fmt: skip
     if issues.duplicates:
         lines.append("\nnear-duplicates: first · second · cosine")
