@@ -129,7 +129,7 @@ def out_of_sample_probabilities(
     are judged by the mean of every fold's model, none of which saw them."""
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
 
     teachers = np.arange(len(labels)) if teaches is None else np.flatnonzero(teaches)
     # K folds even when a class holds fewer items (it is then missing from some training
@@ -143,8 +143,6 @@ def out_of_sample_probabilities(
     with warnings.catch_warnings():  # a class with fewer items than folds is expected here
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        if len(teachers) == len(labels):
-            return cross_val_predict(model, vectors, labels, cv=splits, method="predict_proba")
         others = np.setdiff1d(np.arange(len(labels)), teachers)
         probabilities = np.zeros((len(labels), int(labels.max()) + 1))
         for train, test in splits.split(vectors[teachers], labels[teachers]):
@@ -153,9 +151,10 @@ def out_of_sample_probabilities(
             probabilities[np.ix_(teachers[test], known)] = fitted.predict_proba(
                 vectors[teachers[test]]
             )
-            probabilities[np.ix_(others, known)] += (
-                fitted.predict_proba(vectors[others]) / splits.n_splits
-            )
+            if len(others):
+                probabilities[np.ix_(others, known)] += (
+                    fitted.predict_proba(vectors[others]) / splits.n_splits
+                )
         return probabilities
 
 
