@@ -54,7 +54,7 @@ data: install
 	  $(PL) embed --catalog sample --what image --clip run:pc-parts; \
 	else \
 	  $(PL) finetune --if-missing --name sample-labels --clip $(OFFLINE_CLIP) \
-	    --catalog sample --labeller local:rules+minilm-v1 --pair-text label --freeze-text \
+	    --catalog sample --labeller local:rules+minilm-v2 --pair-text label --freeze-text \
 	    --freeze-vision 8 --cached-views 1 --epochs 10 --lr 1e-3 && \
 	  $(PL) embed --catalog sample --what image --clip run:sample-labels; \
 	fi

@@ -70,7 +70,8 @@ def find() -> tuple[DataIssues, bool, dict[str, str]]:
         issues, reused = dataset_issues(store, photo_set, cache)
         return issues, reused, {p.key: p.image for p in photo_set.pairs()}
     keys = catalog_vector_keys(store, kind, lens.text_source.key, lens.clip_source.key)
-    issues, reused = catalog_issues(store, kind, name, vocab, keys)
+    encode = lambda texts: lens.text_model().encode(texts)  # noqa: E731 (loads only to compute)
+    issues, reused = catalog_issues(store, kind, name, vocab, keys, encode)
     rows = store.products.where(kind, columns=["product_id", "image_path", "image_status"])
     photos = {
         str(r["product_id"]): r["image_path"] for r in rows.to_pylist()

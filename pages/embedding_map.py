@@ -312,7 +312,10 @@ def issue_kinds(labeller: str) -> dict[int, str]:
     from core.analysis.labels import vocab_hash
 
     keys = catalog_vector_keys(store, catalog, lens.text_source.key, lens.clip_source.key)
-    issues, _ = catalog_issues(store, catalog, labeller, vocab_hash(VOCABULARY), keys)
+    issues, _ = catalog_issues(
+        store, catalog, labeller, vocab_hash(VOCABULARY), keys,
+        lambda texts: lens.text_model().encode(texts),  # loads only to compute
+    )  # fmt: skip
     kinds = {int(o.key): "outlier" for o in issues.outliers}
     for pair in issues.duplicates:
         kinds[int(pair.first)] = kinds[int(pair.second)] = "near-duplicate"

@@ -173,6 +173,22 @@ SHOP_ROWS = [
 ]  # fmt: skip
 
 
+def label_with_slips(store, catalog: str, slips: int = 2) -> list[dict]:
+    """The local labeller's labels for `catalog`, with `slips` products of its commonest
+    class stored as calculators: errors any analysis of the labels should find (the mini
+    catalog's own labels are all plausible). Returns the rows as first labelled."""
+    from collections import Counter
+
+    from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, label_catalog, vocab_hash
+
+    label_catalog(store, catalog)
+    rows = store.labels.rows(catalog, LOCAL_LABELLER, vocab_hash(VOCABULARY))
+    common = Counter(r["label"] for r in rows).most_common(1)[0][0]
+    slipped = [{**r, "label": "calculator"} for r in rows if r["label"] == common][:slips]
+    store.labels.upsert(slipped)
+    return rows
+
+
 def write_shop_csv(path: Path, copies: int = 1, rows: list[tuple] | None = None) -> Path:
     """SHOP_ROWS (or `rows`) as a Kaggle-format CSV; with `copies` > 1, repeated with
     numbered names (distinct products: enough rows for several store commits)."""

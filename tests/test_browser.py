@@ -147,12 +147,13 @@ def test_in_chromium_fixes_on_the_sample_and_on_pc_parts_are_stored_and_scored(p
     import os
 
     from core.analysis.issue_sources import HUMAN, with_corrections
-    from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, label_catalog, vocab_hash
+    from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, vocab_hash
     from core.analysis.model_choices import dataset_choices
+    from tests.conftest import label_with_slips
 
     settings, store, dataset = pc_parts_app
     vocab = vocab_hash(VOCABULARY)
-    label_catalog(store, "mini")
+    label_with_slips(store, "mini")  # errors for the page to flag and a person to fix
     labelled = next(c for who, v, c in store.labels.labellers("mini") if who == LOCAL_LABELLER)
     sample = f"{LOCAL_LABELLER}+{HUMAN}"  # the sample's pseudo-labels with the fix
     sources = [

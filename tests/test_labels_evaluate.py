@@ -56,6 +56,27 @@ def test_rules_take_the_product_type_not_the_specs():
         assert rule_label(name, VOCABULARY) == expected, name
 
 
+def test_rules_name_a_devices_parts_and_accessories_not_the_device():
+    from core.analysis.labels import RULES_V1, VOCABULARY, rule_label
+
+    cases = {
+        "Canon EF 75-300mm f/4-5.6 III Telephoto Zoom Lens for Canon SLR Cameras": (
+            "general accessory", "camera"),
+        "Kastar Replacement Sony NP-BG1 Lithium Ion Camera Battery for Sony DSC-H9": (
+            "general accessory", "camera"),
+        "Amazon Basics 16-Gauge Speaker Wire Cable, 100 Feet": ("general accessory", "speaker"),
+        "Planet Audio AC1500.1M Monoblock Car Amplifier, Speaker Outputs": (
+            "general accessory", "speaker"),
+        "ESR Hybrid Case Compatible with iPad Pro 11 Inch": ("general accessory", "tablet"),
+        "Solimo Back Cover Case for Samsung M31": ("phone case", None),
+        "Nikon D3500 DSLR Camera 18-55mm Lens Kit": ("camera", "camera"),
+        "SanDisk Cruzer Glide USB Flash Drive, 64 GB": ("usb stick", "usb stick"),
+    }  # fmt: skip
+    for name, (now, first) in cases.items():
+        assert rule_label(name, VOCABULARY) == now, name
+        assert rule_label(name, VOCABULARY, RULES_V1) == first, name  # the offline recipe's
+
+
 def test_local_labeller_falls_back_to_minilm_similarity(embedded_sample):
     from core.analysis.labels import VOCABULARY, label_locally
     from core.models.text import load_text_model
@@ -269,7 +290,7 @@ def test_comparison_page_shows_both_models_matrices_and_delta(app_env, tmp_path,
     assert not at.exception
     boxes = {box.label: box for box in at.selectbox}
     assert boxes["Fine-tuned"].value.startswith("Fine-tuned “tiny-ft”")  # the newest run
-    assert boxes["Label set"].value == "local:rules+minilm-v1"  # the distribution chart
+    assert boxes["Label set"].value == "local:rules+minilm-v2"  # the distribution chart
     at.button[0].click().run()
     assert not at.exception, at.exception
     metrics = [m.label for m in at.metric]

@@ -325,14 +325,14 @@ def test_a_second_process_loads_umaps_kernels_instead_of_compiling_them(tmp_path
 def test_the_map_colours_products_by_their_data_issue(app_env):
     from streamlit.testing.v1 import AppTest
 
-    from core.analysis.labels import label_catalog
     from core.store import Store
+    from tests.conftest import label_with_slips
 
-    label_catalog(Store(app_env.db_path), "mini")
+    label_with_slips(Store(app_env.db_path), "mini")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
     at.switch_page("pages/embedding_map.py").run()
     colour = {box.label: box for box in at.selectbox}["Colour by"]
-    colour.set_value("issues: local:rules+minilm-v1").run()
+    colour.set_value("issues: local:rules+minilm-v2").run()
     assert not at.exception, at.exception
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     legend = {trace.get("name") for trace in spec["data"]}

@@ -6,8 +6,11 @@ probabilities: a logistic regression on the items' vectors, fitted K times, each
 predicting only the fold it did not see, so no item is judged by a model that trained on
 its own label. A label its labeller only guessed (no evidence named the class) never
 teaches that model: it is judged by every fold's model and flagged whenever another class
-is likelier. Outliers are cleanlab's out-of-distribution scores on the same vectors
-(average distance to the nearest neighbours). Near-duplicates are pairs whose vectors are
+is likelier. Where the classes are described in words, a label with evidence whose name
+reads more like its class than like the suggested one (zero-shot, by the descriptions) is
+not flagged: the keyword and the description, neither learnt from the labels, agree.
+Outliers are cleanlab's out-of-distribution scores on the same vectors (average distance
+to the nearest neighbours). Near-duplicates are pairs whose vectors are
 almost identical.
 """
 
@@ -183,6 +186,7 @@ def label_issues(
     probabilities: np.ndarray,
     interchangeable: Collection[str] = (),
     teaches: np.ndarray | None = None,
+    reads_as: np.ndarray | None = None,
 ) -> list[LabelIssue]:
     """cleanlab's likely label errors, most suspect first (`labels`: each item's class as an
     index into `classes`). How many: `estimated_error_count` at most; which: of the items
@@ -192,7 +196,10 @@ def label_issues(
     one another (a vocabulary's catch-alls), so a move between two of them is no error.
     `teaches`: the labels with evidence behind them (default: all); the count is estimated
     over those alone, and every other (guessed) label is flagged when another class is
-    likelier, since nothing but the guess speaks for it; flagged guesses come first."""
+    likelier, since nothing but the guess speaks for it; flagged guesses come first.
+    `reads_as`: how much each item's text reads as each class (similarity to the class's
+    description, columns as `classes`); a label with evidence is then kept when its text
+    reads at least as much as its given class as the suggested one."""
     from cleanlab.rank import get_label_quality_scores
 
     teachers = np.ones(len(labels), bool) if teaches is None else np.asarray(teaches, bool)
@@ -206,10 +213,12 @@ def label_issues(
     alike = np.asarray([c in interchangeable for c in classes], dtype=bool)
     disputed = (likeliest != labels) & ~(alike[likeliest] & alike[labels])
     taught = np.flatnonzero(disputed & teachers)
-    flagged = np.concatenate([
-        taught[np.argsort(self_confidence[taught], kind="stable")][:count],
-        np.flatnonzero(disputed & ~teachers),
-    ])  # fmt: skip
+    taught = taught[np.argsort(self_confidence[taught], kind="stable")][:count]
+    if reads_as is not None:
+        # On the sample's 279 checked labels (the labeller's v2 rules) this took away all 54
+        # false flags on keyword labels, and 4 of their 7 real errors found.
+        taught = taught[reads_as[taught, labels[taught]] < reads_as[taught, likeliest[taught]]]
+    flagged = np.concatenate([taught, np.flatnonzero(disputed & ~teachers)])
     # Guesses first: with nothing but the guess behind them, they are the likelier wrong
     # (on the sample's first 159 checked, 50 of 52 flagged guesses against 16 of 34 others).
     flagged = flagged[np.lexsort((self_confidence[flagged], teachers[flagged]))]
@@ -294,10 +303,11 @@ def find_issues(
     seed: int = 0,
     interchangeable: Collection[str] = (),
     teaches: Sequence[bool] | None = None,
+    reads_as: Mapping[str, np.ndarray] | None = None,
 ) -> DataIssues:
     """Every kind of issue for items with a label and a vector (`interchangeable`: classes
-    accepted for one another; `teaches`: the labels with evidence behind them; see
-    `label_issues`)."""
+    accepted for one another; `teaches`: the labels with evidence behind them; `reads_as`:
+    class → how much each item's text reads as it; see `label_issues`)."""
     started = time.perf_counter()
     classes = sorted(set(given))
     index = {c: i for i, c in enumerate(classes)}
@@ -310,7 +320,10 @@ def find_issues(
     if len(classes) > 1:
         probabilities = out_of_sample_probabilities(features, labels, seed=seed, teaches=taught)
         accuracy = float((probabilities.argmax(axis=1) == labels).mean())
-        found = label_issues(keys, names, labels, classes, probabilities, interchangeable, taught)
+        described = None if reads_as is None else np.stack([reads_as[c] for c in classes], 1)
+        found = label_issues(
+            keys, names, labels, classes, probabilities, interchangeable, taught, described
+        )
     return DataIssues(
         source=source, model=model, label_set=label_set, items=len(keys), classes=classes,
         label_issues=found, duplicates=near_duplicates(keys, features, parts),

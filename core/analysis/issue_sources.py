@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -38,14 +38,14 @@ from core.analysis.data_issues import (
     straddling,
     unit,
 )
-from core.analysis.labels import CATCH_ALL, is_guess
+from core.analysis.labels import CATCH_ALL, DESCRIPTIONS, is_guess
 from core.datasets.registry import PhotoDataset
 from core.progress import Progress
 from core.store.schema import VectorKey
 from core.training.pairs import Pair
 
 HUMAN = "human"
-ISSUES_VERSION = 6  # bump when the analysis changes: stored results are recomputed
+ISSUES_VERSION = 7  # bump when the analysis changes: stored results are recomputed
 
 
 def _stored(store: Any, decides: list[Any], compute) -> tuple[DataIssues, bool]:
@@ -188,22 +188,30 @@ def catalog_vector_keys(store: Any, catalog: str, text_key: str, image_key: str)
 
 
 def catalog_issues(
-    store: Any, catalog: str, labeller: str, vocab: str, vector_keys: Mapping[str, str]
+    store: Any,
+    catalog: str,
+    labeller: str,
+    vocab: str,
+    vector_keys: Mapping[str, str],
+    describe: Callable[[list[str]], Any] | None = None,
 ) -> tuple[DataIssues, bool]:
     """Issues of a catalog's labels (`vector_keys`: kind → model key of the stored vectors
-    to judge by; text and image are set side by side)."""
+    to judge by; text and image are set side by side). `describe`: the encoder of the text
+    vectors; with it, a label is not called an error when the name reads more like its
+    class's description than like the suggested class's (called only to compute)."""
     rows = [r for r in store.labels.rows(catalog, labeller, vocab) if r["label"]]
     labels = {r["product_id"]: r["label"] for r in rows}
     guessed = sorted(r["product_id"] for r in rows if is_guess(r["method"], r["label"]))
     version = store.products.version()
     tables = {kind: store.vectors.index(kind, key) for kind, key in vector_keys.items()}
     versions = {kind: t.version for kind, t in tables.items() if t is not None}
+    zero_shot = describe is not None and "text" in vector_keys
     decides = [catalog, labeller, vocab, sorted(labels.items()), guessed, version, vector_keys,
-               versions, CATCH_ALL]  # fmt: skip
+               versions, CATCH_ALL, zero_shot and DESCRIPTIONS]  # fmt: skip
 
     def compute() -> DataIssues:
         ids, guesses = sorted(labels), set(guessed)
-        blocks = []
+        blocks, reads_as = [], None
         for kind, key in vector_keys.items():
             found, vectors = store.vectors.load(kind, key, catalog, ids)
             row = {pid: i for i, pid in enumerate(found)}
@@ -213,6 +221,8 @@ def catalog_issues(
                 if pid in row:
                     block[i] = rows[row[pid]]
             blocks.append(block)
+            if kind == "text" and zero_shot:
+                reads_as = _reads_as(block, sorted(set(labels.values())), describe)
         names = dict(
             store.products.where(catalog, columns=["product_id", "name"])
             .to_pandas()[["product_id", "name"]].itertuples(index=False, name=None)
@@ -222,7 +232,15 @@ def catalog_issues(
             f"catalog:{catalog}", model, labeller, [str(i) for i in ids],
             [str(names.get(i, "")) for i in ids], [labels[i] for i in ids],
             np.hstack(blocks), interchangeable=CATCH_ALL,
-            teaches=[i not in guesses for i in ids],
+            teaches=[i not in guesses for i in ids], reads_as=reads_as,
         )  # fmt: skip
 
     return _stored(store, decides, compute)
+
+
+def _reads_as(
+    texts: np.ndarray, classes: list[str], describe: Callable[[list[str]], Any]
+) -> dict[str, np.ndarray]:
+    """Class → each item's cosine to the class's description (the labeller's own words)."""
+    described = unit(np.asarray(describe([f"{c}: {DESCRIPTIONS.get(c, c)}" for c in classes])))
+    return dict(zip(classes, (texts @ described.T).T, strict=True))

@@ -3,8 +3,10 @@
 Two labellers write the same kind of record:
 - `llm:<model>` asks any LiteLLM model, in batches, to pick one class per name from the
   vocabulary; answers outside it are retried once, then rejected (label None + reason);
-- `local:rules+minilm-v1` needs no network: ordered keyword rules, then the
-  Sentence-BERT similarity between the name and a short description of each class.
+- `local:rules+minilm-v2` needs no network: ordered keyword rules, then the
+  Sentence-BERT similarity between the name and a short description of each class (v1,
+  whose rules named a device's accessories by the device, is kept for the offline CLIP
+  recipe built on it).
 Labels are stored per (catalog, product, labeller, vocabulary); an LLM label is reused
 for any product with the same name, labeller and vocabulary, so re-runs cost nothing.
 """
@@ -33,7 +35,7 @@ VOCABULARY: tuple[str, ...] = (
 CATCH_ALL = ("general accessory", "computer accessory", "phone accessory", "stationery")
 ANALYSIS_CLASSES: tuple[str, ...] = tuple(c for c in VOCABULARY if c not in CATCH_ALL)
 
-LOCAL_LABELLER = "local:rules+minilm-v1"
+LOCAL_LABELLER = "local:rules+minilm-v2"
 # How a label was made when nothing but nearness named its class: the local labeller's
 # fallback, the nearest class description by MiniLM when no keyword rule matched.
 GUESS_METHODS = ("similarity",)
@@ -73,7 +75,7 @@ DESCRIPTIONS: dict[str, str] = {
 # A name's product type usually comes before the specs and compatibility notes ("Laptop
 # (8GB RAM/512GB SSD)", "Cable for ... Smart Watch"), so the earliest match wins; rule
 # order breaks ties, specific phrases first.
-_RULES: tuple[tuple[str, str], ...] = (
+RULES_V1: tuple[tuple[str, str], ...] = (
     ("power bank", r"power\s?bank"),
     ("laptop charger", r"laptop (charger|adapter)|(charger|adapter) for (laptop|notebook)"),
     ("computer accessory", r"mouse ?pad|laptop (bag|stand|sleeve|backpack|table)|cooling pad"),
@@ -107,7 +109,44 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("home appliance", r"\biron\b|kettle|mixer|grinder|vacuum|air (purifier|fryer)|heater"),
     ("stationery", r"\bpens?\b|pencil|stapler|highlighter|\bmarkers?\b"),
 )
-_COMPILED = [(label, re.compile(pattern, re.IGNORECASE)) for label, pattern in _RULES]
+# v1 named a device's parts and accessories by the device (a lens "camera", speaker wire
+# "speaker", an iPad case "tablet"), a habit no model learning from its labels can see.
+# v2 says what a product *is*: these win over the rules above at the same place in the
+# name (lens, flash, amplifier...; "<device> <part>": "Camera Battery", "Speaker Wire").
+_DEVICE = (r"camera|dslr|tablet|ipad|tv|television|laptop|notebook|macbook|monitor|speaker"
+           r"|keyboard|mouse|modem|router|hard (?:disk|drive)|ssd|memory card|sd card"
+           r"|smart ?watch|watch|gopro|kindle")  # fmt: skip
+_PART = (r"lens(?:es)?|batter(?:y|ies)|bag|case|cover|strap|skin|sticker|remote|holder|stand"
+         r"|mount|bracket|wire|cable|cord|switch|selector|harness|protector|wrist rest|reader"
+         r"|sleeve|pouch|enclosure")  # fmt: skip
+_WHAT_IT_IS: tuple[tuple[str, str], ...] = (
+    ("general accessory", rf"\b(?:{_DEVICE})s? (?:(?!with\b|and\b|for\b)[a-z][\w-]* ){{0,2}}"
+                          rf"(?:{_PART})\b"),
+    ("general accessory", r"\blens(es)?\b|speedlite|\bflash\b(?! ?(drive|memory|storage|card|disk))"
+                          r"|shutter release|eyepiece|telescope|amplifier|wiring harness|projector"
+                          r"|\bgps (navigator|locator|tracker|unit)\b|binocular|voltage converter"
+                          r"|transformer|(plug|travel) adapter|\brca\b|\bremote\b"),
+    ("phone case", r"\bback (case|cover)\b"),
+    ("computer accessory",
+     r"card reader|capture card|enclosure|bluetooth[\w. ]{0,25}(adapter|dongle)"),
+    ("microSD card", r"\bsd\b[\w -]{0,20}\bcard\b"),
+    ("home appliance", r"\b(desk|table|ceiling|pedestal|tower|wall) fan\b"),
+)  # fmt: skip
+# Last: a bag, case or stand for something named later ("Case Compatible with iPad") loses
+# to any rule matching at the same place (a phone case is a class of its own).
+_CARRIERS: tuple[tuple[str, str], ...] = (
+    ("general accessory",
+     r"\b(bag|case|pouch|organi[sz]er|holder|mount|bracket|stand|skin|sticker)s?\b"
+     r"|\baccessor(y|ies)\b"),
+)  # fmt: skip
+RULES = _WHAT_IT_IS + RULES_V1 + _CARRIERS  # the local labeller's v2
+_COMPILED: dict[tuple[tuple[str, str], ...], list[tuple[str, re.Pattern[str]]]] = {}
+
+
+def _compiled(rules: tuple[tuple[str, str], ...]) -> list[tuple[str, re.Pattern[str]]]:
+    if rules not in _COMPILED:
+        _COMPILED[rules] = [(label, re.compile(p, re.IGNORECASE)) for label, p in rules]
+    return _COMPILED[rules]
 
 
 @dataclass(frozen=True)
@@ -139,10 +178,12 @@ def normalise_label(raw: Any, vocabulary: Sequence[str]) -> str | None:
 # --- local labeller ------------------------------------------------------------------
 
 
-def rule_label(name: str, vocabulary: Sequence[str]) -> str | None:
+def rule_label(
+    name: str, vocabulary: Sequence[str], rules: tuple[tuple[str, str], ...] = RULES
+) -> str | None:
     allowed = set(vocabulary)
     best: tuple[int, int, str] | None = None
-    for order, (label, pattern) in enumerate(_COMPILED):
+    for order, (label, pattern) in enumerate(_compiled(rules)):
         if label in allowed and (match := pattern.search(name)):
             candidate = (match.start(), order, label)
             best = candidate if best is None else min(best, candidate)
@@ -153,6 +194,7 @@ def label_locally(
     items: Sequence[tuple[int, str]],
     vocabulary: Sequence[str],
     encode: Callable[[list[str]], Any] | None,
+    rules: tuple[tuple[str, str], ...] = RULES,
 ) -> list[Label]:
     """Keyword rules, then (for the rest) the nearest class description by MiniLM."""
     import numpy as np
@@ -160,7 +202,7 @@ def label_locally(
     labels: dict[int, Label] = {}
     rest: list[tuple[int, str]] = []
     for pid, name in items:
-        hit = rule_label(name, vocabulary)
+        hit = rule_label(name, vocabulary, rules)
         if hit:
             labels[pid] = Label(pid, hit, "rule")
         else:

@@ -81,7 +81,10 @@ def _catalog(args: argparse.Namespace, settings: Settings, store: Store):
     keys = catalog_vector_keys(
         store, catalog, resolve_text_model(settings).key, resolve_clip(settings).key
     )
-    return catalog_issues(store, catalog, labeller, vocab, keys)
+    from core.models.text import load_text_model
+
+    encode = lambda texts: load_text_model(settings).encode(texts)  # noqa: E731 (loads lazily)
+    return catalog_issues(store, catalog, labeller, vocab, keys, encode)
 
 
 def _report(issues: Any, reused: bool) -> list[str]:

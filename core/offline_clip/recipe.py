@@ -121,13 +121,15 @@ class TrainingData:
 
 
 def sample_pseudo_labels(products: Sequence[Any], settings: Settings) -> dict[int, str | None]:
-    """The local labeller's classes for the sample: what `productlens label` stores."""
-    from core.analysis.labels import VOCABULARY, label_locally
+    """The sample's classes by the local labeller's first rules (v1): this recipe was built
+    and measured on them, and new rules would silently move its split and its figures."""
+    from core.analysis.labels import RULES_V1, VOCABULARY, label_locally
     from core.models.text import load_text_model
 
     text = load_text_model(settings)
     items = [(int(p.product_id), str(p.name)) for p in products]
-    return {lab.product_id: lab.label for lab in label_locally(items, VOCABULARY, text.encode)}
+    labels = label_locally(items, VOCABULARY, text.encode, RULES_V1)
+    return {lab.product_id: lab.label for lab in labels}
 
 
 def training_data(
