@@ -216,7 +216,7 @@ def label_issues(
     taught = taught[np.argsort(self_confidence[taught], kind="stable")][:count]
     if reads_as is not None:
         # On the sample's 279 checked labels (the labeller's v2 rules) this took away all 54
-        # false flags on keyword labels, and 4 of their 7 real errors found.
+        # false flags on keyword labels, and 4 of the 7 real errors among those flags.
         taught = taught[reads_as[taught, labels[taught]] < reads_as[taught, likeliest[taught]]]
     flagged = np.concatenate([taught, np.flatnonzero(disputed & ~teachers)])
     # Guesses first: with nothing but the guess behind them, they are the likelier wrong

@@ -66,6 +66,7 @@ def _catalog(args: argparse.Namespace, settings: Settings, store: Store):
     from core.analysis.issue_sources import catalog_issues, catalog_vector_keys, correct_products
     from core.analysis.labels import LOCAL_LABELLER, VOCABULARY, vocab_hash
     from core.models.sources import resolve_clip, resolve_text_model
+    from core.models.text import load_text_model
 
     catalog = resolve_catalog(store, settings, args.catalog)
     labeller, vocab = args.labeller or LOCAL_LABELLER, vocab_hash(VOCABULARY)
@@ -81,8 +82,6 @@ def _catalog(args: argparse.Namespace, settings: Settings, store: Store):
     keys = catalog_vector_keys(
         store, catalog, resolve_text_model(settings).key, resolve_clip(settings).key
     )
-    from core.models.text import load_text_model
-
     encode = lambda texts: load_text_model(settings).encode(texts)  # noqa: E731 (loads lazily)
     return catalog_issues(store, catalog, labeller, vocab, keys, encode)
 
