@@ -96,6 +96,13 @@ st.caption(
         if issues.guessed_labels
         else ""
     )
+    + (
+        " A label a keyword named is kept when the name reads at least as much like its "
+        "class as like the suggestion (by the class descriptions), so a rule's consistent "
+        "mistakes are mostly missed."
+        if photo_set is None
+        else ""
+    )
 )
 
 
