@@ -89,7 +89,7 @@ def test_a_name_that_reads_as_its_class_keeps_a_keyword_label_the_model_disputes
     plain = {int(i.key) for i in label_issues(keys, keys, labels, classes, probabilities)}
     assert plain & set(disputed[:5].tolist()) and plain & set(disputed[5:].tolist())
     read = label_issues(keys, keys, labels, classes, probabilities, reads_as=reads_as)
-    assert {int(i.key) for i in read} == plain & set(disputed[5:].tolist())
+    assert {int(i.key) for i in read} == set(disputed[5:].tolist())  # uncapped, as two agree
     # a guess is flagged whatever its name reads as: the guess was made by that reading
     teaches = np.ones(80, bool)
     teaches[disputed[:5]] = False

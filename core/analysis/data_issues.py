@@ -199,7 +199,8 @@ def label_issues(
     likelier, since nothing but the guess speaks for it; flagged guesses come first.
     `reads_as`: how much each item's text reads as each class (similarity to the class's
     description, columns as `classes`); a label with evidence is then kept when its text
-    reads at least as much as its given class as the suggested one."""
+    reads at least as much as its given class as the suggested one, and flagged otherwise
+    (the count no longer caps those flags)."""
     from cleanlab.rank import get_label_quality_scores
 
     teachers = np.ones(len(labels), bool) if teaches is None else np.asarray(teaches, bool)
@@ -213,10 +214,15 @@ def label_issues(
     alike = np.asarray([c in interchangeable for c in classes], dtype=bool)
     disputed = (likeliest != labels) & ~(alike[likeliest] & alike[labels])
     taught = np.flatnonzero(disputed & teachers)
-    taught = taught[np.argsort(self_confidence[taught], kind="stable")][:count]
-    if reads_as is not None:
-        # On the sample's 279 checked labels (the labeller's v2 rules) this took away all 54
-        # false flags on keyword labels, and 4 of the 7 real errors among those flags.
+    taught = taught[np.argsort(self_confidence[taught], kind="stable")]
+    if reads_as is None:
+        taught = taught[:count]
+    else:
+        # Two judges against the label, neither learnt from it: each flag has its own
+        # evidence, so cleanlab's count no longer caps them. On the sample's 279 checked
+        # (labeller v2) this took away all 54 false flags on keyword labels, and 4 of the
+        # 7 real errors among them; without the cap, on the held-out electronics list of
+        # seed 14, P 0.833 / R 0.577 against 0.929 / 0.500 with it (F1 0.68 vs 0.65).
         taught = taught[reads_as[taught, labels[taught]] < reads_as[taught, likeliest[taught]]]
     flagged = np.concatenate([taught, np.flatnonzero(disputed & ~teachers)])
     # Guesses first: with nothing but the guess behind them, they are the likelier wrong

@@ -45,7 +45,7 @@ from core.store.schema import VectorKey
 from core.training.pairs import Pair
 
 HUMAN = "human"
-ISSUES_VERSION = 7  # bump when the analysis changes: stored results are recomputed
+ISSUES_VERSION = 8  # bump when the analysis changes: stored results are recomputed
 
 
 def _stored(store: Any, decides: list[Any], compute) -> tuple[DataIssues, bool]:
