@@ -38,7 +38,7 @@ from core.analysis.data_issues import (
     straddling,
     unit,
 )
-from core.analysis.labels import CATCH_ALL, DESCRIPTIONS, is_guess
+from core.analysis.labels import CATCH_ALL, DESCRIPTIONS, class_description, is_guess
 from core.datasets.registry import PhotoDataset
 from core.progress import Progress
 from core.store.schema import VectorKey
@@ -242,5 +242,5 @@ def _reads_as(
     texts: np.ndarray, classes: list[str], describe: Callable[[list[str]], Any]
 ) -> dict[str, np.ndarray]:
     """Class → each item's cosine to the class's description (the labeller's own words)."""
-    described = unit(np.asarray(describe([f"{c}: {DESCRIPTIONS.get(c, c)}" for c in classes])))
+    described = unit(np.asarray(describe([class_description(c) for c in classes])))
     return dict(zip(classes, (texts @ described.T).T, strict=True))

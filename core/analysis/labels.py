@@ -13,6 +13,7 @@ for any product with the same name, labeller and vocabulary, so re-runs cost not
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -140,13 +141,17 @@ _CARRIERS: tuple[tuple[str, str], ...] = (
      r"|\baccessor(y|ies)\b"),
 )  # fmt: skip
 RULES = _WHAT_IT_IS + RULES_V1 + _CARRIERS  # the local labeller's v2
-_COMPILED: dict[tuple[tuple[str, str], ...], list[tuple[str, re.Pattern[str]]]] = {}
 
 
+@functools.cache
 def _compiled(rules: tuple[tuple[str, str], ...]) -> list[tuple[str, re.Pattern[str]]]:
-    if rules not in _COMPILED:
-        _COMPILED[rules] = [(label, re.compile(p, re.IGNORECASE)) for label, p in rules]
-    return _COMPILED[rules]
+    return [(label, re.compile(pattern, re.IGNORECASE)) for label, pattern in rules]
+
+
+def class_description(label: str) -> str:
+    """The words a class is matched by: the fallback labeller's, and the data-issues
+    check of whether a name reads as its class (the two must stay the same)."""
+    return f"{label}: {DESCRIPTIONS.get(label, label)}"
 
 
 @dataclass(frozen=True)
@@ -209,7 +214,7 @@ def label_locally(
             rest.append((pid, name))
     if rest and encode is not None:
         classes = list(vocabulary)
-        class_vecs = encode([f"{c}: {DESCRIPTIONS.get(c, c)}" for c in classes])
+        class_vecs = encode([class_description(c) for c in classes])
         name_vecs = encode([name for _, name in rest])
         sims = np.asarray(name_vecs) @ np.asarray(class_vecs).T
         for (pid, _), row in zip(rest, sims, strict=True):
