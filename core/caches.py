@@ -59,6 +59,9 @@ CACHES: tuple[Cache, ...] = (
           "the CatalogFacts (weakly)", "dies with its CatalogFacts", "one per facts"),
     Cache("core/retrieval/spelling.py:english_words", "MiniLM's WordPiece words",
           "nothing (a packaged file)", "never", "1"),
+    Cache("core/analysis/labels.py:_compiled", "the local labeller's compiled keyword rules",
+          "the rule set (v1 for the offline CLIP recipe, v2)", "least recently used",
+          "2 rule sets"),
     # --- model loads: keyed by weights ---------------------------------------------------
     Cache("core/models/clip.py:_load_clip_cached", "a loaded CLIP", WEIGHTS,
           "least recently used", "4 models"),

@@ -143,7 +143,7 @@ _CARRIERS: tuple[tuple[str, str], ...] = (
 RULES = _WHAT_IT_IS + RULES_V1 + _CARRIERS  # the local labeller's v2
 
 
-@functools.cache
+@functools.lru_cache(maxsize=2)  # the two rule sets, v1 and v2
 def _compiled(rules: tuple[tuple[str, str], ...]) -> list[tuple[str, re.Pattern[str]]]:
     return [(label, re.compile(pattern, re.IGNORECASE)) for label, pattern in rules]
 
